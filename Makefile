@@ -1,0 +1,72 @@
+# AuthGPTs. `make run` serves on http://localhost:8080; `make test` is what CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PG_DIR   := .data/pg
+GOTEST   ?= go test -count=1 -timeout 9m
+
+.PHONY: run build stop-db test check-fmt vet generate check-generated node-deps chromium bench
+
+## run: start the local PostgreSQL when DATABASE_URL is unset, migrate, serve on :8080.
+run: build
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then \
+	  export DATABASE_URL="$$(go run ./cmd/devdb start $(PG_DIR))"; \
+	  echo "Local PostgreSQL in $(PG_DIR) (stop it with: make stop-db)"; \
+	fi; \
+	exec ./bin/authgpts serve
+
+build:
+	go build -o bin/authgpts ./cmd/authgpts
+
+## stop-db: stop the local PostgreSQL cluster that `make run` started.
+stop-db:
+	go run ./cmd/devdb stop $(PG_DIR)
+
+## test: formatting, vet, generated files up to date, then every test against a
+## throwaway PostgreSQL cluster (started here when DATABASE_URL is unset).
+test: check-fmt vet check-generated chromium
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then \
+	  dir="$$(mktemp -d /tmp/authgpts-test-pg.XXXXXX)"; chmod 755 "$$dir"; \
+	  trap 'go run ./cmd/devdb stop "'"$$dir"'" >/dev/null 2>&1 || true; rm -rf "'"$$dir"'"' EXIT; \
+	  export DATABASE_URL="$$(go run ./cmd/devdb start "$$dir")"; \
+	fi; \
+	$(GOTEST) ./...
+
+check-fmt:
+	@out="$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	go vet ./...
+
+node-deps:
+	@[ -d node_modules/tailwindcss ] && [ -d node_modules/htmx.org ] || npm ci --no-audit --no-fund --loglevel=error
+
+## generate: templ components, Tailwind CSS and the vendored htmx (all committed).
+generate: node-deps
+	go tool templ generate
+	npx tailwindcss -i views/tailwind.css -o static/app.css --minify 2>/dev/null
+	cp node_modules/htmx.org/dist/htmx.min.js static/htmx.min.js
+
+generated_digest = find views -name '*_templ.go' | sort | xargs cat static/app.css static/htmx.min.js | sha256sum
+
+## check-generated: regenerate and fail when that changed anything.
+check-generated:
+	@before="$$($(generated_digest))"; \
+	$(MAKE) -s generate >/dev/null; \
+	after="$$($(generated_digest))"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "Generated files were stale (templ, CSS or htmx); they are regenerated now: commit them."; exit 1; \
+	fi
+
+## chromium: browser tests need Debian's chromium; install it when we can (root + apt).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing chromium for the browser tests..."; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed: browser tests skip locally and fail under CI=true."; \
+	  fi; }

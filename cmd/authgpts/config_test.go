@@ -1,0 +1,78 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfig_DevelopmentDefaults(t *testing.T) {
+	c, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://x/y"}))
+	if err != nil {
+		t.Fatalf("LoadConfig() error = %v", err)
+	}
+	if c.BaseURL.String() != "http://localhost:8080" || c.Addr != ":8080" || !c.DevMode || c.SMTP != nil {
+		t.Errorf("LoadConfig() = base %s addr %s dev %v smtp %v, want the development defaults", c.BaseURL, c.Addr, c.DevMode, c.SMTP)
+	}
+}
+
+func TestLoadConfig_ProductionReportsEveryProblemAtOnce(t *testing.T) {
+	secret := "short-secret-value"
+	_, err := LoadConfig(env(map[string]string{
+		"AUTHGPTS_BASE_URL":     "http://auth.example.com",
+		"AUTHGPTS_SECRET":       secret,
+		"AUTHGPTS_ADMIN_EMAILS": "ok@example.com, nope",
+	}))
+	if err == nil {
+		t.Fatal("LoadConfig() accepted a broken production configuration")
+	}
+	msg := err.Error()
+	for _, want := range []string{"DATABASE_URL is required", "must be https", "at least 32 characters", "SMTP_URL is required", `"nope" is not an email`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, secret) {
+		t.Error("the error message contains the secret")
+	}
+}
+
+func TestLoadConfig_SMTPPasswordNeverInMessages(t *testing.T) {
+	_, err := LoadConfig(env(map[string]string{
+		"DATABASE_URL": "postgres://x/y", "AUTHGPTS_BASE_URL": "https://auth.example.com",
+		"AUTHGPTS_SECRET": strings.Repeat("s", 40), "SMTP_URL": "smtp://user:hunter2-password@mail.example.com:587",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "MAIL_FROM is required") {
+		t.Fatalf("LoadConfig() error = %v, want MAIL_FROM required", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("the error message contains the SMTP password")
+	}
+}
+
+func TestLoadConfig_Production(t *testing.T) {
+	c, err := LoadConfig(env(map[string]string{
+		"DATABASE_URL": "postgres://x/y", "AUTHGPTS_BASE_URL": "https://auth.example.com",
+		"AUTHGPTS_SECRET": strings.Repeat("s", 40), "SMTP_URL": "smtps://u:p@mail.example.com",
+		"MAIL_FROM": "AuthGPTs <auth@example.com>", "AUTHGPTS_ADMIN_EMAILS": " Boss@Example.com ",
+	}))
+	if err != nil {
+		t.Fatalf("LoadConfig() error = %v", err)
+	}
+	if c.DevMode || len(c.AdminEmails) != 1 || c.AdminEmails[0] != "boss@example.com" {
+		t.Errorf("LoadConfig() dev %v admins %v", c.DevMode, c.AdminEmails)
+	}
+}
+
+func TestLoadConfig_LoopbackIsDevelopment(t *testing.T) {
+	for _, base := range []string{"http://127.0.0.1:9000", "http://[::1]:8080", "http://localhost"} {
+		c, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://x/y", "AUTHGPTS_BASE_URL": base}))
+		if err != nil || !c.DevMode {
+			t.Errorf("LoadConfig(%s) dev = %v, err = %v; want development mode", base, c.DevMode, err)
+		}
+	}
+	if _, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://x/y", "AUTHGPTS_BASE_URL": "https://auth.example.com/"})); err == nil {
+		t.Error("a base URL with a trailing slash was accepted; it would make iss differ from the issuer")
+	}
+}

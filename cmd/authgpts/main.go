@@ -1,0 +1,65 @@
+// Command authgpts is the AuthGPTs server and its operator CLI.
+//
+//	authgpts [serve]            run the server (migrates first)
+//	authgpts migrate            apply database migrations and exit
+//	authgpts user admin EMAIL   make EMAIL an admin (creating the account if needed)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, usage)
+		} else {
+			fmt.Fprintln(os.Stderr, "authgpts:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  authgpts [serve]            run the server on AUTHGPTS_ADDR (migrates first)
+  authgpts migrate            apply database migrations and exit
+  authgpts user admin EMAIL   make EMAIL an admin`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.DevMode && len(cfg.Secret) == 0 {
+		if cfg.Secret, err = devSecret(".data"); err != nil {
+			return err
+		}
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger)
+	case "migrate":
+		return migrate(ctx, cfg, stdout)
+	case "user":
+		return userCommand(ctx, cfg, args, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/authgpts/authgpts/handlers"
+	"github.com/authgpts/authgpts/handlers/mailer"
+	"github.com/authgpts/authgpts/store"
+)
+
+// serve opens the database, migrates it, builds the handlers and serves until ctx ends,
+// then shuts down gracefully.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	st, err := openAndMigrate(ctx, cfg, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	deps := handlers.Deps{
+		Store:       st,
+		Log:         log,
+		Now:         time.Now,
+		BaseURL:     cfg.BaseURL,
+		Secret:      cfg.Secret,
+		AdminEmails: cfg.AdminEmails,
+	}
+	if cfg.SMTP != nil {
+		if deps.Mail, err = mailer.NewSMTP(cfg.SMTP, cfg.MailFrom); err != nil {
+			return err
+		}
+	} else {
+		// LoadConfig guarantees SMTP is set outside development mode.
+		deps.DevMailbox = mailer.NewDevMailbox(log, time.Now)
+		deps.Mail = deps.DevMailbox
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           handlers.NewRouter(deps),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// No WriteTimeout: the gateway streams (SSE) responses of any length.
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("serving", "addr", cfg.Addr, "base_url", cfg.BaseURL.String(), "dev_mode", cfg.DevMode)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func openAndMigrate(ctx context.Context, cfg Config, out io.Writer) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	version, err := store.Migrate(ctx, st.DB().DB)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	fmt.Fprintf(out, "database at migration version %d\n", version)
+	return st, nil
+}
+
+func migrate(ctx context.Context, cfg Config, out io.Writer) error {
+	st, err := openAndMigrate(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	return st.Close()
+}

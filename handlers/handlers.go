@@ -1,0 +1,92 @@
+// Package handlers builds the HTTP router: this file is the one place that lists every
+// route and the middleware each group runs behind.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authgpts/authgpts/handlers/account"
+	"github.com/authgpts/authgpts/handlers/mailer"
+	"github.com/authgpts/authgpts/handlers/portal"
+	"github.com/authgpts/authgpts/handlers/signin"
+	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/static"
+	"github.com/authgpts/authgpts/store"
+)
+
+// Deps is everything the handlers need, built once by main (or a test).
+type Deps struct {
+	Store       *store.Store
+	Mail        mailer.Mailer
+	DevMailbox  *mailer.DevMailbox // set only in development mode
+	Log         *slog.Logger
+	Now         func() time.Time
+	BaseURL     *url.URL
+	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
+	AdminEmails []string
+	OTPLimits   store.OTPSendLimits
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// NewRouter wires every surface onto one Gin engine.
+func NewRouter(d Deps) *gin.Engine {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.OTPLimits == (store.OTPSendLimits{}) {
+		d.OTPLimits = signin.DefaultLimits
+	}
+	secure := d.BaseURL.Scheme == "https"
+	sessions := web.NewSessions(d.Store, d.Secret, secure, d.Now)
+
+	r := gin.New()
+	r.ContextWithFallback = true
+	// Client IPs (rate limits, audit) come from the connection unless a proxy is trusted.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(web.RequestLog(d.Log), web.Recover())
+
+	// Machine endpoints: no cookies, no browser-only headers.
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			c.String(http.StatusServiceUnavailable, "database unreachable")
+			return
+		}
+		c.String(http.StatusOK, "ok")
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
+	r.GET(static.Prefix+"*file", gin.WrapH(static.Handler()))
+
+	// Browser pages: security headers, sessions, a body cap and cross-origin protection.
+	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), sessions.Load())
+	browser.GET("/", func(c *gin.Context) { web.Redirect(c, "/dashboard") })
+
+	(&signin.Handler{
+		Store:       d.Store,
+		Sessions:    sessions,
+		Mail:        d.Mail,
+		DevMailbox:  d.DevMailbox,
+		OTPHasher:   oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeOTP, 32)),
+		AdminEmails: d.AdminEmails,
+		Limits:      d.OTPLimits,
+		Now:         d.Now,
+	}).Register(browser)
+
+	signedIn := browser.Group("/", web.RequireUser())
+	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
+	(&account.Handler{Store: d.Store}).Register(signedIn)
+
+	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
+	return r
+}

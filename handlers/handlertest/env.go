@@ -1,0 +1,184 @@
+// Package handlertest starts the whole router on a real PostgreSQL database and a real
+// in-process SMTP server, for handler and journey tests of every surface.
+package handlertest
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgpts/authgpts/handlers"
+	"github.com/authgpts/authgpts/handlers/mailer"
+	"github.com/authgpts/authgpts/handlers/mailer/mailertest"
+	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/storetest"
+)
+
+// Env is one running server with its database, mailbox, clock and captured logs.
+type Env struct {
+	Store   *store.Store
+	Server  *httptest.Server
+	BaseURL string
+	SMTP    *mailertest.Server
+	Clock   *Clock
+	Logs    *SyncBuffer
+	Deps    handlers.Deps
+}
+
+// Option adjusts the dependencies before the router is built.
+type Option func(*handlers.Deps)
+
+// New starts a server for the test on a fresh database. Mail goes over SMTP (go-mail) to
+// an in-process server; logs are captured as JSON so tests can assert what they hold.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	st := storetest.NewDB(t)
+	smtpSrv := mailertest.NewServer(t)
+	sender, err := mailer.NewSMTP(smtpSrv.URL(), "AuthGPTs <auth@example.test>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &SyncBuffer{}
+	clock := &Clock{}
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	baseURL, _ := url.Parse(base)
+	deps := handlers.Deps{
+		Store:   st,
+		Mail:    sender,
+		Log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:     clock.Now,
+		BaseURL: baseURL,
+		Secret:  []byte("test-secret-test-secret-test-secret-0123456789"),
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	srv.Config.Handler = handlers.NewRouter(deps)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &Env{Store: st, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps}
+}
+
+// Client returns a browser-like client with its own cookie jar that does not follow
+// redirects, so tests see every 303.
+func (e *Env) Client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:     jar,
+		Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// PostForm posts a form with the client and returns the status, body and response.
+func (e *Env) PostForm(t testing.TB, c *http.Client, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(e.BaseURL+path, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	return resp, readBody(t, resp)
+}
+
+// Get fetches path with the client.
+func (e *Env) Get(t testing.TB, c *http.Client, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(e.BaseURL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp, readBody(t, resp)
+}
+
+// RequestCode posts the email form and returns the code that arrived by SMTP.
+func (e *Env) RequestCode(t testing.TB, c *http.Client, email string) string {
+	t.Helper()
+	before := e.SMTP.Count(email)
+	resp, body := e.PostForm(t, c, "/login", url.Values{"email": {email}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /login = %d, want 200; body: %.300s", resp.StatusCode, body)
+	}
+	code := e.SMTP.WaitFor(t, email, before).Code()
+	if code == "" {
+		t.Fatal("the sign-in mail holds no 6-digit code")
+	}
+	return code
+}
+
+// SignIn runs the email-code journey and returns a client holding the session cookie.
+func (e *Env) SignIn(t testing.TB, email string) *http.Client {
+	t.Helper()
+	c := e.Client()
+	code := e.RequestCode(t, c, email)
+	resp, body := e.PostForm(t, c, "/login/verify", url.Values{"email": {email}, "code": {code}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /login/verify = %d, want 303; body: %.300s", resp.StatusCode, body)
+	}
+	return c
+}
+
+// UniqueEmail returns an address no other test uses.
+func UniqueEmail(t testing.TB, prefix string) string {
+	t.Helper()
+	return strings.ToLower(prefix) + "-" + randomHex(6) + "@example.com"
+}
+
+func readBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
+
+// Clock is the server's time: real time shifted by an offset tests can advance.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns the shifted time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// SyncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

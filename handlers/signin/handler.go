@@ -1,0 +1,231 @@
+package signin
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authgpts/authgpts/handlers/mailer"
+	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/views/email"
+	"github.com/authgpts/authgpts/views/signin"
+)
+
+// CodeTTL is how long an emailed code works.
+const CodeTTL = 10 * time.Minute
+
+// DefaultLimits are the send throttles: one code per 30 s per email, 5 per email and 30
+// per client IP in a quarter of an hour.
+var DefaultLimits = store.OTPSendLimits{
+	ResendAfter: 30 * time.Second,
+	Window:      15 * time.Minute,
+	PerEmail:    5,
+	PerIP:       30,
+}
+
+// Handler serves the sign-in pages.
+type Handler struct {
+	Store       *store.Store
+	Sessions    *web.Sessions
+	Mail        mailer.Mailer
+	DevMailbox  *mailer.DevMailbox // nil outside development
+	OTPHasher   oauth.Hasher
+	AdminEmails []string
+	Limits      store.OTPSendLimits
+	Now         func() time.Time
+}
+
+// Register mounts the routes on a browser group (cross-origin protected, body-limited).
+func (h *Handler) Register(r gin.IRoutes) {
+	r.GET("/login", h.emailPage("login"))
+	r.GET("/signup", h.emailPage("signup"))
+	r.POST("/login", h.sendCode)
+	r.POST("/login/verify", h.verifyCode)
+	r.POST("/logout", h.logout)
+	if h.DevMailbox != nil {
+		r.GET("/dev/mail", h.devMail)
+	}
+}
+
+func (h *Handler) emailPage(mode string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		returnTo := web.SafeReturnTo(c.Query("return_to"), "")
+		if _, ok := web.CurrentUser(c); ok && c.Query("reauth") == "" {
+			web.Redirect(c, orDashboard(returnTo))
+			return
+		}
+		web.Render(c, http.StatusOK, signin.EmailPage(signin.EmailVM{Mode: mode, ReturnTo: returnTo}))
+	}
+}
+
+func (h *Handler) sendCode(c *gin.Context) {
+	if !web.ParseForm(c) {
+		return
+	}
+	mode := c.PostForm("mode")
+	returnTo := web.SafeReturnTo(c.PostForm("return_to"), "")
+	addr, ok := store.NormalizeEmail(c.PostForm("email"))
+	if !ok {
+		web.Render(c, http.StatusUnprocessableEntity, signin.EmailPage(signin.EmailVM{
+			Mode: mode, Email: c.PostForm("email"), ReturnTo: returnTo,
+			Error: "Enter a valid email address, like name@example.com.",
+		}))
+		return
+	}
+	code, err := newCode()
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	verdict, err := h.Store.ReserveOTPSend(ctx, addr, c.ClientIP(), h.codeHash(addr, code), CodeTTL, h.Limits, h.Now())
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	vm := signin.CodeVM{Email: addr, ReturnTo: returnTo, DevMailURL: h.devMailURL()}
+	if !verdict.Allowed {
+		// The same answer whether or not an account exists: throttles are per email and IP.
+		c.Header("Retry-After", fmt.Sprint(int(verdict.RetryAfter.Seconds()+0.5)))
+		vm.Notice = throttleNotice(verdict)
+		web.Render(c, http.StatusTooManyRequests, signin.CodePage(vm))
+		return
+	}
+	if err := h.Mail.Send(ctx, otpMessage(addr, code)); err != nil {
+		web.Log(c).Error("send sign-in code", "err", err)
+		_ = h.Store.CancelOTP(ctx, addr)
+		web.Render(c, http.StatusServiceUnavailable, signin.EmailPage(signin.EmailVM{
+			Mode: mode, Email: addr, ReturnTo: returnTo,
+			Error: "We could not send the email just now. Try again in a minute.",
+		}))
+		return
+	}
+	web.Render(c, http.StatusOK, signin.CodePage(vm))
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+func (h *Handler) verifyCode(c *gin.Context) {
+	if !web.ParseForm(c) {
+		return
+	}
+	returnTo := web.SafeReturnTo(c.PostForm("return_to"), "")
+	addr, ok := store.NormalizeEmail(c.PostForm("email"))
+	if !ok {
+		web.Render(c, http.StatusUnprocessableEntity, signin.EmailPage(signin.EmailVM{
+			Mode: "login", ReturnTo: returnTo, Error: "Enter your email address again to get a new code.",
+		}))
+		return
+	}
+	vm := signin.CodeVM{Email: addr, ReturnTo: returnTo, DevMailURL: h.devMailURL()}
+	code := strings.Join(strings.Fields(c.PostForm("code")), "")
+	if !sixDigits.MatchString(code) {
+		vm.Error = "Enter the 6 digits from the email."
+		web.Render(c, http.StatusUnprocessableEntity, signin.CodePage(vm))
+		return
+	}
+	ctx := c.Request.Context()
+	now := h.Now()
+	valid, err := h.Store.CheckOTP(ctx, addr, h.codeHash(addr, code), now)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if !valid {
+		vm.Error = "That code is wrong or has expired. Check the latest email, or send a new code."
+		web.Render(c, http.StatusUnprocessableEntity, signin.CodePage(vm))
+		return
+	}
+	var user store.User
+	err = h.Store.InTx(ctx, func(tx *store.Tx) error {
+		u, created, err := tx.SignInUser(ctx, addr, slices.Contains(h.AdminEmails, addr), now)
+		if err != nil {
+			return err
+		}
+		user = u
+		action := "user.signed_in"
+		if created {
+			action = "user.signed_up"
+		}
+		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: action, TargetType: "user", TargetID: u.ID, IP: c.ClientIP()})
+	})
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if user.IsSuspended() {
+		web.Forbidden(c, "This account is suspended.", "Contact the operator of this service if you think this is a mistake.")
+		return
+	}
+	if err := h.Sessions.SignIn(c, user); err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Redirect(c, orDashboard(returnTo))
+}
+
+func (h *Handler) logout(c *gin.Context) {
+	if err := h.Sessions.SignOut(c); err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Redirect(c, "/login")
+}
+
+func (h *Handler) devMail(c *gin.Context) {
+	web.Render(c, http.StatusOK, email.DevMailbox(h.DevMailbox.Messages()))
+}
+
+// codeHash binds the code to the email, so a stored hash is worthless for any other address.
+func (h *Handler) codeHash(addr, code string) []byte {
+	return h.OTPHasher.Hash(addr + "\x00" + code)
+}
+
+func (h *Handler) devMailURL() string {
+	if h.DevMailbox == nil {
+		return ""
+	}
+	return "/dev/mail"
+}
+
+// newCode draws a uniformly random 6-digit code.
+func newCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+func otpMessage(to, code string) mailer.Message {
+	var html strings.Builder
+	// Rendering a constant template into a builder cannot fail short of a bug; fall back to text only.
+	if err := email.OTPHTML(code, CodeTTL).Render(context.Background(), &html); err != nil {
+		html.Reset()
+	}
+	return mailer.Message{To: to, Subject: email.OTPSubject, Text: email.OTPText(code, CodeTTL), HTML: html.String()}
+}
+
+func throttleNotice(v store.OTPSendVerdict) string {
+	if v.Reason == "resend" {
+		return fmt.Sprintf("A code was sent moments ago. You can ask for a new one in %d seconds; the last code still works.", int(v.RetryAfter.Seconds()+0.5))
+	}
+	return "Too many codes were requested. Wait a few minutes before asking for another."
+}
+
+func orDashboard(returnTo string) string {
+	if returnTo == "" {
+		return "/dashboard"
+	}
+	return returnTo
+}

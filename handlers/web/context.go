@@ -1,0 +1,52 @@
+package web
+
+import (
+	"log/slog"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authgpts/authgpts/store"
+)
+
+type ctxKey int
+
+const (
+	keyUser ctxKey = iota
+	keyLog
+	keyRequestID
+	keySessionHash
+)
+
+// CurrentUser returns the signed-in user of the request, if any.
+func CurrentUser(c *gin.Context) (store.User, bool) {
+	u, ok := get[store.User](c, keyUser)
+	return u, ok
+}
+
+func setUser(c *gin.Context, u store.User) { c.Set(keyUser, u) }
+
+// Log returns the request's logger, carrying its request ID.
+func Log(c *gin.Context) *slog.Logger {
+	if l, ok := get[*slog.Logger](c, keyLog); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// RequestID returns the ID the request is logged under.
+func RequestID(c *gin.Context) string {
+	id, _ := get[string](c, keyRequestID)
+	return id
+}
+
+// get reads a typed value that middleware stored with c.Set. (gin's c.Value only
+// consults c.Keys for string keys, and ours are unexported typed keys.)
+func get[T any](c *gin.Context, key ctxKey) (T, bool) {
+	v, ok := c.Get(key)
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	t, ok := v.(T)
+	return t, ok
+}

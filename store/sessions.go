@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+const (
+	qCreateSession = `
+		INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+		VALUES ($1, $2, $3, $3, $4, $5, $6)`
+	// The join returns the user with the session so a signed-in request costs one query.
+	qSessionUser = `
+		SELECT u.id, u.email, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at
+		  FROM sessions s JOIN users u ON u.id = s.user_id
+		 WHERE s.id_hash = $1 AND s.expires_at > $2`
+	qDeleteSession      = `DELETE FROM sessions WHERE id_hash = $1`
+	qDeleteUserSessions = `DELETE FROM sessions WHERE user_id = $1`
+	qDeleteExpiredSess  = `DELETE FROM sessions WHERE expires_at <= $1`
+)
+
+// NewSession describes a session row to create; IDHash is the keyed hash of the cookie value.
+type NewSession struct {
+	IDHash    []byte
+	UserID    string
+	IP        string
+	UserAgent string
+	ExpiresAt time.Time
+}
+
+// CreateSession stores a new signed-in session.
+func (s *Store) CreateSession(ctx context.Context, n NewSession, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, qCreateSession, n.IDHash, n.UserID, now, n.ExpiresAt, n.IP, n.UserAgent)
+	return wrap("create session", err)
+}
+
+// SessionUser returns the user of a live session, or ErrNotFound.
+func (s *Store) SessionUser(ctx context.Context, idHash []byte, now time.Time) (User, error) {
+	var u User
+	err := s.getContext(ctx, &u, qSessionUser, idHash, now)
+	return u, wrap("session user", err)
+}
+
+// DeleteSession ends one session (sign-out). Deleting a missing session is not an error.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := s.q.ExecContext(ctx, qDeleteSession, idHash)
+	return wrap("delete session", err)
+}
+
+// DeleteUserSessions ends every session of a user (sign out everywhere, suspension).
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	_, err := s.q.ExecContext(ctx, qDeleteUserSessions, userID)
+	return wrap("delete user sessions", err)
+}
+
+// DeleteExpiredSessions removes sessions past their expiry.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.q.ExecContext(ctx, qDeleteExpiredSess, now)
+	if err != nil {
+		return 0, wrap("delete expired sessions", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,24 @@
+// Package email renders the bodies of the mail AuthGPTs sends, and the development
+// mailbox page that shows them when no SMTP server is configured.
+package email
+
+import (
+	"fmt"
+	"time"
+)
+
+// OTPSubject is the subject of the sign-in code mail.
+const OTPSubject = "Your AuthGPTs sign-in code"
+
+// OTPText is the plain-text body of the sign-in code mail.
+func OTPText(code string, ttl time.Duration) string {
+	return fmt.Sprintf("Your AuthGPTs sign-in code is %s\n\nIt works for %d minutes. If you did not ask for it, ignore this mail: nobody can sign in without the code.\n", code, int(ttl.Minutes()))
+}
+
+// DevMessage is one mail kept in the development mailbox.
+type DevMessage struct {
+	To      string
+	Subject string
+	Text    string
+	SentAt  time.Time
+}
