@@ -116,3 +116,12 @@ func DeriveKey(root []byte, purpose string, n int) []byte {
 	}
 	return key
 }
+
+// SecretHint is the part of a secret that may be shown again after creation: its last
+// four characters, enough to tell two secrets apart and useless to an attacker.
+func SecretHint(secret string) string {
+	if len(secret) <= 4 {
+		return ""
+	}
+	return "…" + secret[len(secret)-4:]
+}
