@@ -14,8 +14,10 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/account"
 	"github.com/authgpts/authgpts/handlers/mailer"
+	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
+	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/static"
@@ -33,6 +35,8 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
+	Keys        *tokens.Keys     // signing keys (required)
+	Listener    *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -82,6 +86,13 @@ func NewRouter(d Deps) *gin.Engine {
 		Limits:      d.OTPLimits,
 		Now:         d.Now,
 	}).Register(browser)
+
+	// OAuth / OpenID Connect: machine endpoints on r (no cookies, CORS), the
+	// authorization and consent pages on browser.
+	oauthhandler.New(oauthhandler.Config{
+		Store: d.Store, Keys: d.Keys, Listener: d.Listener, Issuer: d.BaseURL.String(),
+		Secret: d.Secret, Now: d.Now, Log: d.Log,
+	}).Register(r, browser)
 
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/mailer"
+	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
+	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/store"
 )
 
@@ -23,6 +25,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
+	// One LISTEN connection per instance carries key rotations, client changes and
+	// revocations from the other instances.
+	listener := tokens.NewListener(ctx, cfg.DatabaseURL, log)
+	keys, err := tokens.NewKeys(ctx, st, cfg.Secret, time.Now, log)
+	if err != nil {
+		return err
+	}
+	if err := keys.Watch(ctx, listener); err != nil {
+		return err
+	}
+	go oauthhandler.RunJanitor(ctx, st, 10*time.Minute, log)
+
 	deps := handlers.Deps{
 		Store:       st,
 		Log:         log,
@@ -30,6 +44,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BaseURL:     cfg.BaseURL,
 		Secret:      cfg.Secret,
 		AdminEmails: cfg.AdminEmails,
+		Keys:        keys,
+		Listener:    listener,
 	}
 	if cfg.SMTP != nil {
 		if deps.Mail, err = mailer.NewSMTP(cfg.SMTP, cfg.MailFrom); err != nil {

@@ -4,6 +4,7 @@ package handlertest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/mailer/mailertest"
+	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/storetest"
 )
@@ -40,7 +42,12 @@ type Option func(*handlers.Deps)
 // an in-process server; logs are captured as JSON so tests can assert what they hold.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	st := storetest.NewDB(t)
+	dsn := storetest.NewDSN(t)
+	st, openErr := store.Open(context.Background(), dsn)
+	if openErr != nil {
+		t.Fatalf("handlertest: open database: %v", openErr)
+	}
+	t.Cleanup(func() { st.Close() })
 	smtpSrv := mailertest.NewServer(t)
 	sender, err := mailer.NewSMTP(smtpSrv.URL(), "AuthGPTs <auth@example.test>")
 	if err != nil {
@@ -61,6 +68,24 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	for _, o := range opts {
 		o(&deps)
+	}
+	// The LISTEN connection and the signing keys, as serve builds them; they stop with
+	// the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	if deps.Listener == nil {
+		l := tokens.NewListener(ctx, dsn, deps.Log)
+		deps.Listener = l
+		t.Cleanup(func() { cancel(); <-l.Done() })
+	} else {
+		t.Cleanup(cancel)
+	}
+	if deps.Keys == nil {
+		if deps.Keys, err = tokens.NewKeys(ctx, st, deps.Secret, clock.Now, deps.Log); err != nil {
+			t.Fatalf("handlertest: signing keys: %v", err)
+		}
+		if err := deps.Keys.Watch(ctx, deps.Listener); err != nil {
+			t.Fatalf("handlertest: watch keys: %v", err)
+		}
 	}
 	srv.Config.Handler = handlers.NewRouter(deps)
 	srv.Start()

@@ -1,0 +1,241 @@
+package oauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+)
+
+// maxCachedClients bounds the cache; past it the cache starts over (a flood of made-up
+// client IDs cannot grow memory).
+const maxCachedClients = 50_000
+
+// clientCache keeps store.OAuthClient values per client ID so that token requests need
+// no database round trip to authenticate a client. Correctness:
+//
+//   - Every write to clients, client_secrets, apps or app_scopes NOTIFYs
+//     'authgpts_clients' (triggers of migration 00004), which drops the entry at once on
+//     every instance; a reconnection of the listener drops everything.
+//   - Entries also expire after ttl (5 s), bounding staleness when a NOTIFY is lost.
+//   - A lookup that fails against a cached entry (unknown secret, redirect URI or scope)
+//     reloads the entry once, so something added a moment ago is never refused.
+//   - A load that raced with an invalidation is used once but not cached.
+//   - Secret expiry (rotation overlap) is checked at use time, not at load time.
+type clientCache struct {
+	store *store.Store
+	ttl   time.Duration
+	now   func() time.Time // the server clock, for secret expiry
+
+	mu    sync.RWMutex
+	m     map[string]*clientEntry
+	gen   atomic.Uint64 // bumped by every invalidation
+	group singleflight.Group
+}
+
+// clientEntry is one cached client, or the fact that it does not exist.
+type clientEntry struct {
+	found    bool
+	oc       store.OAuthClient
+	loadedAt time.Time // wall clock
+	// reloaded marks an entry loaded because a lookup missed: it does not reload again.
+	reloaded bool
+	missUsed atomic.Bool
+
+	scopeNames    []string
+	defaultScopes []string
+}
+
+func newClientCache(st *store.Store, ttl time.Duration, now func() time.Time) *clientCache {
+	return &clientCache{store: st, ttl: ttl, now: now, m: make(map[string]*clientEntry)}
+}
+
+// get returns the entry for id, loading it when absent or older than the TTL.
+func (cc *clientCache) get(ctx context.Context, id string) (*clientEntry, error) {
+	cc.mu.RLock()
+	e := cc.m[id]
+	cc.mu.RUnlock()
+	if e != nil && time.Since(e.loadedAt) < cc.ttl {
+		return e, nil
+	}
+	return cc.load(ctx, id, false)
+}
+
+// reloadAfterMiss reloads e from the database when a lookup against it failed, once per
+// loaded entry; it returns nil when e was already reloaded for a miss.
+func (cc *clientCache) reloadAfterMiss(ctx context.Context, id string, e *clientEntry) (*clientEntry, error) {
+	if e.reloaded || !e.missUsed.CompareAndSwap(false, true) {
+		return nil, nil
+	}
+	return cc.load(ctx, id, true)
+}
+
+func (cc *clientCache) load(ctx context.Context, id string, afterMiss bool) (*clientEntry, error) {
+	key := id
+	if afterMiss {
+		key = "\x00miss\x00" + id
+	}
+	v, err, _ := cc.group.Do(key, func() (any, error) {
+		gen := cc.gen.Load()
+		oc, err := cc.store.OAuthClientByID(context.WithoutCancel(ctx), id, cc.now())
+		e := &clientEntry{loadedAt: time.Now(), reloaded: afterMiss}
+		switch {
+		case err == nil:
+			e.found, e.oc = true, oc
+			for _, s := range oc.Scopes {
+				e.scopeNames = append(e.scopeNames, s.Name)
+				if s.IsDefault {
+					e.defaultScopes = append(e.defaultScopes, s.Name)
+				}
+			}
+		case errors.Is(err, store.ErrNotFound):
+		default:
+			return nil, err
+		}
+		cc.mu.Lock()
+		if cc.gen.Load() == gen { // no invalidation while loading: safe to keep
+			if len(cc.m) >= maxCachedClients {
+				cc.m = make(map[string]*clientEntry)
+			}
+			cc.m[id] = e
+		}
+		cc.mu.Unlock()
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*clientEntry), nil
+}
+
+// invalidate handles a NOTIFY payload: "client:<id>" drops that client, "app:<id>" every
+// client of the app.
+func (cc *clientCache) invalidate(payload string) {
+	kind, id, _ := strings.Cut(payload, ":")
+	cc.gen.Add(1)
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	switch kind {
+	case "client":
+		delete(cc.m, id)
+	case "app":
+		for k, e := range cc.m {
+			if !e.found || e.oc.App.ID == id {
+				delete(cc.m, k)
+			}
+		}
+	default:
+		cc.m = make(map[string]*clientEntry)
+	}
+}
+
+// flush drops every entry (the listener reconnected: notifications may have been lost).
+func (cc *clientCache) flush() {
+	cc.gen.Add(1)
+	cc.mu.Lock()
+	cc.m = make(map[string]*clientEntry)
+	cc.mu.Unlock()
+}
+
+// usable reports whether the client may take part in a flow: it exists and neither it
+// nor its app is suspended.
+func (e *clientEntry) usable() bool {
+	return e.found && !e.oc.Client.IsSuspended() && !e.oc.App.IsSuspended()
+}
+
+// secretMatches compares the hash of a presented secret with every secret that still
+// works at now, in constant time.
+func (e *clientEntry) secretMatches(hash []byte, now time.Time) bool {
+	ok := 0
+	for _, s := range e.oc.Secrets {
+		if s.ExpiresAt != nil && !now.Before(*s.ExpiresAt) {
+			continue
+		}
+		ok |= subtle.ConstantTimeCompare(s.Hash, hash)
+	}
+	return ok == 1
+}
+
+// policy is what the client's kind and app allow in an authorization request.
+func (e *clientEntry) policy() oauth.AuthorizePolicy {
+	return oauth.AuthorizePolicy{
+		RequirePKCE:   !e.oc.Client.IsConfidential(),
+		Scopes:        e.scopeNames,
+		DefaultScopes: e.defaultScopes,
+	}
+}
+
+// resource is the app's resource URL: the aud of its access tokens.
+func (h *Handler) resource(e *clientEntry) string {
+	return h.issuer + e.oc.App.ResourcePath()
+}
+
+// errClientAuth is the one answer for an unknown client or a wrong secret, so that the
+// answer does not tell which (RFC 6749 §5.2 invalid_client, 401).
+var errClientAuth = oauth.ErrInvalidClient.WithDescription("Client authentication failed.")
+
+// authenticateClient identifies and authenticates the client of a token, introspection
+// or revocation request: client_secret_basic or client_secret_post for every
+// confidential client, none for public clients. Suspended clients and apps are
+// invalid_client. The credentials are returned even with an error, for the Basic
+// challenge.
+func (h *Handler) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*clientEntry, oauth.ClientCredentials, error) {
+	creds, err := oauth.ParseClientCredentials(r, form)
+	if err != nil {
+		return nil, creds, err
+	}
+	e, err := h.clients.get(ctx, creds.ID)
+	if err != nil {
+		return nil, creds, err
+	}
+	if !e.found {
+		if e2, err := h.clients.reloadAfterMiss(ctx, creds.ID, e); err != nil {
+			return nil, creds, err
+		} else if e2 != nil {
+			e = e2
+		}
+	}
+	if !e.found {
+		return nil, creds, errClientAuth
+	}
+	if !e.usable() {
+		return nil, creds, oauth.ErrInvalidClient.WithDescription("This client or its app is suspended.")
+	}
+	now := h.now()
+	if !e.oc.Client.IsConfidential() {
+		// A public client has no secret. Libraries that always use Basic send "id:" with
+		// an empty secret: that is "none" too.
+		if creds.Secret != "" {
+			return nil, creds, oauth.ErrInvalidClient.WithDescription("This is a public client: it has no client secret; send client_id only.")
+		}
+		return e, creds, nil
+	}
+	if creds.Secret == "" {
+		return nil, creds, oauth.ErrInvalidClient.WithDescription("This client must authenticate with its client secret (HTTP Basic or client_secret in the body).")
+	}
+	hash := h.hasher.Hash(creds.Secret)
+	if e.secretMatches(hash, now) {
+		return e, creds, nil
+	}
+	// The secret may have been rotated a moment ago, before the NOTIFY arrived.
+	if e2, err := h.clients.reloadAfterMiss(ctx, creds.ID, e); err != nil {
+		return nil, creds, err
+	} else if e2 != nil && e2.usable() && e2.secretMatches(hash, now) {
+		return e2, creds, nil
+	}
+	return nil, creds, errClientAuth
+}
+
+// hasScope reports whether the app offers scope.
+func (e *clientEntry) hasScope(scope string) bool { return slices.Contains(e.scopeNames, scope) }

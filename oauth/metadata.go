@@ -1,0 +1,88 @@
+package oauth
+
+// Endpoint paths, relative to the issuer (DESIGN.md, "Contract").
+const (
+	PathOpenIDConfiguration = "/.well-known/openid-configuration"
+	PathServerMetadata      = "/.well-known/oauth-authorization-server"
+	PathJWKS                = "/.well-known/jwks.json"
+	PathAuthorize           = "/oauth/authorize"
+	PathToken               = "/oauth/token"
+	PathUserInfo            = "/oauth/userinfo"
+	PathIntrospect          = "/oauth/introspect"
+	PathRevoke              = "/oauth/revoke"
+)
+
+// Grant types the token endpoint accepts.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// BuiltinScopes are the scopes every app offers, published in scopes_supported. Apps'
+// own scopes are not listed: ChatGPT requests every advertised scope (AI-CLIENTS.md C5).
+var BuiltinScopes = []string{"openid", "email", "profile"}
+
+// ServerMetadata is the authorization server metadata (RFC 8414 §2) and OpenID Provider
+// metadata (OpenID Connect Discovery §3), one document served at both well-known URLs.
+// Fields that later features add (registration_endpoint,
+// client_id_metadata_document_supported) are omitted while empty.
+type ServerMetadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserInfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+}
+
+// NewServerMetadata returns the metadata of the server at issuer (exactly
+// AUTHGPTS_BASE_URL: RFC 8414 §3.3 and RFC 9207 compare it byte for byte), whose ID
+// tokens are signed with idTokenAlg.
+func NewServerMetadata(issuer, idTokenAlg string) ServerMetadata {
+	secretMethods := []string{AuthMethodBasic, AuthMethodPost}
+	return ServerMetadata{
+		Issuer:                                    issuer,
+		AuthorizationEndpoint:                     issuer + PathAuthorize,
+		TokenEndpoint:                             issuer + PathToken,
+		UserInfoEndpoint:                          issuer + PathUserInfo,
+		JWKSURI:                                   issuer + PathJWKS,
+		IntrospectionEndpoint:                     issuer + PathIntrospect,
+		RevocationEndpoint:                        issuer + PathRevoke,
+		ScopesSupported:                           BuiltinScopes,
+		ResponseTypesSupported:                    []string{"code"},
+		ResponseModesSupported:                    []string{"query"},
+		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          []string{idTokenAlg},
+		TokenEndpointAuthMethodsSupported:         []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
+		IntrospectionEndpointAuthMethodsSupported: secretMethods,
+		RevocationEndpointAuthMethodsSupported:    []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
+		// RFC 9700 §2.1.1 and the MCP authorization spec: S256 only, and always listed.
+		CodeChallengeMethodsSupported: []string{MethodS256},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+			"email", "email_verified"},
+		PromptValuesSupported: []string{"none", "login", "consent", "select_account"},
+		// RFC 9207: every authorization response, errors included, carries iss.
+		AuthorizationResponseIssParameterSupported: true,
+	}
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// ErrCodeReused is returned by RedeemCode for a code that was already redeemed: the
+// caller revokes the grant it returns (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+var ErrCodeReused = errors.New("store: authorization code reused")
+
+const (
+	codeColumns = `c.grant_id, c.client_id, c.user_id, c.redirect_uri, c.redirect_uri_given, c.scopes, c.resource,
+		c.code_challenge, c.code_challenge_method, c.nonce, c.auth_time, c.created_at, c.expires_at`
+
+	qInsertCode = `
+		INSERT INTO auth_codes (hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_given, scopes, resource,
+		                        code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	// Remembered consent (one round trip): the code is stored only when the user's live
+	// grant to the client already covers every requested scope.
+	qInsertCodeUnderGrant = `
+		INSERT INTO auth_codes (hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_given, scopes, resource,
+		                        code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at)
+		SELECT $1, g.id, g.client_id, g.user_id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
+		  FROM grants g
+		 WHERE g.user_id = $2 AND g.client_id = $3 AND g.revoked_at IS NULL AND g.scopes @> $6
+		RETURNING grant_id`
+	// Redemption is one guarded statement: unused, unexpired, this client's, and its grant
+	// still live. Zero rows means the caller looks at why (qCodeState).
+	qRedeemCode = `
+		UPDATE auth_codes c SET used_at = $3
+		  FROM grants g, users u
+		 WHERE c.hash = $1 AND c.client_id = $2 AND c.used_at IS NULL AND c.expires_at > $3
+		   AND g.id = c.grant_id AND g.revoked_at IS NULL AND u.id = c.user_id
+		RETURNING ` + codeColumns + `, u.email, u.suspended_at IS NOT NULL AS user_suspended`
+	qCodeState      = `SELECT grant_id, used_at IS NOT NULL AS used FROM auth_codes WHERE hash = $1`
+	qDeleteOldCodes = `DELETE FROM auth_codes WHERE expires_at < $1`
+)
+
+// AuthCode is an authorization code's stored binding (the code itself is only hashed).
+type AuthCode struct {
+	GrantID             string         `db:"grant_id"`
+	ClientID            string         `db:"client_id"`
+	UserID              string         `db:"user_id"`
+	RedirectURI         string         `db:"redirect_uri"`
+	RedirectURIGiven    bool           `db:"redirect_uri_given"` // false: omitted, the single registered URI
+	Scopes              pq.StringArray `db:"scopes"`
+	Resource            string         `db:"resource"`
+	CodeChallenge       string         `db:"code_challenge"`
+	CodeChallengeMethod string         `db:"code_challenge_method"`
+	Nonce               string         `db:"nonce"`
+	AuthTime            time.Time      `db:"auth_time"`
+	CreatedAt           time.Time      `db:"created_at"`
+	ExpiresAt           time.Time      `db:"expires_at"`
+}
+
+// NewCode is a code to store. GrantID is ignored by CreateCodeUnderGrant.
+type NewCode struct {
+	Hash                []byte
+	GrantID             string
+	ClientID            string
+	UserID              string
+	RedirectURI         string
+	RedirectURIGiven    bool
+	Scopes              []string
+	Resource            string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Nonce               string
+	AuthTime            time.Time
+	ExpiresAt           time.Time
+}
+
+// RedeemedCode is a code that was just redeemed, with what the token response needs
+// about its user.
+type RedeemedCode struct {
+	AuthCode
+	Email         string `db:"email"`
+	UserSuspended bool   `db:"user_suspended"`
+}
+
+func (n NewCode) scopes() []string {
+	if n.Scopes == nil {
+		return []string{}
+	}
+	return n.Scopes
+}
+
+// CreateCode stores a code under an existing grant (after a consent).
+func (s *Store) CreateCode(ctx context.Context, n NewCode, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, qInsertCode, n.Hash, n.GrantID, n.ClientID, n.UserID, n.RedirectURI, n.RedirectURIGiven,
+		pq.Array(n.scopes()), n.Resource, n.CodeChallenge, n.CodeChallengeMethod, n.Nonce, n.AuthTime, now, n.ExpiresAt)
+	return wrap("create code", err)
+}
+
+// CreateCodeUnderGrant stores a code when the user's live grant to the client covers
+// every requested scope (remembered consent) and returns the grant ID; ErrNotFound
+// means the user must be asked.
+func (s *Store) CreateCodeUnderGrant(ctx context.Context, n NewCode, now time.Time) (string, error) {
+	var grantID string
+	err := s.getContext(ctx, &grantID, qInsertCodeUnderGrant, n.Hash, n.UserID, n.ClientID, n.RedirectURI, n.RedirectURIGiven,
+		pq.Array(n.scopes()), n.Resource, n.CodeChallenge, n.CodeChallengeMethod, n.Nonce, n.AuthTime, now, n.ExpiresAt)
+	return grantID, wrap("create code under grant", err)
+}
+
+// RedeemCode marks the code with this hash used and returns it, when it is unused,
+// unexpired, issued to clientID and its grant is live. A code that was already used is
+// ErrCodeReused, returned with the code's GrantID so the caller can revoke the grant;
+// every other failure (unknown, expired, another client's, revoked grant) is ErrNotFound.
+func (s *Store) RedeemCode(ctx context.Context, hash []byte, clientID string, now time.Time) (RedeemedCode, error) {
+	var rc RedeemedCode
+	err := s.getContext(ctx, &rc, qRedeemCode, hash, clientID, now)
+	if err == nil {
+		return rc, nil
+	}
+	if err = wrap("redeem code", err); !errors.Is(err, ErrNotFound) {
+		return RedeemedCode{}, err
+	}
+	var state struct {
+		GrantID string `db:"grant_id"`
+		Used    bool   `db:"used"`
+	}
+	if err := s.getContext(ctx, &state, qCodeState, hash); err != nil {
+		return RedeemedCode{}, wrap("redeem code", err)
+	}
+	if state.Used {
+		return RedeemedCode{AuthCode: AuthCode{GrantID: state.GrantID}}, ErrCodeReused
+	}
+	return RedeemedCode{}, ErrNotFound
+}
+
+// DeleteExpiredCodes removes codes that expired before cutoff; used codes are kept until
+// then so that a replay is still recognised.
+func (s *Store) DeleteExpiredCodes(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.q.ExecContext(ctx, qDeleteOldCodes, cutoff)
+	if err != nil {
+		return 0, wrap("delete expired codes", err)
+	}
+	return res.RowsAffected()
+}

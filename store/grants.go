@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// RevocationsChannel is the PostgreSQL NOTIFY channel on which every grant revocation is
+// announced, with payload "grant:<id>", in the transaction that revokes it. The gateway
+// and the introspection endpoint of every instance listen on it.
+const RevocationsChannel = "authgpts_revocations"
+
+const (
+	grantColumns = `g.id, g.user_id, g.client_id, g.app_id, g.scopes, g.created_at, g.updated_at,
+		g.last_used_at, g.revoked_at`
+
+	qActiveGrant = `SELECT ` + grantColumns + ` FROM grants g
+		 WHERE g.user_id = $1 AND g.client_id = $2 AND g.revoked_at IS NULL`
+	qGrantByID = `SELECT ` + grantColumns + ` FROM grants g WHERE g.id = $1`
+	// A consent creates the live grant of (user, client) or replaces its scopes; the
+	// partial unique index grants_one_active makes that one statement.
+	qUpsertGrant = `
+		INSERT INTO grants AS g (user_id, client_id, app_id, scopes, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)
+		ON CONFLICT (user_id, client_id) WHERE revoked_at IS NULL DO UPDATE
+		   SET scopes = EXCLUDED.scopes, updated_at = EXCLUDED.updated_at
+		RETURNING ` + grantColumns
+	qRevokeGrant = `
+		UPDATE grants SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL`
+	qRevokeGrantRefreshTokens = `
+		UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL`
+	qNotifyRevocation = `SELECT pg_notify('` + RevocationsChannel + `', 'grant:' || $1::text)`
+	qRevokedGrantIDs  = `SELECT id::text FROM grants WHERE revoked_at > $1`
+)
+
+// Grant is a user's consent to one client of an app for a set of scopes.
+type Grant struct {
+	ID         string         `db:"id"`
+	UserID     string         `db:"user_id"`
+	ClientID   string         `db:"client_id"`
+	AppID      string         `db:"app_id"`
+	Scopes     pq.StringArray `db:"scopes"`
+	CreatedAt  time.Time      `db:"created_at"`
+	UpdatedAt  time.Time      `db:"updated_at"`
+	LastUsedAt *time.Time     `db:"last_used_at"`
+	RevokedAt  *time.Time     `db:"revoked_at"`
+}
+
+// IsRevoked reports whether the grant was revoked.
+func (g Grant) IsRevoked() bool { return g.RevokedAt != nil }
+
+// NewGrant is a consent to record.
+type NewGrant struct {
+	UserID   string
+	ClientID string
+	AppID    string
+	Scopes   []string
+}
+
+// ActiveGrant returns the live grant of the user to the client, or ErrNotFound.
+func (s *Store) ActiveGrant(ctx context.Context, userID, clientID string) (Grant, error) {
+	var g Grant
+	err := s.getContext(ctx, &g, qActiveGrant, userID, clientID)
+	return g, wrap("active grant", err)
+}
+
+// GrantByID returns a grant, revoked or not.
+func (s *Store) GrantByID(ctx context.Context, id string) (Grant, error) {
+	var g Grant
+	err := s.getContext(ctx, &g, qGrantByID, id)
+	return g, wrap("grant by id", err)
+}
+
+// UpsertGrant records a consent: it creates the live grant of (user, client) or sets
+// the scopes of the existing one (the caller computes them, see oauth.MergeConsent).
+func (s *Store) UpsertGrant(ctx context.Context, n NewGrant, now time.Time) (Grant, error) {
+	var g Grant
+	scopes := n.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	err := s.getContext(ctx, &g, qUpsertGrant, n.UserID, n.ClientID, n.AppID, pq.Array(scopes), now)
+	return g, wrap("upsert grant", err)
+}
+
+// RevokeGrant revokes a grant and every refresh token under it, and announces the
+// revocation on RevocationsChannel, all in one transaction: the single place a grant
+// is revoked (code reuse, refresh-token reuse, /oauth/revoke, account and admin
+// actions). It reports whether this call revoked it (false: already revoked or
+// unknown). Called on a Tx, it joins that transaction.
+func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) (bool, error) {
+	var revoked bool
+	err := s.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.q.ExecContext(ctx, qRevokeGrant, grantID, now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		revoked = true
+		if _, err := tx.q.ExecContext(ctx, qRevokeGrantRefreshTokens, grantID, now); err != nil {
+			return err
+		}
+		_, err = tx.q.ExecContext(ctx, qNotifyRevocation, grantID)
+		return err
+	})
+	return revoked, wrap("revoke grant", err)
+}
+
+// RevokedGrantIDs lists the grants revoked after since: the revocations whose access
+// tokens may still be unexpired (since = now - the longest access-token lifetime).
+func (s *Store) RevokedGrantIDs(ctx context.Context, since time.Time) ([]string, error) {
+	var ids []string
+	err := s.selectContext(ctx, &ids, qRevokedGrantIDs, since)
+	return ids, wrap("revoked grant ids", err)
+}

@@ -1,0 +1,47 @@
+// Package oauth renders the pages of the authorization endpoint: the consent page and
+// the error page shown when a request cannot be answered by a redirect.
+package oauth
+
+import "strings"
+
+// ConsentVM is the consent page.
+type ConsentVM struct {
+	AppName        string
+	DeveloperEmail string
+	ClientName     string
+	RedirectHost   string
+	UserEmail      string
+	Scopes         []ScopeVM
+	Ticket         string // signed binding of the form to the request and the user
+	SwitchURL      string // sign in as someone else, then come back to this request
+}
+
+// ScopeVM is one requested scope.
+type ScopeVM struct {
+	Name        string
+	Description string
+	Required    bool // cannot be switched off (openid)
+}
+
+// AuthorizeErrorVM is the page shown when the client or redirect URI is not valid.
+type AuthorizeErrorVM struct {
+	Status    int
+	Title     string
+	Message   string
+	RequestID string
+}
+
+// initial is the first letter of the client's name, for its avatar.
+func initial(name string) string {
+	for _, r := range strings.TrimSpace(name) {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}
+
+func scopeTitle(s ScopeVM) string {
+	if s.Description != "" {
+		return s.Description
+	}
+	return s.Name
+}
