@@ -28,7 +28,7 @@ type revocationSet struct {
 
 	mu       sync.RWMutex
 	ids      map[string]time.Time // grant ID → when this instance learnt of it (wall clock)
-	loadedAt time.Time // wall clock; zero: load before answering
+	loadedAt time.Time            // wall clock; zero: load before answering
 
 	loadMu sync.Mutex
 }
