@@ -3,6 +3,7 @@
 //	authgpts [serve]            run the server (migrates first)
 //	authgpts migrate            apply database migrations and exit
 //	authgpts user admin EMAIL   make EMAIL an admin (creating the account if needed)
+//	authgpts keys rotate [--alg RS256|ES256]   rotate the token signing keys
 package main
 
 import (
@@ -32,7 +33,10 @@ func main() {
 const usage = `usage:
   authgpts [serve]            run the server on AUTHGPTS_ADDR (migrates first)
   authgpts migrate            apply database migrations and exit
-  authgpts user admin EMAIL   make EMAIL an admin`
+  authgpts user admin EMAIL   make EMAIL an admin
+  authgpts keys rotate [--alg RS256|ES256]
+                              rotate the signing keys (default: both; ES256 signs
+                              access tokens, RS256 ID tokens)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, stdout)
 	case "user":
 		return userCommand(ctx, cfg, args, stdout)
+	case "keys":
+		return keysCommand(ctx, cfg, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
