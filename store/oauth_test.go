@@ -162,6 +162,9 @@ func TestRotateRefreshToken_ConcurrentOnlyOneWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if g2, _ := s.GrantByID(ctx, g.ID); g2.LastUsedAt == nil {
+		t.Error("issuing a refresh token did not record the grant's last use")
+	}
 	const n = 8
 	var wg sync.WaitGroup
 	wins := make(chan bool, n)

@@ -7,14 +7,22 @@ import (
 	"github.com/lib/pq"
 )
 
+// lastUsedStale (with the time as $8) and lastUsedStale2 (as $2) select a grant whose
+// last_used_at is more than a minute old.
+const (
+	lastUsedStale  = `(last_used_at IS NULL OR last_used_at < $8::timestamptz - interval '1 minute')`
+	lastUsedStale2 = `(last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')`
+)
+
 const (
 	refreshColumns = `r.id, r.grant_id, r.client_id, r.user_id, r.scopes, r.resource, r.auth_time,
 		r.created_at, r.expires_at, r.rotated_at, r.revoked_at`
 
 	// A code exchange stores the first refresh token of the grant and notes the grant's
-	// use, in one round trip.
+	// use, in one round trip. last_used_at has minute precision: a grant used again
+	// within the minute is not written (nor its row locked) once more.
 	qInsertRefreshToken = `
-		WITH g AS (UPDATE grants SET last_used_at = $8 WHERE id = $2)
+		WITH g AS (UPDATE grants SET last_used_at = $8 WHERE id = $2 AND ` + lastUsedStale + `)
 		INSERT INTO refresh_tokens (hash, grant_id, client_id, user_id, scopes, resource, auth_time, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	// The token with its grant's state and its user: everything a refresh decides on.
@@ -30,7 +38,7 @@ const (
 		    UPDATE refresh_tokens SET rotated_at = $2
 		     WHERE id = $1 AND rotated_at IS NULL AND revoked_at IS NULL
 		    RETURNING grant_id, client_id, user_id, scopes, resource, auth_time
-		), g AS (UPDATE grants SET last_used_at = $2 WHERE id = (SELECT grant_id FROM parent))
+		), g AS (UPDATE grants SET last_used_at = $2 WHERE id = (SELECT grant_id FROM parent) AND ` + lastUsedStale2 + `)
 		INSERT INTO refresh_tokens (hash, grant_id, client_id, user_id, scopes, resource, auth_time, created_at, expires_at)
 		SELECT $3, grant_id, client_id, user_id, scopes, resource, auth_time, $2, $4 FROM parent
 		RETURNING id`

@@ -47,6 +47,7 @@ type Handler struct {
 
 	clients     *clientCache
 	revocations *revocationSet
+	verified    verifiedTokens
 	docs        *documents
 }
 

@@ -73,7 +73,7 @@ func (h *Handler) introspectToken(ctx context.Context, token, appID string, now 
 		}, nil
 	}
 
-	claims, err := h.keys.VerifyAccessToken(ctx, token, now, h.issuer)
+	claims, err := h.verifyAccessToken(ctx, token, now)
 	if err != nil {
 		return inactive, nil
 	}
@@ -127,7 +127,7 @@ func (h *Handler) revoke(c *gin.Context) {
 			writeError(c, err, false)
 			return
 		}
-	} else if claims, err := h.keys.VerifyAccessToken(ctx, token, now, h.issuer); err == nil && claims.ClientID == client.oc.Client.ID {
+	} else if claims, err := h.verifyAccessToken(ctx, token, now); err == nil && claims.ClientID == client.oc.Client.ID {
 		grantID = claims.GrantID // "" for client_credentials tokens: nothing to revoke
 	}
 	if grantID != "" {

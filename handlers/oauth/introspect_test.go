@@ -176,3 +176,17 @@ func TestLogs_NoSecretsTokensOrCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestIntrospect_ExpiredTokenInactive: a token introspected while valid (and so cached
+// as verified) is inactive once it has expired.
+func TestIntrospect_ExpiredTokenInactive(t *testing.T) {
+	w := newWorld(t, store.ClientKindGPT)
+	r := w.tokensFor(t, "openid")
+	if g := w.introspect(t, r.str("access_token")); g.Body["active"] != true {
+		t.Fatalf("introspect = %s, want active", g.Raw)
+	}
+	w.env.Clock.Advance(w.app.App.AccessTokenTTL() + time.Second)
+	if g := w.introspect(t, r.str("access_token")); g.Body["active"] != false {
+		t.Errorf("introspect after expiry = %s, want inactive", g.Raw)
+	}
+}

@@ -21,7 +21,7 @@ func (h *Handler) userinfo(c *gin.Context) {
 		return
 	}
 	ctx, now := c.Request.Context(), h.now()
-	claims, err := h.keys.VerifyAccessToken(ctx, token, now, h.issuer)
+	claims, err := h.verifyAccessToken(ctx, token, now)
 	if err != nil {
 		writeError(c, err, false)
 		return

@@ -1,0 +1,159 @@
+// Command bench is the load generator of `make bench`: a separate process that drives a
+// running AuthGPTs server over loopback with keep-alive connections and prints
+// requests/s and p50/p99 latency per scenario and concurrency.
+//
+//	bench -base http://127.0.0.1:18080 [-concurrency 1,8,32] [-duration 4s] [-requests 200000]
+//	      [-scenarios client_credentials,code_flow,...] [-json out.json]
+//
+// It seeds what it needs straight into the server's database (DATABASE_URL) and hashes
+// client secrets with the server's root secret (AUTHGPTS_SECRET), so both must be those
+// of the server. Scenarios live in their own files and register themselves (scenario.go).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := runBench(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func runBench(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	base := fs.String("base", "http://127.0.0.1:18080", "server base URL (its AUTHGPTS_BASE_URL)")
+	conc := fs.String("concurrency", "1,8,32", "comma-separated concurrency levels")
+	duration := fs.Duration("duration", 4*time.Second, "measured time per scenario and concurrency")
+	requests := fs.Int("requests", 200_000, "maximum measured requests per scenario and concurrency")
+	warmup := fs.Duration("warmup", 500*time.Millisecond, "unmeasured warm-up before each measurement")
+	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
+	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var levels []int
+	for _, s := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad concurrency %q", s)
+		}
+		levels = append(levels, n)
+	}
+	dsn, secret := getenv("DATABASE_URL"), getenv("AUTHGPTS_SECRET")
+	if dsn == "" || len(secret) < 32 {
+		return errors.New("DATABASE_URL and AUTHGPTS_SECRET must be the server's")
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	env := &Env{
+		BaseURL: strings.TrimSuffix(*base, "/"),
+		Store:   st,
+		Hasher:  oauth.NewHasher(oauth.DeriveKey([]byte(secret), oauth.PurposeTokenHash, 32)),
+		Transport: &http.Transport{
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		runID: randomID(),
+	}
+	if err := waitReady(ctx, env); err != nil {
+		return err
+	}
+
+	var results []Result
+	fmt.Fprintf(out, "AuthGPTs load test against %s (%d CPUs here, Go %s); %s per point after %s warm-up, at most %d requests\n\n",
+		env.BaseURL, runtime.NumCPU(), runtime.Version(), *duration, *warmup, *requests)
+	const row = "%-20s %11s %9s %9s %10s %10s %10s %7s\n"
+	fmt.Fprintf(out, row, "scenario", "concurrency", "requests", "req/s", "p50", "p99", "max", "errors")
+	for _, sc := range scenarios() {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.Name) {
+			continue
+		}
+		newWorker, err := sc.Setup(ctx, env)
+		if err != nil {
+			return fmt.Errorf("%s: setup: %w", sc.Name, err)
+		}
+		for _, n := range levels {
+			ops := make([]Op, n)
+			for i := range ops {
+				if ops[i], err = newWorker(i); err != nil {
+					return fmt.Errorf("%s: worker %d: %w", sc.Name, i, err)
+				}
+			}
+			r := run(ctx, sc.Name, ops, Limits{Duration: *duration, Requests: *requests, Warmup: *warmup})
+			results = append(results, r)
+			fmt.Fprintf(out, row, r.Scenario, strconv.Itoa(r.Concurrency), strconv.Itoa(r.Requests), strconv.FormatFloat(r.PerSecond, 'f', 0, 64),
+				ms(r.P50), ms(r.P99), ms(r.Max), strconv.Itoa(r.Errors))
+			if r.FirstError != "" {
+				fmt.Fprintf(out, "  first error: %s\n", r.FirstError)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, r := range results {
+		if r.Errors > 0 {
+			return fmt.Errorf("%s at concurrency %d: %d failed requests", r.Scenario, r.Concurrency, r.Errors)
+		}
+	}
+	return nil
+}
+
+// waitReady polls /readyz until the server answers (it may still be starting).
+func waitReady(ctx context.Context, env *Env) error {
+	c := env.Client(nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, _, err := env.get(ctx, c, "/readyz")
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server at %s not ready: %v", env.BaseURL, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
+
+func randomID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
