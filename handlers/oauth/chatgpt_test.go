@@ -16,7 +16,8 @@ import (
 
 // TestChatGPTFlow_RawRequests runs the GPT-action flow byte for byte as ChatGPT does: an
 // authorization request with state, an empty scope and no PKCE; the code exchange as a
-// form with the secret in the body; a refresh later with the same method.
+// form with the secret in the body ("Default (POST request)"); refreshes later, first
+// the same way, then with "Basic authorization header".
 func TestChatGPTFlow_RawRequests(t *testing.T) {
 	w := newWorld(t, store.ClientKindGPT)
 	q := w.authorizeQuery("scope", "") // ChatGPT sends scope= when the field is empty
@@ -52,6 +53,13 @@ func TestChatGPTFlow_RawRequests(t *testing.T) {
 	wantOK(t, r2)
 	if r2.str("refresh_token") == "" || r2.str("refresh_token") == r.str("refresh_token") {
 		t.Errorf("refresh did not rotate the refresh token")
+	}
+	w.env.Clock.Advance(2 * time.Hour)
+	r3 := w.post(t, oauth.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r2.str("refresh_token")}},
+		w.app.Client.ID, w.app.Secret)
+	wantOK(t, r3)
+	if r3.str("token_type") != "Bearer" || r3.str("refresh_token") == r2.str("refresh_token") {
+		t.Errorf("Basic refresh = %s", r3.Raw)
 	}
 }
 
