@@ -1,6 +1,6 @@
-/** Tailwind scans the templ sources and our one script for class names. */
+/** Tailwind scans the templ sources, the Go view helpers that build class strings, and our one script. */
 module.exports = {
-  content: ["./views/**/*.templ", "./static/app.js"],
+  content: ["./views/**/*.templ", "./views/**/*.go", "./static/app.js"],
   theme: {
     extend: {
       fontFamily: {

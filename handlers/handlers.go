@@ -33,6 +33,7 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
+	DevMode     bool // development mode (DESIGN.md): http loopback base URL
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -84,7 +85,13 @@ func NewRouter(d Deps) *gin.Engine {
 	}).Register(browser)
 
 	signedIn := browser.Group("/", web.RequireUser())
-	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
+	(&portal.Handler{
+		Store:   d.Store,
+		Hasher:  oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeTokenHash, 32)), // as the token endpoint hashes
+		BaseURL: d.BaseURL.String(),
+		DevMode: d.DevMode,
+		Now:     d.Now,
+	}).Register(signedIn)
 	(&account.Handler{Store: d.Store}).Register(signedIn)
 
 	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
