@@ -24,9 +24,25 @@ func TestBrowser_PortalJourney(t *testing.T) {
 	browserSignIn(t, env, ctx, email)
 	Screenshot(t, ctx, "portal-1-dashboard-empty")
 
-	// New app: name only; the answer is the setup page with every value.
+	// A refused callback comes back next to its field (422 swapped by htmx), typed
+	// values kept.
 	err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#app-name`), "Weather API"),
+		chromedp.SendKeys(chromedp.CSS(`#app-callback`), "http://evil.example/cb"),
+		chromedp.Click(chromedp.CSS(`#new-app-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#app-callback-error`)),
+	)
+	if err != nil {
+		t.Fatalf("refused callback: %v", err)
+	}
+	if name, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#app-name`))); name != "Weather API" {
+		t.Errorf("name after the 422 = %q, want it kept", name)
+	}
+	Screenshot(t, ctx, "portal-1-new-app-error")
+
+	// New app: name only; the answer is the setup page with every value.
+	err = chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#app-callback").value = ""`),
 		chromedp.Click(chromedp.CSS(`#new-app-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="setup-page"]`)),
 	)
