@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgpts/authgpts/handlers/account"
+	"github.com/authgpts/authgpts/handlers/admin"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
@@ -82,6 +83,9 @@ func NewRouter(d Deps) *gin.Engine {
 		Limits:      d.OTPLimits,
 		Now:         d.Now,
 	}).Register(browser)
+
+	// The console answers 404 to everyone but admins, signed in or not.
+	(&admin.Handler{Store: d.Store, Now: d.Now}).Register(browser)
 
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)

@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -115,6 +116,8 @@ func (h *Handler) sendCode(c *gin.Context) {
 
 var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
 
+var errSuspended = errors.New("signin: account suspended")
+
 func (h *Handler) verifyCode(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
@@ -153,18 +156,21 @@ func (h *Handler) verifyCode(c *gin.Context) {
 			return err
 		}
 		user = u
+		if u.IsSuspended() {
+			return errSuspended // roll back: a refused sign-in records nothing
+		}
 		action := "user.signed_in"
 		if created {
 			action = "user.signed_up"
 		}
 		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: action, TargetType: "user", TargetID: u.ID, IP: c.ClientIP()})
 	})
-	if err != nil {
-		web.Fail(c, err)
+	if errors.Is(err, errSuspended) {
+		web.Forbidden(c, "This account is suspended.", "Contact the operator of this service if you think this is a mistake.")
 		return
 	}
-	if user.IsSuspended() {
-		web.Forbidden(c, "This account is suspended.", "Contact the operator of this service if you think this is a mistake.")
+	if err != nil {
+		web.Fail(c, err)
 		return
 	}
 	if err := h.Sessions.SignIn(c, user); err != nil {
