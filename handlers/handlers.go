@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgpts/authgpts/handlers/account"
-	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/admin"
+	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
