@@ -1,6 +1,7 @@
-/** Tailwind scans the templ sources, the Go view helpers that build class strings, and our one script. */
+/** Tailwind scans the templ sources, the Go view models and handlers that pick classes
+ * (chart colours, active tabs), and our one script for class names. */
 module.exports = {
-  content: ["./views/**/*.templ", "./views/**/*.go", "./static/app.js"],
+  content: ["./views/**/*.templ", "./views/**/*.go", "./handlers/**/*.go", "./static/app.js"],
   theme: {
     extend: {
       fontFamily: {

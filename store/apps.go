@@ -74,6 +74,9 @@ const (
 	// ChannelClientChanged carries a client ID: its name, redirect URIs or secrets
 	// changed, or it (or its app) was deleted.
 	ChannelClientChanged = "authgpts_client_changed"
+	// channelRevocations is the admin suspension channel ("app:<id>", "client:<id>"):
+	// deleting an app or client ends its tokens just as suspending it does.
+	channelRevocations = "authgpts_revocations"
 )
 
 // ErrBuiltinScope is returned when a built-in scope would be deleted.
@@ -311,6 +314,10 @@ func (s *Store) DeleteApp(ctx context.Context, ownerID, appID string) error {
 			return err
 		}
 		if err := tx.execOne(ctx, "delete app", qDeleteApp, appID, ownerID); err != nil {
+			return err
+		}
+		// Its grants went with it: token caches drop the app's tokens as on suspension.
+		if err := tx.notifyChange(ctx, channelRevocations, TargetApp+":"+appID); err != nil {
 			return err
 		}
 		return tx.notifyChange(ctx, ChannelAppChanged, appID)

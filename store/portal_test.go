@@ -266,6 +266,9 @@ func TestNotify_ChangesAnnouncedOnCommitOnly(t *testing.T) {
 	if err := l.Listen(store.ChannelAppChanged); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.Listen("authgpts_revocations"); err != nil {
+		t.Fatal(err)
+	}
 	errBoom := errors.New("boom")
 	err = s.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.RenameClient(ctx, owner.ID, app.ID, client.ID, "rolled back", time.Now()); err != nil {
@@ -284,9 +287,18 @@ func TestNotify_ChangesAnnouncedOnCommitOnly(t *testing.T) {
 	if _, err := s.UpdateAppSettings(ctx, owner.ID, app.ID, set, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// Deleting the client ends its tokens like a suspension does.
+	if err := s.DeleteClient(ctx, owner.ID, app.ID, client.ID); err != nil {
+		t.Fatal(err)
+	}
 	// Notifications arrive in commit order: the first is the committed rename (the
-	// rolled-back one was never sent), then the app change.
-	want := []struct{ channel, payload string }{{store.ChannelClientChanged, client.ID}, {store.ChannelAppChanged, app.ID}}
+	// rolled-back one was never sent), then the app change, then the deletion.
+	want := []struct{ channel, payload string }{
+		{store.ChannelClientChanged, client.ID},
+		{store.ChannelAppChanged, app.ID},
+		{"authgpts_revocations", "client:" + client.ID},
+		{store.ChannelClientChanged, client.ID},
+	}
 	for _, w := range want {
 		select {
 		case n := <-l.Notify:
