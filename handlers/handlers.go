@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgpts/authgpts/handlers/account"
+	"github.com/authgpts/authgpts/handlers/admin"
+	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
 	"github.com/authgpts/authgpts/handlers/portal"
@@ -35,6 +37,7 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
+	DevMode     bool // development mode (DESIGN.md): http loopback base URL
 	Keys        *tokens.Keys     // signing keys (required)
 	Listener    *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
 }
@@ -47,10 +50,17 @@ func NewRouter(d Deps) *gin.Engine {
 		d.Now = time.Now
 	}
 	if d.OTPLimits == (store.OTPSendLimits{}) {
-		d.OTPLimits = signin.DefaultLimits
+		d.OTPLimits = emailcode.DefaultLimits
 	}
 	secure := d.BaseURL.Scheme == "https"
 	sessions := web.NewSessions(d.Store, d.Secret, secure, d.Now)
+	codes := &emailcode.Codes{
+		Store:  d.Store,
+		Mail:   d.Mail,
+		Hasher: oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeOTP, 32)),
+		Limits: d.OTPLimits,
+		Now:    d.Now,
+	}
 
 	r := gin.New()
 	r.ContextWithFallback = true
@@ -79,11 +89,9 @@ func NewRouter(d Deps) *gin.Engine {
 	(&signin.Handler{
 		Store:       d.Store,
 		Sessions:    sessions,
-		Mail:        d.Mail,
+		Codes:       codes,
 		DevMailbox:  d.DevMailbox,
-		OTPHasher:   oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeOTP, 32)),
 		AdminEmails: d.AdminEmails,
-		Limits:      d.OTPLimits,
 		Now:         d.Now,
 	}).Register(browser)
 
@@ -94,9 +102,18 @@ func NewRouter(d Deps) *gin.Engine {
 		Secret: d.Secret, Now: d.Now, Log: d.Log,
 	}).Register(r, browser)
 
+	// The console answers 404 to everyone but admins, signed in or not.
+	(&admin.Handler{Store: d.Store, Now: d.Now}).Register(browser)
+
 	signedIn := browser.Group("/", web.RequireUser())
-	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
-	(&account.Handler{Store: d.Store}).Register(signedIn)
+	(&portal.Handler{
+		Store:   d.Store,
+		Hasher:  oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeTokenHash, 32)), // as the token endpoint hashes
+		BaseURL: d.BaseURL.String(),
+		DevMode: d.DevMode,
+		Now:     d.Now,
+	}).Register(signedIn)
+	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 
 	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
 	return r

@@ -175,14 +175,14 @@ func TestParseClientCredentials(t *testing.T) {
 		wantMethod string
 		wantErr    error
 	}{
-		{"basic", basic("agpt_a", "agsec_s"), url.Values{}, "agpt_a", AuthMethodBasic, nil},
-		{"basic + same client_id", basic("agpt_a", "agsec_s"), url.Values{"client_id": {"agpt_a"}}, "agpt_a", AuthMethodBasic, nil},
-		{"basic + other client_id", basic("agpt_a", "agsec_s"), url.Values{"client_id": {"agpt_b"}}, "agpt_a", AuthMethodBasic, ErrInvalidRequest},
-		{"basic + body secret", basic("agpt_a", "agsec_s"), url.Values{"client_secret": {"agsec_s"}}, "agpt_a", AuthMethodBasic, ErrInvalidRequest},
-		{"post", plain, url.Values{"client_id": {"agpt_a"}, "client_secret": {"agsec_s"}}, "agpt_a", AuthMethodPost, nil},
+		{"basic", basic("agpt_a", "agsec_s"), url.Values{}, "agpt_a", AuthMethodSecretBasic, nil},
+		{"basic + same client_id", basic("agpt_a", "agsec_s"), url.Values{"client_id": {"agpt_a"}}, "agpt_a", AuthMethodSecretBasic, nil},
+		{"basic + other client_id", basic("agpt_a", "agsec_s"), url.Values{"client_id": {"agpt_b"}}, "agpt_a", AuthMethodSecretBasic, ErrInvalidRequest},
+		{"basic + body secret", basic("agpt_a", "agsec_s"), url.Values{"client_secret": {"agsec_s"}}, "agpt_a", AuthMethodSecretBasic, ErrInvalidRequest},
+		{"post", plain, url.Values{"client_id": {"agpt_a"}, "client_secret": {"agsec_s"}}, "agpt_a", AuthMethodSecretPost, nil},
 		{"none", plain, url.Values{"client_id": {"agpt_a"}}, "agpt_a", AuthMethodNone, nil},
 		{"nothing", plain, url.Values{}, "", "", ErrInvalidClient},
-		{"special characters form-encoded", basic("id:with:colons", "se cret+%"), url.Values{}, "id:with:colons", AuthMethodBasic, nil},
+		{"special characters form-encoded", basic("id:with:colons", "se cret+%"), url.Values{}, "id:with:colons", AuthMethodSecretBasic, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

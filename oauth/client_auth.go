@@ -7,23 +7,16 @@ import (
 	"strings"
 )
 
-// Client authentication methods (RFC 7591 §2 token_endpoint_auth_method values).
-const (
-	AuthMethodBasic = "client_secret_basic" // RFC 6749 §2.3.1, HTTP Basic
-	AuthMethodPost  = "client_secret_post"  // RFC 6749 §2.3.1, secret in the body
-	AuthMethodNone  = "none"                // public client, identified by client_id only
-)
-
 // ClientCredentials are what a request presented to identify its client.
 type ClientCredentials struct {
 	ID     string
 	Secret string
-	Method string // AuthMethodBasic, AuthMethodPost or AuthMethodNone
+	Method string // AuthMethodSecretBasic, AuthMethodSecretPost or AuthMethodNone (clientmeta.go)
 }
 
 // BasicUsed reports whether the client tried HTTP Basic authentication, so that an
 // invalid_client answer carries a Basic challenge (RFC 6749 §5.2).
-func (c ClientCredentials) BasicUsed() bool { return c.Method == AuthMethodBasic }
+func (c ClientCredentials) BasicUsed() bool { return c.Method == AuthMethodSecretBasic }
 
 // ParseClientCredentials reads the client's credentials from the Authorization header
 // and the request parameters (form, or the JSON body already turned into form values).
@@ -41,7 +34,7 @@ func ParseClientCredentials(r *http.Request, form url.Values) (ClientCredentials
 		if !strings.EqualFold(scheme, "Basic") {
 			return ClientCredentials{}, ErrInvalidClient.WithDescription("Only HTTP Basic client authentication is accepted in the Authorization header.")
 		}
-		creds := ClientCredentials{Method: AuthMethodBasic}
+		creds := ClientCredentials{Method: AuthMethodSecretBasic}
 		id, secret, ok := decodeBasic(strings.TrimSpace(payload))
 		if !ok || id == "" {
 			return creds, ErrInvalidClient.WithDescription("The Basic authorization header is malformed.")
@@ -59,7 +52,7 @@ func ParseClientCredentials(r *http.Request, form url.Values) (ClientCredentials
 		return ClientCredentials{}, ErrInvalidClient.WithDescription("Client authentication is required: send client_id (and client_secret) or use HTTP Basic.")
 	}
 	if bodySecret != "" {
-		return ClientCredentials{ID: bodyID, Secret: bodySecret, Method: AuthMethodPost}, nil
+		return ClientCredentials{ID: bodyID, Secret: bodySecret, Method: AuthMethodSecretPost}, nil
 	}
 	return ClientCredentials{ID: bodyID, Method: AuthMethodNone}, nil
 }

@@ -59,7 +59,7 @@ type ServerMetadata struct {
 // AUTHGPTS_BASE_URL: RFC 8414 §3.3 and RFC 9207 compare it byte for byte), whose ID
 // tokens are signed with idTokenAlg.
 func NewServerMetadata(issuer, idTokenAlg string) ServerMetadata {
-	secretMethods := []string{AuthMethodBasic, AuthMethodPost}
+	secretMethods := []string{AuthMethodSecretBasic, AuthMethodSecretPost}
 	return ServerMetadata{
 		Issuer:                                    issuer,
 		AuthorizationEndpoint:                     issuer + PathAuthorize,
@@ -74,9 +74,9 @@ func NewServerMetadata(issuer, idTokenAlg string) ServerMetadata {
 		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          []string{idTokenAlg},
-		TokenEndpointAuthMethodsSupported:         []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
+		TokenEndpointAuthMethodsSupported:         []string{AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodNone},
 		IntrospectionEndpointAuthMethodsSupported: secretMethods,
-		RevocationEndpointAuthMethodsSupported:    []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
+		RevocationEndpointAuthMethodsSupported:    []string{AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodNone},
 		// RFC 9700 §2.1.1 and the MCP authorization spec: S256 only, and always listed.
 		CodeChallengeMethodsSupported: []string{MethodS256},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/lib/pq"
@@ -31,8 +32,10 @@ const (
 		UPDATE grants SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL`
 	qRevokeGrantRefreshTokens = `
 		UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL`
-	qNotifyRevocation = `SELECT pg_notify('` + RevocationsChannel + `', 'grant:' || $1::text)`
-	qRevokedGrantIDs  = `SELECT id::text FROM grants WHERE revoked_at > $1`
+	qNotifyGrantRevoked = `SELECT pg_notify('` + RevocationsChannel + `', 'grant:' || $1::text)`
+	qGrantLiveness      = `
+		SELECT g.user_id, g.revoked_at IS NOT NULL AS revoked, u.suspended_at IS NOT NULL AS user_suspended
+		  FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1`
 )
 
 // Grant is a user's consent to one client of an app for a set of scopes.
@@ -105,16 +108,59 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) 
 		if _, err := tx.q.ExecContext(ctx, qRevokeGrantRefreshTokens, grantID, now); err != nil {
 			return err
 		}
-		_, err = tx.q.ExecContext(ctx, qNotifyRevocation, grantID)
+		_, err = tx.q.ExecContext(ctx, qNotifyGrantRevoked, grantID)
 		return err
 	})
 	return revoked, wrap("revoke grant", err)
 }
 
-// RevokedGrantIDs lists the grants revoked after since: the revocations whose access
-// tokens may still be unexpired (since = now - the longest access-token lifetime).
-func (s *Store) RevokedGrantIDs(ctx context.Context, since time.Time) ([]string, error) {
-	var ids []string
-	err := s.selectContext(ctx, &ids, qRevokedGrantIDs, since)
-	return ids, wrap("revoked grant ids", err)
+// GrantLiveness is what decides whether access tokens of a grant are honoured.
+type GrantLiveness struct {
+	Exists        bool
+	UserID        string `db:"user_id"`
+	Revoked       bool   `db:"revoked"`
+	UserSuspended bool   `db:"user_suspended"`
+}
+
+// Live reports whether the grant exists, is not revoked and its user is not suspended.
+func (l GrantLiveness) Live() bool { return l.Exists && !l.Revoked && !l.UserSuspended }
+
+// GrantLiveness looks a grant up for token checks; an unknown (or deleted) grant has
+// Exists false and no error.
+func (s *Store) GrantLiveness(ctx context.Context, grantID string) (GrantLiveness, error) {
+	var l GrantLiveness
+	if !isUUID(grantID) {
+		return l, nil
+	}
+	err := wrap("grant liveness", s.getContext(ctx, &l, qGrantLiveness, grantID))
+	switch {
+	case err == nil:
+		l.Exists = true
+		return l, nil
+	case errors.Is(err, ErrNotFound):
+		return GrantLiveness{}, nil
+	default:
+		return GrantLiveness{}, err
+	}
+}
+
+// isUUID reports whether s is a UUID in its canonical text form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }

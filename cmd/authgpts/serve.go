@@ -44,6 +44,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BaseURL:     cfg.BaseURL,
 		Secret:      cfg.Secret,
 		AdminEmails: cfg.AdminEmails,
+		DevMode:     cfg.DevMode,
 		Keys:        keys,
 		Listener:    listener,
 	}

@@ -27,6 +27,7 @@ import (
 // Env is one running server with its database, mailbox, clock and captured logs.
 type Env struct {
 	Store   *store.Store
+	DSN     string // the test database, for a second pool or a LISTEN connection
 	Server  *httptest.Server
 	BaseURL string
 	SMTP    *mailertest.Server
@@ -43,9 +44,9 @@ type Option func(*handlers.Deps)
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	dsn := storetest.NewDSN(t)
-	st, openErr := store.Open(context.Background(), dsn)
-	if openErr != nil {
-		t.Fatalf("handlertest: open database: %v", openErr)
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("handlertest: open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
 	smtpSrv := mailertest.NewServer(t)
@@ -90,7 +91,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	srv.Config.Handler = handlers.NewRouter(deps)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{Store: st, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps}
+	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps}
 }
 
 // Client returns a browser-like client with its own cookie jar that does not follow

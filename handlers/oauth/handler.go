@@ -45,10 +45,10 @@ type Handler struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	clients     *clientCache
-	revocations *revocationSet
-	verified    verifiedTokens
-	docs        *documents
+	clients  *clientCache
+	grants   *grantStatus
+	verified verifiedTokens
+	docs     *documents
 }
 
 // New builds the handler and subscribes its caches to their NOTIFY channels. A failed
@@ -64,23 +64,23 @@ func New(cfg Config) *Handler {
 		cfg.ClientCacheTTL = DefaultClientCacheTTL
 	}
 	h := &Handler{
-		store:       cfg.Store,
-		keys:        cfg.Keys,
-		issuer:      cfg.Issuer,
-		hasher:      oauth.NewHasher(oauth.DeriveKey(cfg.Secret, oauth.PurposeTokenHash, 32)),
-		tickets:     oauth.NewTicketSigner(oauth.DeriveKey(cfg.Secret, oauth.PurposeConsentTicket, 32)),
-		rotator:     oauth.NewRotator(oauth.DeriveKey(cfg.Secret, oauth.PurposeRefreshRotation, 32)),
-		now:         cfg.Now,
-		log:         cfg.Log,
-		clients:     newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
-		revocations: newRevocationSet(cfg.Store, cfg.Now),
-		docs:        &documents{issuer: cfg.Issuer},
+		store:   cfg.Store,
+		keys:    cfg.Keys,
+		issuer:  cfg.Issuer,
+		hasher:  oauth.NewHasher(oauth.DeriveKey(cfg.Secret, oauth.PurposeTokenHash, 32)),
+		tickets: oauth.NewTicketSigner(oauth.DeriveKey(cfg.Secret, oauth.PurposeConsentTicket, 32)),
+		rotator: oauth.NewRotator(oauth.DeriveKey(cfg.Secret, oauth.PurposeRefreshRotation, 32)),
+		now:     cfg.Now,
+		log:     cfg.Log,
+		clients: newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		grants:  newGrantStatus(cfg.Store),
+		docs:    &documents{issuer: cfg.Issuer},
 	}
 	if cfg.Listener != nil {
 		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {
 			cfg.Log.Error("subscribe to client changes", "err", err)
 		}
-		if err := cfg.Listener.Subscribe(store.RevocationsChannel, h.revocations.onNotify, h.revocations.resync); err != nil {
+		if err := cfg.Listener.Subscribe(store.RevocationsChannel, h.grants.onNotify, h.grants.resync); err != nil {
 			cfg.Log.Error("subscribe to revocations", "err", err)
 		}
 	}

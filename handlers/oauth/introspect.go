@@ -49,7 +49,8 @@ var inactive = oauth.IntrospectionResponse{Active: false}
 
 // introspectToken describes token for a caller of app appID. Refresh tokens are looked
 // up by hash; access tokens are verified in memory (signature, issuer, expiry), then
-// checked against the revoked grants and the state of their client.
+// checked against the state of their grant, user and client (all cached, kept current
+// by NOTIFY).
 func (h *Handler) introspectToken(ctx context.Context, token, appID string, now time.Time) (oauth.IntrospectionResponse, error) {
 	if strings.HasPrefix(token, oauth.PrefixRefreshToken) {
 		st, err := h.store.RefreshTokenByHash(ctx, h.hasher.Hash(token))
@@ -84,8 +85,8 @@ func (h *Handler) introspectToken(ctx context.Context, token, appID string, now 
 	if !owner.usable() || owner.oc.App.ID != appID || !claims.HasAudience(h.resource(owner)) {
 		return inactive, nil
 	}
-	revoked, err := h.revocations.isRevoked(ctx, claims.GrantID)
-	if err != nil || revoked {
+	live, err := h.grants.isLive(ctx, claims.GrantID)
+	if err != nil || !live {
 		return inactive, err
 	}
 	return oauth.IntrospectionResponse{
@@ -144,7 +145,7 @@ func (h *Handler) revoke(c *gin.Context) {
 			writeError(c, err, false)
 			return
 		}
-		h.revocations.add(grantID)
+		h.grants.revoked(grantID)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)

@@ -6,110 +6,119 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/authgpts/authgpts/store"
 )
 
-// revocationWindow is how far back revocations matter: the longest access-token lifetime
-// the schema allows (30 days); a token of a grant revoked earlier has expired anyway.
-const revocationWindow = 30 * 24 * time.Hour
+// grantCheckTTL is how long a "live" answer about a grant is trusted without a NOTIFY.
+const grantCheckTTL = 5 * time.Second
 
-// revocationReload is how often the set is rebuilt from the database, which also drops
-// revocations older than revocationWindow.
-const revocationReload = time.Hour
+// maxCachedGrants bounds the grant-status cache.
+const maxCachedGrants = 100_000
 
-// revocationSet answers "is this grant revoked?" for access tokens (introspection,
-// userinfo) without a database round trip. It is loaded from the database on first
-// use, kept current by NOTIFY on store.RevocationsChannel (every RevokeGrant sends one
-// in its transaction) and by this instance's own revocations, and rebuilt after a
-// listener reconnection and every hour.
-type revocationSet struct {
+// grantStatus answers "may access tokens of this grant still be honoured?" for
+// introspection and userinfo, with at most one database lookup per grant every
+// grantCheckTTL rather than one per request. The answer is "no" when the grant is
+// revoked or gone (its user deleted) or its user is suspended.
+//
+// It listens on store.RevocationsChannel: "grant:<id>" (every RevokeGrant, account
+// deletion) marks the grant dead at once, for good (revocation is final); "user:<id>"
+// (suspension, deletion) drops what is known about that user's grants so the next
+// request looks again. A listener reconnection drops everything. A suspended user's
+// grants are rechecked every grantCheckTTL, so an unsuspension (which sends nothing)
+// takes effect within it.
+type grantStatus struct {
 	store *store.Store
-	now   func() time.Time
 
-	mu       sync.RWMutex
-	ids      map[string]time.Time // grant ID → when this instance learnt of it (wall clock)
-	loadedAt time.Time            // wall clock; zero: load before answering
-
-	loadMu sync.Mutex
+	mu    sync.RWMutex
+	m     map[string]grantEntry
+	group singleflight.Group
 }
 
-func newRevocationSet(st *store.Store, now func() time.Time) *revocationSet {
-	return &revocationSet{store: st, now: now, ids: make(map[string]time.Time)}
+type grantEntry struct {
+	live      bool
+	final     bool   // revoked or deleted: never rechecked
+	userID    string // "" when unknown (marked by a notification)
+	checkedAt time.Time
 }
 
-// isRevoked reports whether grantID was revoked. An empty ID (client_credentials
-// tokens hang off no grant) is never revoked.
-func (r *revocationSet) isRevoked(ctx context.Context, grantID string) (bool, error) {
+func newGrantStatus(st *store.Store) *grantStatus {
+	return &grantStatus{store: st, m: make(map[string]grantEntry)}
+}
+
+// isLive reports whether the grant's tokens may be honoured. An empty grant ID
+// (client_credentials tokens hang off no grant) is live.
+func (g *grantStatus) isLive(ctx context.Context, grantID string) (bool, error) {
 	if grantID == "" {
-		return false, nil
+		return true, nil
 	}
-	r.mu.RLock()
-	_, revoked := r.ids[grantID]
-	loadedAt := r.loadedAt
-	r.mu.RUnlock()
-	if loadedAt.IsZero() {
-		if err := r.load(ctx); err != nil {
-			return false, err
+	g.mu.RLock()
+	e, ok := g.m[grantID]
+	g.mu.RUnlock()
+	if ok && (e.final || time.Since(e.checkedAt) < grantCheckTTL) {
+		return e.live, nil
+	}
+	v, err, _ := g.group.Do(grantID, func() (any, error) {
+		st, err := g.store.GrantLiveness(context.WithoutCancel(ctx), grantID)
+		if err != nil {
+			return nil, err
 		}
-		r.mu.RLock()
-		_, revoked = r.ids[grantID]
-		r.mu.RUnlock()
-	} else if time.Since(loadedAt) > revocationReload && r.loadMu.TryLock() {
-		r.loadMu.Unlock()
-		go func() { _ = r.load(context.WithoutCancel(ctx)) }()
-	}
-	return revoked, nil
-}
-
-// load rebuilds the set from the database. Revocations learnt while the query runs are
-// merged into the new set; older ones are in the query's answer or out of the window.
-func (r *revocationSet) load(ctx context.Context) error {
-	r.loadMu.Lock()
-	defer r.loadMu.Unlock()
-	r.mu.RLock()
-	fresh := !r.loadedAt.IsZero() && time.Since(r.loadedAt) < time.Second
-	r.mu.RUnlock()
-	if fresh {
-		return nil
-	}
-	started := time.Now()
-	ids, err := r.store.RevokedGrantIDs(ctx, r.now().Add(-revocationWindow))
+		e := grantEntry{live: st.Live(), final: !st.Exists || st.Revoked, userID: st.UserID, checkedAt: time.Now()}
+		g.mu.Lock()
+		if cur, ok := g.m[grantID]; !ok || !cur.final { // a revocation learnt meanwhile wins
+			if len(g.m) >= maxCachedGrants {
+				g.m = make(map[string]grantEntry)
+			}
+			g.m[grantID] = e
+		} else {
+			e = cur
+		}
+		g.mu.Unlock()
+		return e.live, nil
+	})
 	if err != nil {
-		return err
+		return false, err
 	}
-	set := make(map[string]time.Time, len(ids))
-	for _, id := range ids {
-		set[id] = started
+	return v.(bool), nil
+}
+
+// revoked records a revocation made or announced: final.
+func (g *grantStatus) revoked(grantID string) {
+	g.mu.Lock()
+	if len(g.m) >= maxCachedGrants {
+		g.m = make(map[string]grantEntry)
 	}
-	r.mu.Lock()
-	for id, at := range r.ids {
-		if !at.Before(started) { // learnt while the query ran: it may not be in ids
-			set[id] = at
+	g.m[grantID] = grantEntry{live: false, final: true, checkedAt: time.Now()}
+	g.mu.Unlock()
+}
+
+// onNotify handles a payload of store.RevocationsChannel.
+func (g *grantStatus) onNotify(payload string) {
+	kind, id, _ := strings.Cut(payload, ":")
+	switch kind {
+	case "grant":
+		g.revoked(id)
+	case "user":
+		g.mu.Lock()
+		for gid, e := range g.m {
+			if !e.final && (e.userID == id || e.userID == "") {
+				delete(g.m, gid)
+			}
+		}
+		g.mu.Unlock()
+	}
+	// "app:<id>" and "client:<id>" (suspension, deletion) reach the client cache through
+	// the client-table triggers.
+}
+
+// resync forgets everything that is not final: notifications may have been lost.
+func (g *grantStatus) resync() {
+	g.mu.Lock()
+	for gid, e := range g.m {
+		if !e.final {
+			delete(g.m, gid)
 		}
 	}
-	r.ids = set
-	r.loadedAt = started
-	r.mu.Unlock()
-	return nil
-}
-
-// add records a revocation made by this instance, before its NOTIFY comes back.
-func (r *revocationSet) add(grantID string) {
-	r.mu.Lock()
-	r.ids[grantID] = time.Now()
-	r.mu.Unlock()
-}
-
-// onNotify handles a payload "grant:<id>".
-func (r *revocationSet) onNotify(payload string) {
-	if id, ok := strings.CutPrefix(payload, "grant:"); ok && id != "" {
-		r.add(id)
-	}
-}
-
-// resync forces a reload before the next answer: notifications may have been lost.
-func (r *revocationSet) resync() {
-	r.mu.Lock()
-	r.loadedAt = time.Time{}
-	r.mu.Unlock()
+	g.mu.Unlock()
 }

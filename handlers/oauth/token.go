@@ -313,7 +313,7 @@ func (h *Handler) revokeGrant(c *gin.Context, grantID string, client *clientEntr
 		web.Log(c).Error("revoke grant after replay", "grant_id", grantID, "err", err)
 		return
 	}
-	h.revocations.add(grantID)
+	h.grants.revoked(grantID)
 	web.Log(c).Warn("credential replay: grant revoked", "action", action, "grant_id", grantID, "client_id", client.oc.Client.ID)
 }
 

@@ -31,12 +31,12 @@ func (h *Handler) userinfo(c *gin.Context) {
 		writeError(c, err, false)
 		return
 	}
-	revoked, err := h.revocations.isRevoked(ctx, claims.GrantID)
+	live, err := h.grants.isLive(ctx, claims.GrantID)
 	if err != nil {
 		writeError(c, err, false)
 		return
 	}
-	if revoked || !client.usable() {
+	if !live || !client.usable() {
 		writeError(c, oauth.ErrInvalidToken.WithDescription("The access token was revoked."), false)
 		return
 	}
