@@ -190,3 +190,32 @@ func TestIntrospect_ExpiredTokenInactive(t *testing.T) {
 		t.Errorf("introspect after expiry = %s, want inactive", g.Raw)
 	}
 }
+
+// TestIntrospect_SuspendedUserInactive: suspending the user (admin console) makes their
+// access tokens inactive; unsuspending makes them active again.
+func TestIntrospect_SuspendedUserInactive(t *testing.T) {
+	w := newWorld(t, store.ClientKindGPT)
+	r := w.tokensFor(t, "openid")
+	sub := claimsOf(t, r.str("access_token"))["sub"].(string)
+	eventually := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if g := w.introspect(t, r.str("access_token")); g.Body["active"] == want {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("introspection never became active=%v", want)
+	}
+	eventually(true)
+	actor := store.AuditEntry{ActorEmail: "admin@example.com"}
+	if err := w.env.Store.SetSuspended(t.Context(), store.TargetUser, sub, true, "test", actor, w.env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(false)
+	if err := w.env.Store.SetSuspended(t.Context(), store.TargetUser, sub, false, "", actor, w.env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(true)
+}
