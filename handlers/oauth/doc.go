@@ -28,7 +28,8 @@
 //
 // Hot path: clients with their app, scopes and secret hashes are cached per instance
 // (clientCache: 5 s TTL, dropped at once on NOTIFY 'authgpts_clients', which triggers on
-// the client tables send for every write); signing keys are in memory (tokens.Keys);
+// the client, secret, app and scope tables send on every write); signing keys are in
+// memory (tokens.Keys);
 // a grant's status (revoked, deleted, user suspended) is looked up at most once per
 // grant every 5 s and dropped at once on NOTIFY 'authgpts_revocations'. A
 // client_credentials token costs no database round trip at all; a code exchange costs
