@@ -37,7 +37,7 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
-	DevMode     bool // development mode (DESIGN.md): http loopback base URL
+	DevMode     bool             // development mode (DESIGN.md): http loopback base URL
 	Keys        *tokens.Keys     // signing keys (required)
 	Listener    *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
 }
