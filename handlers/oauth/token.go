@@ -140,6 +140,9 @@ func (h *Handler) refresh(c *gin.Context, client *clientEntry, form url.Values) 
 	case err != nil:
 		return oauth.TokenResponse{}, err
 	}
+	if st.RevokedAt != nil || st.GrantRevoked || st.UserSuspended {
+		return oauth.TokenResponse{}, errRefreshInvalid
+	}
 	// RFC 6749 §6: the new access token's scope may narrow, never widen, the grant.
 	scopes := intersect(st.Scopes, st.GrantScopes)
 	if len(requested) > 0 {
@@ -147,10 +150,6 @@ func (h *Handler) refresh(c *gin.Context, client *clientEntry, form url.Values) 
 			return oauth.TokenResponse{}, oauth.ErrInvalidScope.WithDescription("The requested scope exceeds what was granted.")
 		}
 		scopes = requested
-	}
-
-	if st.RevokedAt != nil || st.GrantRevoked || st.UserSuspended {
-		return oauth.TokenResponse{}, errRefreshInvalid
 	}
 	successor := h.rotator.Successor(token)
 	successorHash := h.hasher.Hash(successor)
