@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgpts/authgpts/handlers/account"
+	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
@@ -33,6 +34,7 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
+	Gateway     *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -67,6 +69,10 @@ func NewRouter(d Deps) *gin.Engine {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
 	r.GET(static.Prefix+"*file", gin.WrapH(static.Handler()))
+	// The gateway and its RFC 9728 metadata: bearer tokens only, no cookies, CORS.
+	if d.Gateway != nil {
+		d.Gateway.Register(r)
+	}
 
 	// Browser pages: security headers, sessions, a body cap and cross-origin protection.
 	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), sessions.Load())
