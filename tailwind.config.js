@@ -1,6 +1,7 @@
-/** Tailwind scans the templ sources and our one script for class names. */
+/** Tailwind scans the templ sources, the Go view models and handlers that pick classes
+ * (chart colours, active tabs), and our one script for class names. */
 module.exports = {
-  content: ["./views/**/*.templ", "./static/app.js"],
+  content: ["./views/**/*.templ", "./views/**/*.go", "./handlers/**/*.go", "./static/app.js"],
   theme: {
     extend: {
       fontFamily: {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/authgpts/authgpts/handlers/handlertest"
 )
 
 // chromiumPath finds Debian's chromium (or another Chrome build on PATH).
@@ -54,7 +56,13 @@ func NewBrowser(t *testing.T, width, height int) context.Context {
 	browserCtx, cancelCtx := chromedp.NewContext(allocCtx)
 	// The first Do starts the browser, which lives as long as that call's context: no
 	// timeout there. Steps after it run under a per-test time limit.
-	if err := chromedp.Do(browserCtx, chromedp.Navigate("about:blank")); err != nil {
+	// Headless windows have a minimum width of about 500 px, so phone widths are emulated
+	// through the device metrics rather than the window size.
+	viewport := chromedp.EmulateViewport(int64(width), int64(height))
+	if width < 600 {
+		viewport = chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulateMobile)
+	}
+	if err := chromedp.Do(browserCtx, viewport, chromedp.Navigate("about:blank")); err != nil {
 		cancelCtx()
 		cancelAlloc()
 		t.Fatalf("start chromium: %v", err)
@@ -77,5 +85,30 @@ func Screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// signInBrowser runs the email-code sign-in in the browser, reading the code from SMTP.
+func signInBrowser(t *testing.T, ctx context.Context, env *handlertest.Env, email string) {
+	t.Helper()
+	before := env.SMTP.Count(email)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(env.BaseURL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
+		chromedp.Click(chromedp.CSS(`[data-testid="email-form"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="code"]`)),
+	)
+	if err != nil {
+		t.Fatalf("sign in: email step: %v", err)
+	}
+	code := env.SMTP.WaitFor(t, email, before).Code()
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`input[name="code"]`), code),
+		chromedp.Click(chromedp.CSS(`[data-testid="code-form"] button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="code-form"]`)),
+	)
+	if err != nil {
+		t.Fatalf("sign in: code step: %v", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgpts/authgpts/handlers/account"
+	"github.com/authgpts/authgpts/handlers/admin"
+	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/portal"
@@ -45,10 +47,17 @@ func NewRouter(d Deps) *gin.Engine {
 		d.Now = time.Now
 	}
 	if d.OTPLimits == (store.OTPSendLimits{}) {
-		d.OTPLimits = signin.DefaultLimits
+		d.OTPLimits = emailcode.DefaultLimits
 	}
 	secure := d.BaseURL.Scheme == "https"
 	sessions := web.NewSessions(d.Store, d.Secret, secure, d.Now)
+	codes := &emailcode.Codes{
+		Store:  d.Store,
+		Mail:   d.Mail,
+		Hasher: oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeOTP, 32)),
+		Limits: d.OTPLimits,
+		Now:    d.Now,
+	}
 
 	r := gin.New()
 	r.ContextWithFallback = true
@@ -81,17 +90,18 @@ func NewRouter(d Deps) *gin.Engine {
 	(&signin.Handler{
 		Store:       d.Store,
 		Sessions:    sessions,
-		Mail:        d.Mail,
+		Codes:       codes,
 		DevMailbox:  d.DevMailbox,
-		OTPHasher:   oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeOTP, 32)),
 		AdminEmails: d.AdminEmails,
-		Limits:      d.OTPLimits,
 		Now:         d.Now,
 	}).Register(browser)
 
+	// The console answers 404 to everyone but admins, signed in or not.
+	(&admin.Handler{Store: d.Store, Now: d.Now}).Register(browser)
+
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
-	(&account.Handler{Store: d.Store}).Register(signedIn)
+	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 
 	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
 	return r

@@ -81,8 +81,13 @@ func mapErr(err error) error {
 		return ErrNotFound
 	}
 	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
-		return fmt.Errorf("%w: %s", ErrConflict, pqErr.Constraint)
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %s", ErrConflict, pqErr.Constraint)
+		case "22P02": // invalid_text_representation: an ID from a URL that is not a UUID names nothing
+			return ErrNotFound
+		}
 	}
 	return err
 }

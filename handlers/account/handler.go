@@ -1,13 +1,22 @@
 // Package account is the end user's own page.
 //
-//	GET /account   who is signed in
+//	GET  /account                      who is signed in and the apps they connected
+//	POST /account/sessions/end-all     sign out everywhere
+//	POST /account/delete               mail a code to confirm deleting the account
+//	POST /account/delete/confirm       check the code and delete the account
 package account
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/views/account"
@@ -16,18 +25,125 @@ import (
 
 // Handler serves /account; every route requires a signed-in user.
 type Handler struct {
-	Store *store.Store
+	Store    *store.Store
+	Sessions *web.Sessions
+	Codes    *emailcode.Codes
+	Now      func() time.Time
 }
 
 // Register mounts the account routes on a signed-in browser group.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/account", h.page)
+	r.POST("/account/sessions/end-all", h.endAllSessions)
+	r.POST("/account/delete", h.startDelete)
+	r.POST("/account/delete/confirm", h.confirmDelete)
+}
+
+func chrome(u store.User, title string) layout.Chrome {
+	return layout.Chrome{Title: title, UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "account"}
 }
 
 func (h *Handler) page(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
-	web.Render(c, http.StatusOK, account.Page(account.PageVM{
-		Chrome: layout.Chrome{Title: "Account", UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "account"},
-		Email:  u.Email,
-	}))
+	apps, err := h.connectedApps(c, u)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email, Apps: apps}))
+}
+
+func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]account.ConnectedApp, 0, len(rows))
+	for _, r := range rows {
+		last := "never"
+		if r.LastUsedAt != nil {
+			last = r.LastUsedAt.UTC().Format("Jan 2, 2006")
+		}
+		out = append(out, account.ConnectedApp{
+			GrantID: r.GrantID, AppName: r.AppName, Developer: r.DeveloperEmail, ClientName: r.ClientName,
+			Scopes: r.Scopes, FirstUsed: r.CreatedAt.UTC().Format("Jan 2, 2006"), LastUsed: last,
+		})
+	}
+	return out, nil
+}
+
+func (h *Handler) endAllSessions(c *gin.Context) {
+	u, _ := web.CurrentUser(c)
+	err := h.Store.InTx(c.Request.Context(), func(tx *store.Tx) error {
+		if err := tx.DeleteUserSessions(c.Request.Context(), u.ID); err != nil {
+			return err
+		}
+		return tx.Audit(c.Request.Context(), store.AuditEntry{ActorID: u.ID, ActorEmail: u.Email, Action: "user.signed_out_everywhere", TargetType: "user", TargetID: u.ID, IP: c.ClientIP(), At: h.Now()})
+	})
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if err := h.Sessions.SignOut(c); err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Redirect(c, "/login")
+}
+
+func (h *Handler) startDelete(c *gin.Context) {
+	u, _ := web.CurrentUser(c)
+	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
+	verdict, err := h.Codes.Send(c.Request.Context(), u.Email, c.ClientIP(), emailcode.DeleteAccount)
+	switch {
+	case errors.Is(err, emailcode.ErrNotSent):
+		web.Log(c).Error("send deletion code", "err", err)
+		web.Error(c, http.StatusServiceUnavailable, "We could not send the email just now.", "Try again in a minute.")
+		return
+	case err != nil:
+		web.Fail(c, err)
+		return
+	case !verdict.Allowed:
+		c.Header("Retry-After", fmt.Sprint(int(verdict.RetryAfter.Seconds()+0.5)))
+		vm.Notice = "A code was sent moments ago; the last one still works. Wait a little before asking for another."
+		web.Render(c, http.StatusTooManyRequests, account.DeletePage(vm))
+		return
+	}
+	web.Render(c, http.StatusOK, account.DeletePage(vm))
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+func (h *Handler) confirmDelete(c *gin.Context) {
+	if !web.ParseForm(c) {
+		return
+	}
+	u, _ := web.CurrentUser(c)
+	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
+	code := strings.Join(strings.Fields(c.PostForm("code")), "")
+	if !sixDigits.MatchString(code) {
+		vm.Error = "Enter the 6 digits from the email."
+		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
+		return
+	}
+	ok, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if !ok {
+		vm.Error = "That code is wrong or has expired."
+		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
+		return
+	}
+	if err := h.Store.DeleteUser(c.Request.Context(), u); err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Log(c).Info("account deleted", "user_id", u.ID)
+	if err := h.Sessions.SignOut(c); err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Redirect(c, "/login?deleted=1")
 }

@@ -4,6 +4,7 @@ package handlertest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 // Env is one running server with its database, mailbox, clock and captured logs.
 type Env struct {
 	Store   *store.Store
+	DSN     string // the test database, for a second pool or a LISTEN connection
 	Server  *httptest.Server
 	BaseURL string
 	SMTP    *mailertest.Server
@@ -40,7 +42,12 @@ type Option func(*handlers.Deps)
 // an in-process server; logs are captured as JSON so tests can assert what they hold.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	st := storetest.NewDB(t)
+	dsn := storetest.NewDSN(t)
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("handlertest: open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
 	smtpSrv := mailertest.NewServer(t)
 	sender, err := mailer.NewSMTP(smtpSrv.URL(), "AuthGPTs <auth@example.test>")
 	if err != nil {
@@ -65,7 +72,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	srv.Config.Handler = handlers.NewRouter(deps)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{Store: st, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps}
+	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps}
 }
 
 // Client returns a browser-like client with its own cookie jar that does not follow

@@ -1,10 +1,8 @@
 package signin
 
 import (
-	"context"
-	"crypto/rand"
+	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"regexp"
 	"slices"
@@ -13,35 +11,21 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/web"
-	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/views/email"
 	"github.com/authgpts/authgpts/views/signin"
 )
 
-// CodeTTL is how long an emailed code works.
-const CodeTTL = 10 * time.Minute
-
-// DefaultLimits are the send throttles: one code per 30 s per email, 5 per email and 30
-// per client IP in a quarter of an hour.
-var DefaultLimits = store.OTPSendLimits{
-	ResendAfter: 30 * time.Second,
-	Window:      15 * time.Minute,
-	PerEmail:    5,
-	PerIP:       30,
-}
-
 // Handler serves the sign-in pages.
 type Handler struct {
 	Store       *store.Store
 	Sessions    *web.Sessions
-	Mail        mailer.Mailer
+	Codes       *emailcode.Codes
 	DevMailbox  *mailer.DevMailbox // nil outside development
-	OTPHasher   oauth.Hasher
 	AdminEmails []string
-	Limits      store.OTPSendLimits
 	Now         func() time.Time
 }
 
@@ -64,7 +48,11 @@ func (h *Handler) emailPage(mode string) gin.HandlerFunc {
 			web.Redirect(c, orDashboard(returnTo))
 			return
 		}
-		web.Render(c, http.StatusOK, signin.EmailPage(signin.EmailVM{Mode: mode, ReturnTo: returnTo}))
+		vm := signin.EmailVM{Mode: mode, ReturnTo: returnTo}
+		if c.Query("deleted") != "" {
+			vm.Notice = "Your account was deleted. You can create a new one at any time."
+		}
+		web.Render(c, http.StatusOK, signin.EmailPage(vm))
 	}
 }
 
@@ -82,38 +70,32 @@ func (h *Handler) sendCode(c *gin.Context) {
 		}))
 		return
 	}
-	code, err := newCode()
-	if err != nil {
-		web.Fail(c, err)
-		return
-	}
-	ctx := c.Request.Context()
-	verdict, err := h.Store.ReserveOTPSend(ctx, addr, c.ClientIP(), h.codeHash(addr, code), CodeTTL, h.Limits, h.Now())
-	if err != nil {
-		web.Fail(c, err)
-		return
-	}
+	verdict, err := h.Codes.Send(c.Request.Context(), addr, c.ClientIP(), emailcode.SignIn)
 	vm := signin.CodeVM{Email: addr, ReturnTo: returnTo, DevMailURL: h.devMailURL()}
-	if !verdict.Allowed {
+	switch {
+	case errors.Is(err, emailcode.ErrNotSent):
+		web.Log(c).Error("send sign-in code", "err", err)
+		web.Render(c, http.StatusServiceUnavailable, signin.EmailPage(signin.EmailVM{
+			Mode: mode, Email: addr, ReturnTo: returnTo,
+			Error: "We could not send the email just now. Try again in a minute.",
+		}))
+		return
+	case err != nil:
+		web.Fail(c, err)
+		return
+	case !verdict.Allowed:
 		// The same answer whether or not an account exists: throttles are per email and IP.
 		c.Header("Retry-After", fmt.Sprint(int(verdict.RetryAfter.Seconds()+0.5)))
 		vm.Notice = throttleNotice(verdict)
 		web.Render(c, http.StatusTooManyRequests, signin.CodePage(vm))
 		return
 	}
-	if err := h.Mail.Send(ctx, otpMessage(addr, code)); err != nil {
-		web.Log(c).Error("send sign-in code", "err", err)
-		_ = h.Store.CancelOTP(ctx, addr)
-		web.Render(c, http.StatusServiceUnavailable, signin.EmailPage(signin.EmailVM{
-			Mode: mode, Email: addr, ReturnTo: returnTo,
-			Error: "We could not send the email just now. Try again in a minute.",
-		}))
-		return
-	}
 	web.Render(c, http.StatusOK, signin.CodePage(vm))
 }
 
 var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+var errSuspended = errors.New("signin: account suspended")
 
 func (h *Handler) verifyCode(c *gin.Context) {
 	if !web.ParseForm(c) {
@@ -136,7 +118,7 @@ func (h *Handler) verifyCode(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	now := h.Now()
-	valid, err := h.Store.CheckOTP(ctx, addr, h.codeHash(addr, code), now)
+	valid, err := h.Codes.Check(ctx, addr, emailcode.SignIn, code)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -153,18 +135,21 @@ func (h *Handler) verifyCode(c *gin.Context) {
 			return err
 		}
 		user = u
+		if u.IsSuspended() {
+			return errSuspended // roll back: a refused sign-in records nothing
+		}
 		action := "user.signed_in"
 		if created {
 			action = "user.signed_up"
 		}
 		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: action, TargetType: "user", TargetID: u.ID, IP: c.ClientIP()})
 	})
-	if err != nil {
-		web.Fail(c, err)
+	if errors.Is(err, errSuspended) {
+		web.Forbidden(c, "This account is suspended.", "Contact the operator of this service if you think this is a mistake.")
 		return
 	}
-	if user.IsSuspended() {
-		web.Forbidden(c, "This account is suspended.", "Contact the operator of this service if you think this is a mistake.")
+	if err != nil {
+		web.Fail(c, err)
 		return
 	}
 	if err := h.Sessions.SignIn(c, user); err != nil {
@@ -186,34 +171,11 @@ func (h *Handler) devMail(c *gin.Context) {
 	web.Render(c, http.StatusOK, email.DevMailbox(h.DevMailbox.Messages()))
 }
 
-// codeHash binds the code to the email, so a stored hash is worthless for any other address.
-func (h *Handler) codeHash(addr, code string) []byte {
-	return h.OTPHasher.Hash(addr + "\x00" + code)
-}
-
 func (h *Handler) devMailURL() string {
 	if h.DevMailbox == nil {
 		return ""
 	}
 	return "/dev/mail"
-}
-
-// newCode draws a uniformly random 6-digit code.
-func newCode() (string, error) {
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%06d", n.Int64()), nil
-}
-
-func otpMessage(to, code string) mailer.Message {
-	var html strings.Builder
-	// Rendering a constant template into a builder cannot fail short of a bug; fall back to text only.
-	if err := email.OTPHTML(code, CodeTTL).Render(context.Background(), &html); err != nil {
-		html.Reset()
-	}
-	return mailer.Message{To: to, Subject: email.OTPSubject, Text: email.OTPText(code, CodeTTL), HTML: html.String()}
 }
 
 func throttleNotice(v store.OTPSendVerdict) string {

@@ -15,6 +15,14 @@ func OTPText(code string, ttl time.Duration) string {
 	return fmt.Sprintf("Your AuthGPTs sign-in code is %s\n\nIt works for %d minutes. If you did not ask for it, ignore this mail: nobody can sign in without the code.\n", code, int(ttl.Minutes()))
 }
 
+// DeleteSubject is the subject of the account-deletion confirmation mail.
+const DeleteSubject = "Confirm deleting your AuthGPTs account"
+
+// DeleteText is the plain-text body of the account-deletion confirmation mail.
+func DeleteText(code string, ttl time.Duration) string {
+	return fmt.Sprintf("Your code to delete your AuthGPTs account is %s\n\nIt works for %d minutes. If you did not ask to delete your account, ignore this mail and consider signing out everywhere from your account page.\n", code, int(ttl.Minutes()))
+}
+
 // DevMessage is one mail kept in the development mailbox.
 type DevMessage struct {
 	To      string

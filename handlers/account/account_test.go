@@ -1,0 +1,150 @@
+package account_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/store"
+)
+
+// grantFor stores a consent the way the OAuth server does, for the account page to list.
+func grantFor(t *testing.T, env *handlertest.Env, userID string, fx handlertest.AppFixture, scopes ...string) string {
+	t.Helper()
+	var id string
+	err := env.Store.DB().Get(&id, `INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id`,
+		userID, fx.Client.ID, fx.App.ID, pq.Array(scopes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestAccount_ListsConnectedApps(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "user")
+	c := env.SignIn(t, email)
+	u, _ := env.Store.UserByEmail(context.Background(), email)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	grant := grantFor(t, env, u.ID, fx, "openid", "email")
+	other := env.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindGPT)
+	stranger, _ := env.Store.EnsureUser(context.Background(), handlertest.UniqueEmail(t, "stranger"))
+	grantFor(t, env, stranger.ID, other, "openid")
+
+	resp, body := env.Get(t, c, "/account")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-testid="grant-`+grant+`"`) || !strings.Contains(body, fx.App.Name) {
+		t.Fatalf("GET /account = %d, want the connected app", resp.StatusCode)
+	}
+	if strings.Contains(body, other.App.Name) {
+		t.Error("the page lists another user's connected app")
+	}
+}
+
+func TestAccount_SignOutEverywhere(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "user")
+	laptop := env.SignIn(t, email)
+	env.Clock.Advance(time.Minute)
+	phone := env.SignIn(t, email)
+
+	resp, _ := env.PostForm(t, laptop, "/account/sessions/end-all", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("end-all = %d, want 303", resp.StatusCode)
+	}
+	for name, c := range map[string]*http.Client{"laptop": laptop, "phone": phone} {
+		if resp, _ := env.Get(t, c, "/account"); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("%s still signed in after sign-out everywhere (%d)", name, resp.StatusCode)
+		}
+	}
+}
+
+func TestAccount_DeleteNeedsTheEmailedCodeAndRemovesPersonalData(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "leaving")
+	c := env.SignIn(t, email)
+	ctx := context.Background()
+	u, _ := env.Store.UserByEmail(ctx, email)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	grant := grantFor(t, env, u.ID, fx, "openid")
+
+	listener := pq.NewListener(env.DSN, 10*time.Millisecond, time.Second, nil)
+	defer listener.Close()
+	if err := listener.Listen("authgpts_revocations"); err != nil {
+		t.Fatal(err)
+	}
+
+	env.Clock.Advance(time.Minute)
+	resp, body := env.PostForm(t, c, "/account/delete", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-testid="delete-form"`) {
+		t.Fatalf("start delete = %d, want the code form", resp.StatusCode)
+	}
+	msg := env.SMTP.WaitFor(t, email, 1)
+	if !strings.Contains(msg.Subject, "deleting") {
+		t.Fatalf("mail subject = %q, want the deletion confirmation", msg.Subject)
+	}
+	// A wrong code changes nothing.
+	wrong := "000000"
+	if msg.Code() == wrong {
+		wrong = "111111"
+	}
+	resp, _ = env.PostForm(t, c, "/account/delete/confirm", url.Values{"code": {wrong}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("wrong code = %d, want 422", resp.StatusCode)
+	}
+	if _, err := env.Store.UserByEmail(ctx, email); err != nil {
+		t.Fatal("a wrong code deleted the account")
+	}
+
+	resp, _ = env.PostForm(t, c, "/account/delete/confirm", url.Values{"code": {msg.Code()}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?deleted=1" {
+		t.Fatalf("confirm = %d to %q, want 303 to /login?deleted=1", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := env.Store.UserByEmail(ctx, email); err != store.ErrNotFound {
+		t.Errorf("user still exists (err = %v)", err)
+	}
+	var n int
+	_ = env.Store.DB().Get(&n, `SELECT count(*) FROM grants WHERE id = $1`, grant)
+	if n != 0 {
+		t.Error("the user's grant survived the deletion")
+	}
+	_ = env.Store.DB().Get(&n, `SELECT count(*) FROM audit_log WHERE actor_email = $1 OR ip <> '' AND actor_id IS NULL AND target_id = $2`, email, u.ID)
+	if n != 0 {
+		t.Error("the audit log still holds the deleted user's email or IP")
+	}
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case note := <-listener.Notify:
+			if note != nil {
+				got[note.Extra] = true
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("notifications = %v, want grant:%s and user:%s", got, grant, u.ID)
+		}
+	}
+	if !got["grant:"+grant] || !got["user:"+u.ID] {
+		t.Errorf("notifications = %v, want the grant and the user", got)
+	}
+}
+
+func TestAccount_SignInCodeCannotConfirmDeletion(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "careful")
+	c := env.SignIn(t, email)
+	env.Clock.Advance(time.Minute)
+	// A fresh sign-in code, as an attacker with mailbox access to a sign-in mail would have.
+	signInCode := env.RequestCode(t, env.Client(), email)
+	resp, _ := env.PostForm(t, c, "/account/delete/confirm", url.Values{"code": {signInCode}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("sign-in code used to confirm deletion = %d, want 422", resp.StatusCode)
+	}
+	if _, err := env.Store.UserByEmail(context.Background(), email); err != nil {
+		t.Fatal("a sign-in code deleted the account")
+	}
+}

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+const (
+	qConnectedApps = `
+		SELECT g.id AS grant_id, g.scopes, g.created_at, g.last_used_at,
+		       a.id AS app_id, a.name AS app_name, a.slug AS app_slug,
+		       c.id AS client_id, c.name AS client_name, u.email AS developer_email
+		  FROM grants g
+		  JOIN apps a ON a.id = g.app_id
+		  JOIN clients c ON c.id = g.client_id
+		  JOIN users u ON u.id = a.owner_id
+		 WHERE g.user_id = $1 AND g.revoked_at IS NULL
+		 ORDER BY coalesce(g.last_used_at, g.created_at) DESC`
+	qLiveGrantIDsOfUser = `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`
+	// Personal data leaves the audit log with the account; the entries stay for the record.
+	qAnonymizeAudit = `UPDATE audit_log SET actor_email = '', ip = '' WHERE actor_id = $1`
+	qDeleteUser     = `DELETE FROM users WHERE id = $1`
+	qDeleteOTPOf    = `DELETE FROM otps WHERE email = $1`
+	qDeleteSendsOf  = `DELETE FROM otp_sends WHERE email = $1`
+)
+
+// ConnectedApp is one live grant as the end user sees it.
+type ConnectedApp struct {
+	GrantID        string         `db:"grant_id"`
+	Scopes         pq.StringArray `db:"scopes"`
+	CreatedAt      time.Time      `db:"created_at"`
+	LastUsedAt     *time.Time     `db:"last_used_at"`
+	AppID          string         `db:"app_id"`
+	AppName        string         `db:"app_name"`
+	AppSlug        string         `db:"app_slug"`
+	ClientID       string         `db:"client_id"`
+	ClientName     string         `db:"client_name"`
+	DeveloperEmail string         `db:"developer_email"`
+}
+
+// ConnectedApps lists the user's live grants, most recently used first.
+func (s *Store) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
+	var out []ConnectedApp
+	err := s.selectContext(ctx, &out, qConnectedApps, userID)
+	return out, wrap("connected apps", err)
+}
+
+// DeleteUser removes an account and everything personal hanging off it (sessions,
+// grants and their tokens, codes, balances, the apps the user owns) in one transaction.
+// Token caches everywhere are told first, in the same transaction, so access tokens stop
+// working when it commits. Audit entries stay, without the email and IP.
+func (s *Store) DeleteUser(ctx context.Context, u User) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var grantIDs []string
+		if err := tx.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
+			return err
+		}
+		for _, id := range grantIDs {
+			if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "grant:"+id); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
+			return err
+		}
+		if _, err := tx.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
+			return err
+		}
+		for _, q := range []string{qDeleteOTPOf, qDeleteSendsOf} {
+			if _, err := tx.q.ExecContext(ctx, q, u.Email); err != nil {
+				return err
+			}
+		}
+		return tx.execOne(ctx, "delete user", qDeleteUser, u.ID)
+	})
+	return wrap("delete user", err)
+}
