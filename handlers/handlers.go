@@ -19,6 +19,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
+	"github.com/authgpts/authgpts/handlers/usage"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/static"
@@ -102,6 +103,7 @@ func NewRouter(d Deps) *gin.Engine {
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
+	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
 
 	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
 	return r
