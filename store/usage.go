@@ -67,7 +67,14 @@ var qRollUpUsage = func() string {
 		SELECT id FROM usage_events WHERE NOT rolled_up ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 	), marked AS (
 		UPDATE usage_events e SET rolled_up = true FROM batch WHERE e.id = batch.id
-		RETURNING e.at, e.app_id, e.client_id, e.user_id, e.status, e.latency_us, e.credits
+		RETURNING e.at, e.app_id, e.client_id, e.user_id, e.method, e.route, e.status, e.latency_us, e.credits
+	), routes AS (
+		INSERT INTO usage_routes_hourly AS r (hour, app_id, client_id, method, route, calls, errors)
+		SELECT date_trunc('hour', at, 'UTC'), app_id, client_id, method, left(route, 200),
+		       count(*), count(*) FILTER (WHERE status >= 400)
+		  FROM marked GROUP BY 1, 2, 3, 4, 5
+		ON CONFLICT (app_id, hour, client_id, method, route) DO UPDATE SET
+		       calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors
 	), bucketed AS (
 		SELECT date_trunc('hour', at, 'UTC') AS hour, app_id, client_id,
 		       coalesce(user_id, '` + NilUserID + `'::uuid) AS user_id, status, latency_us, credits,

@@ -46,6 +46,26 @@ const (
 		 ORDER BY calls DESC, h.user_id LIMIT $5`
 )
 
+const qTopRoutes = `
+	SELECT h.method, h.route, sum(h.calls) AS calls, sum(h.errors) AS errors
+	  FROM usage_routes_hourly h WHERE ` + usageFilter + `
+	 GROUP BY h.method, h.route ORDER BY calls DESC, h.route LIMIT $5`
+
+// TopRoute is one of an app's busiest routes in a period.
+type TopRoute struct {
+	Method string `db:"method"`
+	Route  string `db:"route"`
+	Calls  int64  `db:"calls"`
+	Errors int64  `db:"errors"`
+}
+
+// TopRoutes returns the routes with the most calls in q's period.
+func (s *Store) TopRoutes(ctx context.Context, q UsageQuery, limit int) ([]TopRoute, error) {
+	var out []TopRoute
+	err := s.selectContext(ctx, &out, qTopRoutes, q.AppID, q.ClientID, q.From, q.To, limit)
+	return out, wrap("top routes", err)
+}
+
 // UsageBucket is one point of a usage series.
 type UsageBucket struct {
 	Bucket   time.Time `db:"bucket"`

@@ -146,6 +146,13 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 	if err != nil {
 		return vm, err
 	}
+	routes, err := h.Store.TopRoutes(ctx, q, 10)
+	if err != nil {
+		return vm, err
+	}
+	for _, r := range routes {
+		vm.TopRoutes = append(vm.TopRoutes, usage.TopRouteRow{Method: r.Method, Route: r.Route, Calls: i64(r.Calls), Errors: i64(r.Errors)})
+	}
 	vm.Stats = stats(cur, prev)
 	vm.Calls, vm.Users, vm.Credits, vm.Latency = charts(p, series)
 	for _, t := range top {

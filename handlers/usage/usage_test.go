@@ -74,6 +74,13 @@ func TestUsage_PageShowsWhatTheGatewayRecorded(t *testing.T) {
 	if !strings.Contains(body, alice.Email) || !strings.Contains(body, bob.Email) {
 		t.Error("top users lack alice and bob")
 	}
+	routes, err := env.Store.TopRoutes(ctx, store.UsageQuery{AppID: fx.App.ID, From: now.Add(-24 * time.Hour), To: now.Add(time.Hour)}, 10)
+	if err != nil || len(routes) != 1 || routes[0].Route != "/weather" || routes[0].Calls != 10 || routes[0].Errors != 1 {
+		t.Errorf("top routes = %+v (%v), want /weather with 10 calls and 1 error", routes, err)
+	}
+	if !strings.Contains(body, `data-testid="top-routes"`) || !strings.Contains(body, "/weather") {
+		t.Error("the page does not show the top route")
+	}
 	_, body = env.Get(t, c, "/dashboard/apps/"+fx.App.Slug+"/usage?range=7d")
 	if got := stats(body); got["Calls"] != "13" || got["Credits spent"] != "24" {
 		t.Errorf("7 d stats = %v, want 13 calls and 24 credits", got)
