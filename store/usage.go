@@ -89,6 +89,37 @@ var qRollUpUsage = func() string {
 		       sum(credits) AS credits, sum(latency_us) AS latency_sum_us, max(latency_us) AS latency_max_us,
 		       ARRAY[` + strings.Join(counters, ", ") + `]::bigint[] AS latency_buckets
 		  FROM bucketed GROUP BY hour, app_id, client_id, user_id
+	), users_daily AS (
+		INSERT INTO usage_user_daily AS d (day, app_id, client_id, user_id, calls, credits)
+		SELECT (at AT TIME ZONE 'UTC')::date, app_id, client_id, user_id, count(*), sum(credits)
+		  FROM marked WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4
+		ON CONFLICT (app_id, day, client_id, user_id) DO UPDATE SET
+		       calls = d.calls + EXCLUDED.calls, credits = d.credits + EXCLUDED.credits
+	), cagg AS (
+		SELECT hour, app_id, client_id, count(*) AS calls,
+		       count(*) FILTER (WHERE status BETWEEN 200 AND 299) AS calls_2xx,
+		       count(*) FILTER (WHERE status BETWEEN 300 AND 399) AS calls_3xx,
+		       count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS calls_4xx,
+		       count(*) FILTER (WHERE status >= 500) AS calls_5xx,
+		       sum(credits) AS credits,
+		       ARRAY[` + strings.Join(counters, ", ") + `]::bigint[] AS latency_buckets
+		  FROM bucketed GROUP BY hour, app_id, client_id
+	), clients_hourly AS (
+		INSERT INTO usage_client_hourly AS c (hour, app_id, client_id, calls, calls_2xx, calls_3xx,
+		       calls_4xx, calls_5xx, credits, latency_buckets)
+		SELECT hour, app_id, client_id, calls, calls_2xx, calls_3xx, calls_4xx, calls_5xx, credits,
+		       latency_buckets FROM cagg
+		ON CONFLICT (app_id, hour, client_id) DO UPDATE SET
+		       calls = c.calls + EXCLUDED.calls,
+		       calls_2xx = c.calls_2xx + EXCLUDED.calls_2xx,
+		       calls_3xx = c.calls_3xx + EXCLUDED.calls_3xx,
+		       calls_4xx = c.calls_4xx + EXCLUDED.calls_4xx,
+		       calls_5xx = c.calls_5xx + EXCLUDED.calls_5xx,
+		       credits = c.credits + EXCLUDED.credits,
+		       latency_buckets = ARRAY(
+		           SELECT coalesce(a, 0) + coalesce(b, 0)
+		             FROM unnest(c.latency_buckets, EXCLUDED.latency_buckets) WITH ORDINALITY AS t(a, b, i)
+		            ORDER BY i)
 	), upserted AS (
 		INSERT INTO usage_hourly AS h (hour, app_id, client_id, user_id, calls, calls_2xx, calls_3xx,
 		       calls_4xx, calls_5xx, credits, latency_sum_us, latency_max_us, latency_buckets)

@@ -40,44 +40,47 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/credits/reset", h.resetCredits)
 }
 
-// period is a chosen range: the buckets to draw and the previous period to compare with.
+// period is a chosen range: its buckets, and the previous period to compare with. The 7
+// and 30 day views use UTC days, which the daily roll-ups serve directly.
 type period struct {
 	name     string
-	unit     string // "hour" or "day"
+	daily    bool
 	step     time.Duration
 	buckets  int
 	from, to time.Time
 }
 
-func (p period) previous() store.UsageQuery {
+func (p period) query(appID, clientID string) store.UsageQuery {
+	return store.UsageQuery{AppID: appID, ClientID: clientID, From: p.from, To: p.to, Daily: p.daily}
+}
+
+func (p period) previous(appID, clientID string) store.UsageQuery {
 	span := p.to.Sub(p.from)
-	return store.UsageQuery{From: p.from.Add(-span), To: p.from}
+	return store.UsageQuery{AppID: appID, ClientID: clientID, From: p.from.Add(-span), To: p.from, Daily: p.daily}
 }
 
 func periodOf(name string, now time.Time) period {
 	now = now.UTC()
+	day := 24 * time.Hour
 	switch name {
-	case "7d":
-		to := now.Truncate(time.Hour).Add(time.Hour)
-		return period{name: "7d", unit: "hour", step: time.Hour, buckets: 168, from: to.Add(-168 * time.Hour), to: to}
-	case "30d":
-		to := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
-		return period{name: "30d", unit: "day", step: 24 * time.Hour, buckets: 30, from: to.AddDate(0, 0, -30), to: to}
+	case "7d", "30d":
+		days := 7
+		if name == "30d" {
+			days = 30
+		}
+		to := now.Truncate(day).Add(day)
+		return period{name: name, daily: true, step: day, buckets: days, from: to.AddDate(0, 0, -days), to: to}
 	default:
 		to := now.Truncate(time.Hour).Add(time.Hour)
-		return period{name: "24h", unit: "hour", step: time.Hour, buckets: 24, from: to.Add(-24 * time.Hour), to: to}
+		return period{name: "24h", step: time.Hour, buckets: 24, from: to.Add(-24 * time.Hour), to: to}
 	}
 }
 
 func (p period) label(t time.Time) string {
-	switch {
-	case p.unit == "day":
+	if p.daily {
 		return t.Format("Jan 2")
-	case p.name == "7d":
-		return t.Format("Jan 2 15:04")
-	default:
-		return t.Format("15:04")
 	}
+	return t.Format("15:04")
 }
 
 // ownedApp loads the signed-in developer's app or answers 404.
@@ -127,18 +130,12 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 			vm.ClientID = cl.ID // only a client of this app filters; anything else means all
 		}
 	}
-	q := store.UsageQuery{AppID: app.ID, ClientID: vm.ClientID, From: p.from, To: p.to}
-	series, err := h.Store.UsageSeries(ctx, q, p.unit)
+	q := p.query(app.ID, vm.ClientID)
+	cur, err := h.Store.UsageReport(ctx, q, true)
 	if err != nil {
 		return vm, err
 	}
-	cur, err := h.Store.UsageTotals(ctx, q)
-	if err != nil {
-		return vm, err
-	}
-	prevQ := p.previous()
-	prevQ.AppID, prevQ.ClientID = app.ID, vm.ClientID
-	prev, err := h.Store.UsageTotals(ctx, prevQ)
+	prev, err := h.Store.UsageReport(ctx, p.previous(app.ID, vm.ClientID), false)
 	if err != nil {
 		return vm, err
 	}
@@ -153,8 +150,8 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 	for _, r := range routes {
 		vm.TopRoutes = append(vm.TopRoutes, usage.TopRouteRow{Method: r.Method, Route: r.Route, Calls: i64(r.Calls), Errors: i64(r.Errors)})
 	}
-	vm.Stats = stats(cur, prev)
-	vm.Calls, vm.Users, vm.Credits, vm.Latency = charts(p, series)
+	vm.Stats = stats(cur.Totals, prev.Totals)
+	vm.Calls, vm.Users, vm.Credits, vm.Latency = charts(p, cur.Series)
 	for _, t := range top {
 		email := t.Email
 		if email == "" {
@@ -170,14 +167,13 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 	return vm, nil
 }
 
-func stats(cur, prev store.UsageTotals) []usage.Stat {
-	errs := func(t store.UsageTotals) int64 { return t.Calls4xx + t.Calls5xx }
+func stats(cur, prev store.UsageBucket) []usage.Stat {
 	p50 := store.LatencyPercentile(cur.Latency, 0.50)
 	p95 := store.LatencyPercentile(cur.Latency, 0.95)
 	return []usage.Stat{
 		change("Calls", cur.Calls, prev.Calls, true),
 		change("Users", cur.Users, prev.Users, true),
-		change("Errors", errs(cur), errs(prev), false),
+		change("Errors", cur.Errors(), prev.Errors(), false),
 		change("Credits spent", cur.Credits, prev.Credits, true),
 		{Label: "Latency p50 / p95", Value: ms(p50) + " / " + ms(p95), Change: "upper bounds of histogram buckets"},
 	}
@@ -263,11 +259,11 @@ func (h *Handler) exportCSV(c *gin.Context) {
 		return
 	}
 	p := periodOf(c.Query("range"), h.Now())
-	q := store.UsageQuery{AppID: app.ID, From: p.from, To: p.to}
+	q := p.query(app.ID, "")
 	if cl, err := h.Store.ClientByID(c.Request.Context(), c.Query("client")); err == nil && cl.AppID == app.ID {
 		q.ClientID = cl.ID
 	}
-	series, err := h.Store.UsageSeries(c.Request.Context(), q, p.unit)
+	report, err := h.Store.UsageReport(c.Request.Context(), q, true)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -277,7 +273,7 @@ func (h *Handler) exportCSV(c *gin.Context) {
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
 	_ = w.Write([]string{"period_start_utc", "calls", "calls_2xx", "calls_3xx", "calls_4xx", "calls_5xx", "distinct_users", "credits", "latency_p50_ms", "latency_p95_ms"})
-	for _, b := range series {
+	for _, b := range report.Series {
 		_ = w.Write([]string{b.Bucket.UTC().Format(time.RFC3339), i64(b.Calls), i64(b.Calls2xx), i64(b.Calls3xx), i64(b.Calls4xx), i64(b.Calls5xx), i64(b.Users), i64(b.Credits),
 			msNum(store.LatencyPercentile(b.Latency, 0.5)), msNum(store.LatencyPercentile(b.Latency, 0.95))})
 	}

@@ -75,6 +75,9 @@ func TestUsage_PageShowsWhatTheGatewayRecorded(t *testing.T) {
 		t.Error("top users lack alice and bob")
 	}
 	routes, err := env.Store.TopRoutes(ctx, store.UsageQuery{AppID: fx.App.ID, From: now.Add(-24 * time.Hour), To: now.Add(time.Hour)}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err != nil || len(routes) != 1 || routes[0].Route != "/weather" || routes[0].Calls != 10 || routes[0].Errors != 1 {
 		t.Errorf("top routes = %+v (%v), want /weather with 10 calls and 1 error", routes, err)
 	}
