@@ -226,7 +226,7 @@ func (e *env) sign(t testing.TB, c oauth.AccessClaims) string {
 		c.IssuedAt = now
 	}
 	if c.Expiry.IsZero() {
-		c.Expiry = now.Add(time.Hour)
+		c.Expiry = now.Add(3 * time.Hour)
 	}
 	if c.JTI == "" {
 		c.JTI = randomID()
@@ -309,4 +309,11 @@ func httptestServer(t testing.TB, d handlers.Deps) string {
 func publishedJWKS(t testing.TB, e *env) []byte {
 	t.Helper()
 	return e.Keys.KeySet().JWKS()
+}
+
+func newRouter(d handlers.Deps) http.Handler { return handlers.NewRouter(d) }
+
+func readAll(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
 }

@@ -146,13 +146,8 @@ func (g *Gateway) Start() {
 		if g.cfg.DatabaseURL != "" {
 			g.startListener()
 		}
-		g.every(g.cfg.UsageFlushInterval, g.usage.kick, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := g.usage.flush(ctx); err != nil {
-				g.cfg.Log.Error("gateway: usage flush failed; events kept for the next try", "err", err)
-			}
-		})
+		g.wg.Add(1)
+		go g.flushLoop()
 		if g.cfg.RollupInterval > 0 {
 			g.every(g.cfg.RollupInterval, nil, func() {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -168,6 +163,35 @@ func (g *Gateway) Start() {
 			g.limiter.sweep(now)
 		})
 	})
+}
+
+// flushLoop writes full batches as soon as they fill up and everything buffered every
+// UsageFlushInterval, until Close (which writes the rest).
+func (g *Gateway) flushLoop() {
+	defer g.wg.Done()
+	t := time.NewTicker(g.cfg.UsageFlushInterval)
+	defer t.Stop()
+	for {
+		all := false
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			all = true
+		case <-g.usage.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var err error
+		if all {
+			err = g.usage.flush(ctx)
+		} else {
+			err = g.usage.flushFull(ctx)
+		}
+		cancel()
+		if err != nil {
+			g.cfg.Log.Error("gateway: usage flush failed; events kept for the next try", "err", err)
+		}
+	}
 }
 
 // every runs fn every period, and also whenever kick fires, until Close.
