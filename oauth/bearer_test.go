@@ -57,9 +57,18 @@ func TestGatewayAssertion_RoundTripAndRefusals(t *testing.T) {
 		t.Error("signed an assertion living longer than GatewayAssertionMaxTTL")
 	}
 	for name, check := range map[string]func() error{
-		"expired":      func() error { _, err := ks.VerifyGatewayAssertion(tok, testNow.Add(time.Minute), testIssuer, a.Audience); return err },
-		"other aud":    func() error { _, err := ks.VerifyGatewayAssertion(tok, testNow, testIssuer, "https://other"); return err },
-		"other issuer": func() error { _, err := ks.VerifyGatewayAssertion(tok, testNow, "https://evil", a.Audience); return err },
+		"expired": func() error {
+			_, err := ks.VerifyGatewayAssertion(tok, testNow.Add(time.Minute), testIssuer, a.Audience)
+			return err
+		},
+		"other aud": func() error {
+			_, err := ks.VerifyGatewayAssertion(tok, testNow, testIssuer, "https://other")
+			return err
+		},
+		"other issuer": func() error {
+			_, err := ks.VerifyGatewayAssertion(tok, testNow, "https://evil", a.Audience)
+			return err
+		},
 		"id token": func() error {
 			id, _ := ks.SignIDToken(IDClaims{Issuer: testIssuer, Subject: "u", Audience: a.Audience, IssuedAt: testNow, Expiry: testNow.Add(time.Minute)})
 			_, err := ks.VerifyGatewayAssertion(id, testNow, testIssuer, a.Audience)

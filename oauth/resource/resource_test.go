@@ -161,7 +161,7 @@ func TestRequire_Errors(t *testing.T) {
 		{"token in the query", "/notes", "", "?access_token=" + a.token(t, nil), 400, "invalid_request"},
 		{"basic scheme", "/notes", "Basic dXNlcjpwYXNz", "", 401, "invalid_token"},
 		{"garbage", "/notes", "Bearer abc.def.ghi", "", 401, "invalid_token"},
-		{"expired", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.IssuedAt, c.Expiry = now.Add(-2 * time.Hour), now.Add(-time.Hour) }), "", 401, "invalid_token"},
+		{"expired", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.IssuedAt, c.Expiry = now.Add(-2*time.Hour), now.Add(-time.Hour) }), "", 401, "invalid_token"},
 		{"another issuer", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.Issuer = "https://evil.example" }), "", 401, "invalid_token"},
 		{"another audience", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.Audience = []string{a.URL + "/gw/other"} }), "", 401, "invalid_token"},
 		{"unknown signing key", "/notes", "Bearer " + foreign, "", 401, "invalid_token"},
