@@ -633,3 +633,33 @@ func TestGateway_NoTokenInLogs(t *testing.T) {
 		t.Errorf("logs hold the token or miss the upstream failure:\n%s", logs)
 	}
 }
+
+func TestGateway_LeasedCreditsAreExactAfterClose(t *testing.T) {
+	e := newEnv(t)
+	const free, calls = 100000, 300
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 1, free_credits = 100000, rate_limit_per_minute = 0")
+	tok, user, _ := e.userToken(t, f, "openid")
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for range calls / 6 {
+				if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/fail", tok, nil) // refunded into the lease
+	b, _ := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID)
+	if b.Balance == free-calls {
+		t.Log("no credits were leased: the test checks nothing about leases")
+	}
+	if err := e.GW.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID)
+	if err != nil || b.Balance != free-calls || b.Spent != calls {
+		t.Errorf("after Close: balance %d spent %d (%v), want %d and %d", b.Balance, b.Spent, err, free-calls, calls)
+	}
+}

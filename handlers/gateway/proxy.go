@@ -164,7 +164,7 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	// Credits last: nothing is charged for a call refused above.
 	var charged int64
 	if cost := app.CreditsPerCall; app.MeteringEnabled && cost > 0 && v.claims.GrantID != "" {
-		balance, err := g.cfg.Store.SpendCredits(r.Context(), app.ID, v.claims.Subject, cost, app.FreeCredits, now)
+		balance, err := g.credits.spend(r.Context(), app.ID, v.claims.Subject, cost, app.FreeCredits, now)
 		if errors.Is(err, store.ErrNoCredits) {
 			return noCredits(w, app.Name, balance, cost)
 		}
@@ -181,7 +181,7 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	if charged > 0 {
 		cl.refund = func() bool {
 			// The upstream failed or was never reached: the call is not charged.
-			err := g.cfg.Store.RefundCredits(context.WithoutCancel(r.Context()), app.ID, v.claims.Subject, charged, now)
+			err := g.credits.refund(context.WithoutCancel(r.Context()), app.ID, v.claims.Subject, charged, now)
 			if err != nil {
 				web.Log(c).Error("gateway: refund credits", "app_id", app.ID, "err", err)
 			}
@@ -460,7 +460,10 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 				badGateway(w, "The API behind this gateway did not answer.")
 			}
 		},
-		FlushInterval: -1, // SSE and chunked responses reach the caller as they arrive
+		// 0: ReverseProxy flushes every write of a text/event-stream or unknown-length
+		// (chunked) response as it arrives, and sends a sized response in one write
+		// (FlushInterval -1 would flush sized responses piecemeal too).
+		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorLog:      slog.NewLogLogger(g.cfg.Log.Handler(), slog.LevelWarn),
 	}
