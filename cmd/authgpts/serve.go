@@ -31,6 +31,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BaseURL:     cfg.BaseURL,
 		Secret:      cfg.Secret,
 		AdminEmails: cfg.AdminEmails,
+		DevMode:     cfg.DevMode,
 	}
 	if cfg.SMTP != nil {
 		if deps.Mail, err = mailer.NewSMTP(cfg.SMTP, cfg.MailFrom); err != nil {
