@@ -663,3 +663,19 @@ func TestGateway_LeasedCreditsAreExactAfterClose(t *testing.T) {
 		t.Errorf("after Close: balance %d spent %d (%v), want %d and %d", b.Balance, b.Spent, err, free-calls, calls)
 	}
 }
+
+func TestGateway_AppSettingsApplyOnNotify(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.AppCacheTTL = time.Hour })
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+		t.Fatalf("before: %d", resp.StatusCode)
+	}
+	// The portal's edit: a rate limit of 0 calls is "unlimited", so use an upstream change
+	// the caller can see: the app now points at an address where nothing listens.
+	gone := newUpstream(t)
+	gone.Close()
+	e.exec(t, `UPDATE apps SET upstream_url = $2 WHERE id = $1`, f.App.ID, gone.URL)
+	e.exec(t, `SELECT pg_notify($1, $2::text)`, store.ChannelAppChanged, f.App.ID)
+	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusBadGateway)
+}
