@@ -37,6 +37,7 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
+	DevMode     bool             // development mode (DESIGN.md): http loopback base URL
 	Gateway     *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
 }
 
@@ -101,7 +102,13 @@ func NewRouter(d Deps) *gin.Engine {
 	(&admin.Handler{Store: d.Store, Now: d.Now}).Register(browser)
 
 	signedIn := browser.Group("/", web.RequireUser())
-	(&portal.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
+	(&portal.Handler{
+		Store:   d.Store,
+		Hasher:  oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeTokenHash, 32)), // as the token endpoint hashes
+		BaseURL: d.BaseURL.String(),
+		DevMode: d.DevMode,
+		Now:     d.Now,
+	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
 

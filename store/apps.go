@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -32,7 +33,54 @@ const (
 		SELECT app_id, name, description, builtin, is_default FROM app_scopes
 		 WHERE app_id = $1
 		 ORDER BY builtin DESC, array_position(ARRAY['openid', 'email', 'profile'], name), created_at, name`
+
+	// Developer edits: every statement names the owner, so another developer's app is
+	// simply not found (and the portal answers 404).
+	qUpdateAppSettings = `
+		UPDATE apps a
+		   SET name = $3, slug = $4, upstream_url = $5, access_token_ttl_seconds = $6,
+		       refresh_token_ttl_seconds = $7, metering_enabled = $8, credits_per_call = $9,
+		       free_credits = $10, rate_limit_per_minute = $11, mcp_enabled = $12, updated_at = $13
+		 WHERE a.id = $1 AND a.owner_id = $2
+		RETURNING ` + appColumns
+	qNotifyAppClients = `SELECT pg_notify($2, c.id) FROM clients c JOIN apps a ON a.id = c.app_id WHERE a.id = $1`
+	qDeleteApp        = `DELETE FROM apps a WHERE a.id = $1 AND a.owner_id = $2`
+	qInsertOwnerScope = `
+		INSERT INTO app_scopes (app_id, name, description, builtin, is_default, created_at)
+		SELECT a.id, $3, $4, false, $5, $6 FROM apps a WHERE a.id = $1 AND a.owner_id = $2`
+	// Built-in scopes keep their standard descriptions; only is_default changes for them.
+	qUpdateOwnerScope = `
+		UPDATE app_scopes s
+		   SET description = CASE WHEN s.builtin THEN s.description ELSE $4 END, is_default = $5
+		  FROM apps a
+		 WHERE a.id = s.app_id AND a.id = $1 AND a.owner_id = $2 AND s.name = $3`
+	qDeleteOwnerScope = `
+		DELETE FROM app_scopes s USING apps a
+		 WHERE a.id = s.app_id AND a.id = $1 AND a.owner_id = $2 AND s.name = $3 AND NOT s.builtin`
+	qListApps = `
+		SELECT ` + appColumns + `, u.email AS owner_email,
+		       (SELECT count(*) FROM clients c WHERE c.app_id = a.id) AS client_count
+		  FROM apps a JOIN users u ON u.id = a.owner_id
+		 WHERE $1 = '' OR u.email = $1
+		 ORDER BY a.created_at, a.id`
+	qNotify = `SELECT pg_notify($1, $2)`
 )
+
+// LISTEN/NOTIFY channels on which the portal announces changes after commit, so that
+// the caches of every server instance drop what changed (DESIGN.md, "Scaling").
+const (
+	// ChannelAppChanged carries an app ID: its settings, slug, scopes changed, or it was deleted.
+	ChannelAppChanged = "authgpts_app_changed"
+	// ChannelClientChanged carries a client ID: its name, redirect URIs or secrets
+	// changed, or it (or its app) was deleted.
+	ChannelClientChanged = "authgpts_client_changed"
+	// channelRevocations is the admin suspension channel ("app:<id>", "client:<id>"):
+	// deleting an app or client ends its tokens just as suspending it does.
+	channelRevocations = "authgpts_revocations"
+)
+
+// ErrBuiltinScope is returned when a built-in scope would be deleted.
+var ErrBuiltinScope = errors.New("store: built-in scopes cannot be deleted")
 
 // App is a developer's protected API.
 type App struct {
@@ -69,6 +117,36 @@ func (a App) ResourcePath() string { return "/gw/" + a.Slug }
 
 // IsSuspended reports whether an admin suspended the app.
 func (a App) IsSuspended() bool { return a.SuspendedAt != nil }
+
+// AppSettings is everything a developer edits on the app settings page.
+type AppSettings struct {
+	Name                   string
+	Slug                   string
+	UpstreamURL            string
+	AccessTokenTTLSeconds  int
+	RefreshTokenTTLSeconds int
+	MeteringEnabled        bool
+	CreditsPerCall         int64
+	FreeCredits            int64
+	RateLimitPerMinute     int
+	MCPEnabled             bool
+}
+
+// Settings returns the app's editable settings.
+func (a App) Settings() AppSettings {
+	return AppSettings{
+		Name: a.Name, Slug: a.Slug, UpstreamURL: a.UpstreamURL,
+		AccessTokenTTLSeconds: a.AccessTokenTTLSeconds, RefreshTokenTTLSeconds: a.RefreshTokenTTLSeconds,
+		MeteringEnabled: a.MeteringEnabled, CreditsPerCall: a.CreditsPerCall, FreeCredits: a.FreeCredits,
+		RateLimitPerMinute: a.RateLimitPerMinute, MCPEnabled: a.MCPEnabled,
+	}
+}
+
+// AppListing is an app with its owner's email and client count, for the operator CLI.
+type AppListing struct {
+	AppSummary
+	OwnerEmail string `db:"owner_email"`
+}
 
 // AppSummary is an app with its client count, for lists.
 type AppSummary struct {
@@ -211,4 +289,104 @@ func (s *Store) ScopesByApp(ctx context.Context, appID string) ([]Scope, error) 
 	var out []Scope
 	err := s.selectContext(ctx, &out, qScopesByApp, appID)
 	return out, wrap("scopes by app", err)
+}
+
+// UpdateAppSettings saves the owner's app settings and announces the change. A slug
+// another app has is ErrConflict; another developer's app is ErrNotFound.
+func (s *Store) UpdateAppSettings(ctx context.Context, ownerID, appID string, u AppSettings, now time.Time) (App, error) {
+	var a App
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.getContext(ctx, &a, qUpdateAppSettings, appID, ownerID, u.Name, u.Slug, u.UpstreamURL,
+			u.AccessTokenTTLSeconds, u.RefreshTokenTTLSeconds, u.MeteringEnabled, u.CreditsPerCall,
+			u.FreeCredits, u.RateLimitPerMinute, u.MCPEnabled, now); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelAppChanged, a.ID)
+	})
+	return a, wrap("update app settings", err)
+}
+
+// DeleteApp deletes the owner's app with its scopes, clients, secrets and grants (the
+// schema cascades), announcing the app and each of its clients as changed.
+func (s *Store) DeleteApp(ctx context.Context, ownerID, appID string) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.q.ExecContext(ctx, qNotifyAppClients, appID, ChannelClientChanged); err != nil {
+			return err
+		}
+		if err := tx.execOne(ctx, "delete app", qDeleteApp, appID, ownerID); err != nil {
+			return err
+		}
+		// Its grants went with it: token caches drop the app's tokens as on suspension.
+		if err := tx.notifyChange(ctx, channelRevocations, TargetApp+":"+appID); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelAppChanged, appID)
+	})
+	return wrap("delete app", err)
+}
+
+// CreateScope adds a custom scope to the owner's app. A name the app already has is
+// ErrConflict.
+func (s *Store) CreateScope(ctx context.Context, ownerID, appID string, sc Scope, now time.Time) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.execOne(ctx, "create scope", qInsertOwnerScope, appID, ownerID, sc.Name, sc.Description, sc.IsDefault, now); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelAppChanged, appID)
+	})
+	return wrap("create scope", err)
+}
+
+// UpdateScope changes a scope's description (custom scopes only) and whether it is
+// granted when a client asks for no scope.
+func (s *Store) UpdateScope(ctx context.Context, ownerID, appID, name, description string, isDefault bool) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.execOne(ctx, "update scope", qUpdateOwnerScope, appID, ownerID, name, description, isDefault); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelAppChanged, appID)
+	})
+	return wrap("update scope", err)
+}
+
+// DeleteScope removes a custom scope of the owner's app. Built-in scopes are
+// ErrBuiltinScope, unknown ones ErrNotFound.
+func (s *Store) DeleteScope(ctx context.Context, ownerID, appID, name string) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		err := tx.execOne(ctx, "delete scope", qDeleteOwnerScope, appID, ownerID, name)
+		if errors.Is(err, ErrNotFound) {
+			scopes, lerr := tx.ScopesByApp(ctx, appID)
+			if lerr != nil {
+				return lerr
+			}
+			for _, sc := range scopes {
+				if sc.Name == name && sc.Builtin {
+					return ErrBuiltinScope
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelAppChanged, appID)
+	})
+	if errors.Is(err, ErrBuiltinScope) {
+		return ErrBuiltinScope
+	}
+	return wrap("delete scope", err)
+}
+
+// ListApps lists every app, or only those of ownerEmail when it is not empty, oldest
+// first (the operator CLI).
+func (s *Store) ListApps(ctx context.Context, ownerEmail string) ([]AppListing, error) {
+	out := []AppListing{}
+	err := s.selectContext(ctx, &out, qListApps, ownerEmail)
+	return out, wrap("list apps", err)
+}
+
+// notifyChange queues a NOTIFY that PostgreSQL delivers when the transaction commits
+// (and drops when it rolls back), so listeners never see a change that did not happen.
+func (s *Store) notifyChange(ctx context.Context, channel, id string) error {
+	_, err := s.q.ExecContext(ctx, qNotify, channel, id)
+	return err
 }

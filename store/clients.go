@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/lib/pq"
@@ -46,7 +48,29 @@ const (
 		UPDATE client_secrets SET expires_at = LEAST(coalesce(expires_at, 'infinity'), $2)
 		 WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)`
 	qDeleteDeadSecrets = `DELETE FROM client_secrets WHERE client_id = $1 AND expires_at <= $2`
+
+	// Developer edits name the owner and the app of the URL: a client of another app or
+	// of another developer is not found.
+	qClientForApp = `
+		SELECT ` + clientColumns + ` FROM clients c JOIN apps a ON a.id = c.app_id
+		 WHERE c.id = $1 AND c.app_id = $2 AND a.owner_id = $3`
+	qLockClientForApp = qClientForApp + ` FOR UPDATE OF c`
+	qSetRedirectURIs  = `UPDATE clients SET redirect_uris = $2, updated_at = $3 WHERE id = $1`
+	qRenameClient     = `
+		UPDATE clients c SET name = $4, updated_at = $5
+		  FROM apps a
+		 WHERE a.id = c.app_id AND c.id = $1 AND c.app_id = $2 AND a.owner_id = $3
+		RETURNING ` + clientColumns
+	qDeleteClient = `
+		DELETE FROM clients c USING apps a
+		 WHERE a.id = c.app_id AND c.id = $1 AND c.app_id = $2 AND a.owner_id = $3`
 )
+
+// MaxRedirectURIs bounds the redirect URIs of one client.
+const MaxRedirectURIs = 20
+
+// ErrTooManyRedirectURIs is returned when a client would get more than MaxRedirectURIs.
+var ErrTooManyRedirectURIs = errors.New("store: too many redirect URIs")
 
 // Client is an OAuth client of an app.
 type Client struct {
@@ -104,11 +128,13 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient, now time.Time) (C
 		if _, err := tx.q.ExecContext(ctx, qInsertClient, n.ID, n.AppID, n.Name, n.Kind, pq.Array(n.RedirectURIs), n.Origin, now); err != nil {
 			return err
 		}
-		if len(n.SecretHash) == 0 {
-			return nil
+		if len(n.SecretHash) > 0 {
+			if _, err := tx.q.ExecContext(ctx, qInsertSecret, n.ID, n.SecretHash, n.SecretHint, now); err != nil {
+				return err
+			}
 		}
-		_, err := tx.q.ExecContext(ctx, qInsertSecret, n.ID, n.SecretHash, n.SecretHint, now)
-		return err
+		// A cache may remember that this ID did not exist.
+		return tx.notifyChange(ctx, ChannelClientChanged, n.ID)
 	})
 	if err != nil {
 		return Client{}, wrap("create client", err)
@@ -155,8 +181,118 @@ func (s *Store) RotateClientSecret(ctx context.Context, clientID string, newHash
 		if _, err := tx.q.ExecContext(ctx, qDeleteDeadSecrets, clientID, now); err != nil {
 			return err
 		}
-		_, err := tx.q.ExecContext(ctx, qInsertSecret, clientID, newHash, hint, now)
-		return err
+		if _, err := tx.q.ExecContext(ctx, qInsertSecret, clientID, newHash, hint, now); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelClientChanged, clientID)
 	})
 	return wrap("rotate client secret", err)
+}
+
+// ClientForApp returns a client of the owner's app; a client of another app or of
+// another developer is ErrNotFound.
+func (s *Store) ClientForApp(ctx context.Context, ownerID, appID, clientID string) (Client, error) {
+	var c Client
+	err := s.getContext(ctx, &c, qClientForApp, clientID, appID, ownerID)
+	return c, wrap("client for app", err)
+}
+
+// LockClient is ClientForApp that also locks the client row until the transaction
+// ends; call it inside InTx before a read-modify-write such as a secret rotation.
+func (s *Store) LockClient(ctx context.Context, ownerID, appID, clientID string) (Client, error) {
+	var c Client
+	err := s.getContext(ctx, &c, qLockClientForApp, clientID, appID, ownerID)
+	return c, wrap("lock client", err)
+}
+
+// AddRedirectURIs appends to the owner's client the URIs it does not have yet, in
+// order, and returns the client with the ones that were new. The caller validates each
+// URI (oauth.ValidateRedirectURI). Going over MaxRedirectURIs is ErrTooManyRedirectURIs
+// and changes nothing.
+func (s *Store) AddRedirectURIs(ctx context.Context, ownerID, appID, clientID string, uris []string, now time.Time) (Client, []string, error) {
+	var out Client
+	var added []string
+	err := s.InTx(ctx, func(tx *Tx) error {
+		c, err := tx.LockClient(ctx, ownerID, appID, clientID)
+		if err != nil {
+			return err
+		}
+		next := slices.Clone([]string(c.RedirectURIs))
+		for _, u := range uris {
+			if !slices.Contains(next, u) {
+				next = append(next, u)
+				added = append(added, u)
+			}
+		}
+		if len(next) > MaxRedirectURIs {
+			return ErrTooManyRedirectURIs
+		}
+		if len(added) > 0 {
+			if err := tx.setRedirectURIs(ctx, clientID, next, now); err != nil {
+				return err
+			}
+		}
+		out, err = tx.ClientByID(ctx, clientID)
+		return err
+	})
+	if errors.Is(err, ErrTooManyRedirectURIs) {
+		return Client{}, nil, ErrTooManyRedirectURIs
+	}
+	return out, added, wrap("add redirect uris", err)
+}
+
+// RemoveRedirectURI removes one redirect URI from the owner's client; a URI the client
+// does not have is ErrNotFound.
+func (s *Store) RemoveRedirectURI(ctx context.Context, ownerID, appID, clientID, uri string, now time.Time) (Client, error) {
+	var out Client
+	err := s.InTx(ctx, func(tx *Tx) error {
+		c, err := tx.LockClient(ctx, ownerID, appID, clientID)
+		if err != nil {
+			return err
+		}
+		i := slices.Index(c.RedirectURIs, uri)
+		if i < 0 {
+			return ErrNotFound
+		}
+		if err := tx.setRedirectURIs(ctx, clientID, slices.Delete(slices.Clone([]string(c.RedirectURIs)), i, i+1), now); err != nil {
+			return err
+		}
+		out, err = tx.ClientByID(ctx, clientID)
+		return err
+	})
+	return out, wrap("remove redirect uri", err)
+}
+
+func (s *Store) setRedirectURIs(ctx context.Context, clientID string, uris []string, now time.Time) error {
+	if _, err := s.q.ExecContext(ctx, qSetRedirectURIs, clientID, pq.Array(uris), now); err != nil {
+		return err
+	}
+	return s.notifyChange(ctx, ChannelClientChanged, clientID)
+}
+
+// RenameClient renames the owner's client.
+func (s *Store) RenameClient(ctx context.Context, ownerID, appID, clientID, name string, now time.Time) (Client, error) {
+	var c Client
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.getContext(ctx, &c, qRenameClient, clientID, appID, ownerID, name, now); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelClientChanged, clientID)
+	})
+	return c, wrap("rename client", err)
+}
+
+// DeleteClient deletes the owner's client with its secrets and grants (the schema
+// cascades), so every token issued to it stops working.
+func (s *Store) DeleteClient(ctx context.Context, ownerID, appID, clientID string) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.execOne(ctx, "delete client", qDeleteClient, clientID, appID, ownerID); err != nil {
+			return err
+		}
+		if err := tx.notifyChange(ctx, channelRevocations, TargetClient+":"+clientID); err != nil {
+			return err
+		}
+		return tx.notifyChange(ctx, ChannelClientChanged, clientID)
+	})
+	return wrap("delete client", err)
 }

@@ -34,6 +34,31 @@ const (
 		  FROM unnest($1::text[], $2::timestamptz[]) AS v(id, at)
 		 WHERE c.id = v.id AND (c.last_used_at IS NULL OR c.last_used_at < v.at)`
 
+	qAnonymizeEvents    = `UPDATE usage_events SET user_id = NULL WHERE user_id = $1`
+	qMergeHourlyIntoNil = `
+		INSERT INTO usage_hourly AS h (hour, app_id, client_id, user_id, calls, calls_2xx, calls_3xx,
+		       calls_4xx, calls_5xx, credits, latency_sum_us, latency_max_us, latency_buckets)
+		SELECT hour, app_id, client_id, '` + NilUserID + `'::uuid, calls, calls_2xx, calls_3xx, calls_4xx,
+		       calls_5xx, credits, latency_sum_us, latency_max_us, latency_buckets
+		  FROM usage_hourly WHERE user_id = $1
+		ON CONFLICT (app_id, hour, client_id, user_id) DO UPDATE SET ` + hourlyAdd
+	qDeleteUserHourly = `DELETE FROM usage_hourly WHERE user_id = $1`
+
+	// hourlyAdd adds an EXCLUDED roll-up row to an existing one (h).
+	hourlyAdd = `
+		       calls = h.calls + EXCLUDED.calls,
+		       calls_2xx = h.calls_2xx + EXCLUDED.calls_2xx,
+		       calls_3xx = h.calls_3xx + EXCLUDED.calls_3xx,
+		       calls_4xx = h.calls_4xx + EXCLUDED.calls_4xx,
+		       calls_5xx = h.calls_5xx + EXCLUDED.calls_5xx,
+		       credits = h.credits + EXCLUDED.credits,
+		       latency_sum_us = h.latency_sum_us + EXCLUDED.latency_sum_us,
+		       latency_max_us = GREATEST(h.latency_max_us, EXCLUDED.latency_max_us),
+		       latency_buckets = ARRAY(
+		           SELECT coalesce(a, 0) + coalesce(b, 0)
+		             FROM unnest(h.latency_buckets, EXCLUDED.latency_buckets) WITH ORDINALITY AS t(a, b, i)
+		            ORDER BY i)`
+
 	qUsageEventsByApp = `
 		SELECT at, app_id, client_id, coalesce(user_id::text, '') AS user_id, method, route, status,
 		       latency_us, credits
@@ -125,19 +150,7 @@ var qRollUpUsage = func() string {
 		       calls_4xx, calls_5xx, credits, latency_sum_us, latency_max_us, latency_buckets)
 		SELECT hour, app_id, client_id, user_id, calls, calls_2xx, calls_3xx, calls_4xx, calls_5xx,
 		       credits, latency_sum_us, latency_max_us, latency_buckets FROM agg
-		ON CONFLICT (app_id, hour, client_id, user_id) DO UPDATE SET
-		       calls = h.calls + EXCLUDED.calls,
-		       calls_2xx = h.calls_2xx + EXCLUDED.calls_2xx,
-		       calls_3xx = h.calls_3xx + EXCLUDED.calls_3xx,
-		       calls_4xx = h.calls_4xx + EXCLUDED.calls_4xx,
-		       calls_5xx = h.calls_5xx + EXCLUDED.calls_5xx,
-		       credits = h.credits + EXCLUDED.credits,
-		       latency_sum_us = h.latency_sum_us + EXCLUDED.latency_sum_us,
-		       latency_max_us = GREATEST(h.latency_max_us, EXCLUDED.latency_max_us),
-		       latency_buckets = ARRAY(
-		           SELECT coalesce(a, 0) + coalesce(b, 0)
-		             FROM unnest(h.latency_buckets, EXCLUDED.latency_buckets) WITH ORDINALITY AS t(a, b, i)
-		            ORDER BY i)
+		ON CONFLICT (app_id, hour, client_id, user_id) DO UPDATE SET ` + hourlyAdd + `
 		RETURNING 1
 	)
 	SELECT (SELECT count(*) FROM marked) AS events, (SELECT count(*) FROM upserted) AS hour_rows`
@@ -233,6 +246,20 @@ func (s *Store) RollUpUsage(ctx context.Context, limit int) (int, error) {
 	}
 	err := s.getContext(ctx, &res, qRollUpUsage, limit)
 	return res.Events, wrap("roll up usage", err)
+}
+
+// AnonymizeUsage detaches a deleted user's usage from them: events keep their counts
+// with no user, and hourly rows are merged into the "no end user" rows, so developers'
+// totals stay right. Call it in the transaction that deletes the account.
+func (s *Store) AnonymizeUsage(ctx context.Context, userID string) error {
+	return wrap("anonymize usage", s.InTx(ctx, func(tx *Tx) error {
+		for _, q := range []string{qAnonymizeEvents, qMergeHourlyIntoNil, qDeleteUserHourly} {
+			if _, err := tx.q.ExecContext(ctx, q, userID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }
 
 // UsageEventsByApp lists an app's raw events, oldest first (tests and exports; charts

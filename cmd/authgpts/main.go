@@ -3,6 +3,8 @@
 //	authgpts [serve]            run the server (migrates first)
 //	authgpts migrate            apply database migrations and exit
 //	authgpts user admin EMAIL   make EMAIL an admin (creating the account if needed)
+//	authgpts app create …       create an app and its first client, print JSON (cli_app.go)
+//	authgpts app list           list apps as JSON
 package main
 
 import (
@@ -20,10 +22,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "authgpts:", err)
 		if errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, usage)
-		} else {
-			fmt.Fprintln(os.Stderr, "authgpts:", err)
 		}
 		os.Exit(1)
 	}
@@ -32,7 +33,12 @@ func main() {
 const usage = `usage:
   authgpts [serve]            run the server on AUTHGPTS_ADDR (migrates first)
   authgpts migrate            apply database migrations and exit
-  authgpts user admin EMAIL   make EMAIL an admin`
+  authgpts user admin EMAIL   make EMAIL an admin
+  authgpts app create --owner EMAIL --name NAME [--redirect-uri URI]... [--scope S]...
+                      [--upstream URL] [--kind gpt|public|service] [--mcp]
+                              create an app and its first client; prints JSON
+  authgpts app list [--owner EMAIL]
+                              list apps as JSON`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -56,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, stdout)
 	case "user":
 		return userCommand(ctx, cfg, args, stdout)
+	case "app":
+		return appCommand(ctx, cfg, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

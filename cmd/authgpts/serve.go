@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authgpts/authgpts/handlers"
+	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/store"
 )
@@ -30,6 +31,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BaseURL:     cfg.BaseURL,
 		Secret:      cfg.Secret,
 		AdminEmails: cfg.AdminEmails,
+		DevMode:     cfg.DevMode,
 	}
 	if cfg.SMTP != nil {
 		if deps.Mail, err = mailer.NewSMTP(cfg.SMTP, cfg.MailFrom); err != nil {
@@ -39,6 +41,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// LoadConfig guarantees SMTP is set outside development mode.
 		deps.DevMailbox = mailer.NewDevMailbox(log, time.Now)
 		deps.Mail = deps.DevMailbox
+	}
+
+	// The gateway runs background workers (revocation LISTEN, usage flusher, roll-ups).
+	// It needs the OAuth server's signing keys; without them there are no gateway routes.
+	var gw *gateway.Gateway
+	if keys := gatewayKeys(deps); keys != nil {
+		gw = gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: cfg.BaseURL, DatabaseURL: cfg.DatabaseURL, Log: log, Now: time.Now})
+		gw.Start()
+		deps.Gateway = gw
 	}
 
 	srv := &http.Server{
@@ -61,8 +72,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	// Every call has been answered now: write the usage it recorded before the deferred
+	// st.Close closes the database.
+	if gw != nil {
+		if err := gw.Close(shutdownCtx); err != nil {
+			log.Error("gateway: final usage flush failed", "err", err)
+		}
+	}
+	if shutdownErr != nil && !errors.Is(shutdownErr, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	return nil
 }
@@ -87,4 +106,9 @@ func migrate(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	return st.Close()
+}
+
+// gatewayKeys is the key source of the gateway: the OAuth server's key manager.
+func gatewayKeys(d handlers.Deps) gateway.KeySource {
+	return nil // wired to the OAuth server's key manager when it lands
 }

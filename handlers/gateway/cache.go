@@ -213,7 +213,8 @@ func (c *appCache) put(slug string, e appEntry) {
 	c.m[slug] = e
 }
 
-// evictApp drops the app with that ID (or every app when id is empty).
+// evictApp drops the app with that ID (or every app when id is empty) and every cached
+// "no such app" (a new app may have taken that slug).
 func (c *appCache) evictApp(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -58,6 +58,7 @@ type Gateway struct {
 	apps     *appCache
 	limiter  *rateLimiter
 	usage    *usageBuffer
+	credits  *creditLeases
 	proxy    *httputil.ReverseProxy
 	listener *pq.Listener
 
@@ -94,6 +95,7 @@ func New(cfg Config) *Gateway {
 		apps:    newAppCache(cfg.Store, cfg.AppCacheTTL),
 		limiter: newRateLimiter(),
 		usage:   newUsageBuffer(cfg.Store, cfg.UsageBatchSize, cfg.UsageBufferSize),
+		credits: newCreditLeases(cfg.Store),
 		stop:    make(chan struct{}),
 	}
 	// Without a listener there is no way to hear about revocations on other instances:
@@ -146,13 +148,8 @@ func (g *Gateway) Start() {
 		if g.cfg.DatabaseURL != "" {
 			g.startListener()
 		}
-		g.every(g.cfg.UsageFlushInterval, g.usage.kick, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := g.usage.flush(ctx); err != nil {
-				g.cfg.Log.Error("gateway: usage flush failed; events kept for the next try", "err", err)
-			}
-		})
+		g.wg.Add(1)
+		go g.flushLoop()
 		if g.cfg.RollupInterval > 0 {
 			g.every(g.cfg.RollupInterval, nil, func() {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -162,12 +159,46 @@ func (g *Gateway) Start() {
 				}
 			})
 		}
-		g.every(30*time.Second, nil, func() {
+		g.every(5*time.Second, nil, func() {
 			now := g.cfg.Now()
 			g.tokens.sweep(now)
 			g.limiter.sweep(now)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := g.credits.release(ctx, now.Add(-leaseIdle), now); err != nil {
+				g.cfg.Log.Error("gateway: return leased credits", "err", err)
+			}
 		})
 	})
+}
+
+// flushLoop writes full batches as soon as they fill up and everything buffered every
+// UsageFlushInterval, until Close (which writes the rest).
+func (g *Gateway) flushLoop() {
+	defer g.wg.Done()
+	t := time.NewTicker(g.cfg.UsageFlushInterval)
+	defer t.Stop()
+	for {
+		all := false
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			all = true
+		case <-g.usage.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var err error
+		if all {
+			err = g.usage.flush(ctx)
+		} else {
+			err = g.usage.flushFull(ctx)
+		}
+		cancel()
+		if err != nil {
+			g.cfg.Log.Error("gateway: usage flush failed; events kept for the next try", "err", err)
+		}
+	}
 }
 
 // every runs fn every period, and also whenever kick fires, until Close.
@@ -189,8 +220,8 @@ func (g *Gateway) every(period time.Duration, kick <-chan struct{}, fn func()) {
 	}()
 }
 
-// Close stops the background workers, closes the listener and writes every buffered
-// usage event. Call it after the HTTP server has shut down (so no call is still being
+// Close stops the background workers, closes the listener, writes every buffered usage
+// event and returns unspent leased credits. Call it after the HTTP server has shut down (so no call is still being
 // recorded) and before the database closes.
 func (g *Gateway) Close(ctx context.Context) error {
 	var err error
@@ -200,7 +231,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 			_ = g.listener.Close()
 		}
 		g.wg.Wait()
-		err = g.usage.flush(ctx)
+		err = errors.Join(g.usage.flush(ctx), g.credits.release(ctx, time.Time{}, g.cfg.Now()))
 	})
 	return err
 }

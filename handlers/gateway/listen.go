@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/authgpts/authgpts/store"
 )
 
 // startListener LISTENs on RevocationChannel. Caches are used only while the listener is
@@ -32,14 +34,17 @@ func (g *Gateway) startListener() {
 	g.wg.Add(2)
 	go func() {
 		defer g.wg.Done()
-		// Listen returns once LISTEN has run on a live connection.
-		if err := l.Listen(RevocationChannel); err != nil {
-			select {
-			case <-g.stop:
-			default:
-				log.Error("gateway: LISTEN failed; caches stay off", "err", err)
+		// Listen returns once LISTEN has run on a live connection. The portal announces
+		// app edits on store.ChannelAppChanged, so new settings apply at once.
+		for _, ch := range []string{RevocationChannel, store.ChannelAppChanged} {
+			if err := l.Listen(ch); err != nil {
+				select {
+				case <-g.stop:
+				default:
+					log.Error("gateway: LISTEN failed; caches stay off", "channel", ch, "err", err)
+				}
+				return
 			}
-			return
 		}
 		g.setCaching(true)
 	}()
@@ -57,6 +62,10 @@ func (g *Gateway) startListener() {
 				}
 				if n == nil { // reconnected: notifications may have been lost
 					g.setCaching(true)
+					continue
+				}
+				if n.Channel == store.ChannelAppChanged {
+					g.apps.evictApp(n.Extra)
 					continue
 				}
 				g.revoke(n.Extra)

@@ -51,6 +51,17 @@ type call struct {
 	status   int       // upstream status; 0 when it never answered
 	headerAt time.Time // when the upstream's response headers arrived
 	failed   bool      // the proxy's ErrorHandler ran
+	// refund gives back the call's credits; the proxy hooks run it before the caller
+	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
+	refund   func() bool
+	refunded bool
+}
+
+// refundOnce runs the refund at most once.
+func (cl *call) refundOnce() {
+	if cl.refund != nil && !cl.refunded {
+		cl.refunded = cl.refund()
+	}
 }
 
 type callKey struct{}
@@ -153,7 +164,7 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	// Credits last: nothing is charged for a call refused above.
 	var charged int64
 	if cost := app.CreditsPerCall; app.MeteringEnabled && cost > 0 && v.claims.GrantID != "" {
-		balance, err := g.cfg.Store.SpendCredits(r.Context(), app.ID, v.claims.Subject, cost, app.FreeCredits, now)
+		balance, err := g.credits.spend(r.Context(), app.ID, v.claims.Subject, cost, app.FreeCredits, now)
 		if errors.Is(err, store.ErrNoCredits) {
 			return noCredits(w, app.Name, balance, cost)
 		}
@@ -167,19 +178,26 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	cl.target = app.upstream
 	cl.rest = &url.URL{Path: rest, RawPath: rawRest(r.URL, c.Param("slug"))}
 	cl.identity = identityHeaders(v, assertion)
+	if charged > 0 {
+		cl.refund = func() bool {
+			// The upstream failed or was never reached: the call is not charged.
+			err := g.credits.refund(context.WithoutCancel(r.Context()), app.ID, v.claims.Subject, charged, now)
+			if err != nil {
+				web.Log(c).Error("gateway: refund credits", "app_id", app.ID, "err", err)
+			}
+			return err == nil
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, cl)))
 
-	status := w.Status()
-	if charged > 0 && (cl.failed || cl.status >= 500) {
-		// The upstream failed or was never reached: the call is not charged.
-		if err := g.cfg.Store.RefundCredits(context.WithoutCancel(r.Context()), app.ID, v.claims.Subject, charged, now); err != nil {
-			web.Log(c).Error("gateway: refund credits", "app_id", app.ID, "err", err)
-		} else {
-			charged = 0
-		}
+	if cl.failed || cl.status >= 500 {
+		cl.refundOnce()
 	}
-	ev.Credits = charged
+	if !cl.refunded {
+		ev.Credits = charged
+	}
+	status := w.Status()
 	if cl.failed && !w.Written() {
 		status = 499 // the client went away before anything was answered
 	}
@@ -414,6 +432,9 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 		ModifyResponse: func(resp *http.Response) error {
 			cl := resp.Request.Context().Value(callKey{}).(*call)
 			cl.status, cl.headerAt = resp.StatusCode, time.Now()
+			if resp.StatusCode >= 500 {
+				cl.refundOnce()
+			}
 			h := resp.Header
 			// The upstream's content is served from the AuthGPTs origin: it may not set
 			// cookies there, and a browser must not run it as an AuthGPTs page.
@@ -426,6 +447,7 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			cl := r.Context().Value(callKey{}).(*call)
 			cl.failed = true
+			cl.refundOnce()
 			var tooLarge *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooLarge):
@@ -438,7 +460,10 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 				badGateway(w, "The API behind this gateway did not answer.")
 			}
 		},
-		FlushInterval: -1, // SSE and chunked responses reach the caller as they arrive
+		// 0: ReverseProxy flushes every write of a text/event-stream or unknown-length
+		// (chunked) response as it arrives, and sends a sized response in one write
+		// (FlushInterval -1 would flush sized responses piecemeal too).
+		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorLog:      slog.NewLogLogger(g.cfg.Log.Handler(), slog.LevelWarn),
 	}

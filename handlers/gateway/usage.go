@@ -57,17 +57,28 @@ func (b *usageBuffer) len() int {
 
 // flush writes everything buffered, batch by batch. On an error the unwritten events go
 // back to the front of the buffer (within its bound) for the next try.
-func (b *usageBuffer) flush(ctx context.Context) error {
+func (b *usageBuffer) flush(ctx context.Context) error { return b.write(ctx, true) }
+
+// flushFull writes only full batches (the buffer reached a batch while calls keep
+// coming); the rest waits for the next batch or the periodic flush.
+func (b *usageBuffer) flushFull(ctx context.Context) error { return b.write(ctx, false) }
+
+func (b *usageBuffer) write(ctx context.Context, all bool) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
 	for {
 		b.mu.Lock()
-		pending := b.buf
-		b.buf = make([]store.UsageEvent, 0, max(b.batch, len(pending)/2))
-		b.mu.Unlock()
-		if len(pending) == 0 {
+		n := len(b.buf)
+		if !all {
+			n -= n % b.batch
+		}
+		if n == 0 {
+			b.mu.Unlock()
 			return nil
 		}
+		pending := b.buf[:n:n]
+		b.buf = append(make([]store.UsageEvent, 0, max(b.batch, len(b.buf)-n)), b.buf[n:]...)
+		b.mu.Unlock()
 		for i := 0; i < len(pending); i += b.batch {
 			chunk := pending[i:min(i+b.batch, len(pending))]
 			if err := b.st.InsertUsageEvents(ctx, chunk); err != nil {
