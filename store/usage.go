@@ -70,6 +70,9 @@ const (
 		 ORDER BY hour, client_id, user_id`
 )
 
+// The uncorrelated sub-select runs once (an InitPlan): one new ID for all the user's rows.
+const qPseudonymizeDaily = `UPDATE usage_user_daily SET user_id = (SELECT gen_random_uuid()) WHERE user_id = $1`
+
 // usageColumns are the columns one usage event fills, in COPY order.
 var usageColumns = []string{"at", "app_id", "client_id", "user_id", "method", "route", "status", "latency_us", "credits"}
 
@@ -258,7 +261,10 @@ func (s *Store) AnonymizeUsage(ctx context.Context, userID string) error {
 				return err
 			}
 		}
-		return nil
+		// Daily rows keep counting one distinct (now anonymous) user: a fresh random ID
+		// links to nothing.
+		_, err := tx.q.ExecContext(ctx, qPseudonymizeDaily, userID)
+		return err
 	}))
 }
 
