@@ -15,11 +15,13 @@ import (
 	"github.com/authgpts/authgpts/handlers/account"
 	"github.com/authgpts/authgpts/handlers/admin"
 	"github.com/authgpts/authgpts/handlers/emailcode"
+	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/handlers/tokens"
+	"github.com/authgpts/authgpts/handlers/usage"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/static"
@@ -40,6 +42,7 @@ type Deps struct {
 	DevMode     bool             // development mode (DESIGN.md): http loopback base URL
 	Keys        *tokens.Keys     // signing keys (required)
 	Listener    *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
+	Gateway     *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -81,6 +84,10 @@ func NewRouter(d Deps) *gin.Engine {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
 	r.GET(static.Prefix+"*file", gin.WrapH(static.Handler()))
+	// The gateway and its RFC 9728 metadata: bearer tokens only, no cookies, CORS.
+	if d.Gateway != nil {
+		d.Gateway.Register(r)
+	}
 
 	// Browser pages: security headers, sessions, a body cap and cross-origin protection.
 	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), sessions.Load())
@@ -114,6 +121,7 @@ func NewRouter(d Deps) *gin.Engine {
 		Now:     d.Now,
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
+	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
 
 	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
 	return r

@@ -202,16 +202,6 @@ func TestParseClientCredentials(t *testing.T) {
 	}
 }
 
-func TestBearerToken(t *testing.T) {
-	for header, want := range map[string]string{"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc ": "abc", "Basic abc": "", "Bearer": "", "": ""} {
-		h := http.Header{}
-		h.Set("Authorization", header)
-		if got, ok := BearerToken(h); got != want || ok != (want != "") {
-			t.Errorf("BearerToken(%q) = %q, %v", header, got, ok)
-		}
-	}
-}
-
 func TestParseRequestBody(t *testing.T) {
 	post := func(ct, body string) *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, "/token?code=from-query", strings.NewReader(body))

@@ -79,15 +79,3 @@ func formUnescape(s string) string {
 	}
 	return s
 }
-
-// BearerToken returns the token of an "Authorization: Bearer <token>" header; the
-// scheme is case-insensitive (RFC 6750 §2.1, RFC 9110 §11.1). Tokens are never read
-// from the query (RFC 9700 §4.3.2).
-func BearerToken(h http.Header) (string, bool) {
-	scheme, token, ok := strings.Cut(h.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
-}

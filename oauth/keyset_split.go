@@ -1,11 +1,6 @@
 package oauth
 
-import (
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // NewSplitKeySet returns a KeySet that signs access tokens with accessKey and ID tokens
 // and assertions with idKey, and verifies signatures of both and of others. All of them
@@ -29,15 +24,6 @@ func NewSplitKeySet(accessKey, idKey SigningKey, others ...SigningKey) *KeySet {
 	return ks
 }
 
-// HasKey reports whether the set can verify signatures made with key kid.
-func (ks *KeySet) HasKey(kid string) bool {
-	if ks == nil {
-		return false
-	}
-	_, ok := ks.keys[kid]
-	return ok
-}
-
 // KeyIDs returns the IDs of every key in the set (for logs and tests).
 func (ks *KeySet) KeyIDs() []string {
 	if ks == nil {
@@ -48,27 +34,6 @@ func (ks *KeySet) KeyIDs() []string {
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-// TokenKeyID returns the "kid" of a compact JWS's protected header without verifying
-// anything, or "" when the token is not a JWS with a kid. A verifier uses it to notice a
-// key it does not know yet (another instance rotated) and reload its key set.
-func TokenKeyID(token string) string {
-	head, _, ok := strings.Cut(token, ".")
-	if !ok || len(head) > 2048 {
-		return ""
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		KID string `json:"kid"`
-	}
-	if json.Unmarshal(raw, &h) != nil {
-		return ""
-	}
-	return h.KID
 }
 
 // String describes the set without key material: its key IDs.

@@ -68,6 +68,10 @@ func (s *Store) DeleteUser(ctx context.Context, u User) error {
 		if _, err := tx.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
 			return err
 		}
+		// Usage stays, without the user, so developers' totals stay right.
+		if err := tx.AnonymizeUsage(ctx, u.ID); err != nil {
+			return err
+		}
 		for _, q := range []string{qDeleteOTPOf, qDeleteSendsOf} {
 			if _, err := tx.q.ExecContext(ctx, q, u.Email); err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authgpts/authgpts/handlers"
+	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
 	"github.com/authgpts/authgpts/handlers/tokens"
@@ -58,6 +59,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deps.Mail = deps.DevMailbox
 	}
 
+	// The gateway runs background workers (revocation LISTEN, usage flusher, roll-ups).
+	// It needs the OAuth server's signing keys; without them there are no gateway routes.
+	var gw *gateway.Gateway
+	if keys := gatewayKeys(deps); keys != nil {
+		gw = gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: cfg.BaseURL, DatabaseURL: cfg.DatabaseURL, Log: log, Now: time.Now})
+		gw.Start()
+		deps.Gateway = gw
+	}
+
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handlers.NewRouter(deps),
@@ -78,8 +88,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	// Every call has been answered now: write the usage it recorded before the deferred
+	// st.Close closes the database.
+	if gw != nil {
+		if err := gw.Close(shutdownCtx); err != nil {
+			log.Error("gateway: final usage flush failed", "err", err)
+		}
+	}
+	if shutdownErr != nil && !errors.Is(shutdownErr, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	return nil
 }
@@ -104,4 +122,12 @@ func migrate(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	return st.Close()
+}
+
+// gatewayKeys is the key source of the gateway: the OAuth server's key manager.
+func gatewayKeys(d handlers.Deps) gateway.KeySource {
+	if d.Keys == nil {
+		return nil // a nil *tokens.Keys must not become a non-nil interface
+	}
+	return d.Keys
 }

@@ -23,10 +23,11 @@ import (
 // database (to seed apps and clients directly) and its root secret (to hash the client
 // secrets the seeds generate), and one keep-alive transport shared by every worker.
 type Env struct {
-	BaseURL   string
-	Store     *store.Store
-	Hasher    oauth.Hasher
-	Transport *http.Transport
+	BaseURL     string
+	Store       *store.Store
+	DatabaseURL string
+	Hasher      oauth.Hasher // zero when only standalone scenarios run
+	Transport   *http.Transport
 
 	mu       sync.Mutex
 	signedIn *http.Client // one signed-in browser session, shared

@@ -2,12 +2,14 @@
 // running AuthGPTs server over loopback with keep-alive connections and prints
 // requests/s and p50/p99 latency per scenario and concurrency.
 //
-//	bench -base http://127.0.0.1:18080 [-concurrency 1,8,32] [-duration 4s] [-requests 200000]
-//	      [-scenarios client_credentials,code_flow,...] [-json out.json]
+//	bench [SCENARIO] -base http://127.0.0.1:18080 [-concurrency 1,8,32] [-duration 4s]
+//	      [-requests 200000] [-scenarios client_credentials,code_flow,...] [-json out.json]
 //
 // It seeds what it needs straight into the server's database (DATABASE_URL) and hashes
 // client secrets with the server's root secret (AUTHGPTS_SECRET), so both must be those
-// of the server. Scenarios live in their own files and register themselves (scenario.go).
+// of the server. Scenarios live in their own files and register themselves (scenario.go);
+// a standalone scenario (the gateway's, gateway.go) starts its own server in this
+// process and needs only DATABASE_URL.
 package main
 
 import (
@@ -50,6 +52,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 	warmup := fs.Duration("warmup", 500*time.Millisecond, "unmeasured warm-up before each measurement")
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // `bench gateway` names one scenario
+		args = append([]string{"-scenarios", args[0]}, args[1:]...)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,9 +66,20 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 		}
 		levels = append(levels, n)
 	}
+	var selected []Scenario
+	external := false
+	for _, sc := range scenarios() {
+		if *only == "" || slices.Contains(strings.Split(*only, ","), sc.Name) {
+			selected = append(selected, sc)
+			external = external || sc.Standalone == nil
+		}
+	}
+	if len(selected) == 0 {
+		return fmt.Errorf("no scenario named %q", *only)
+	}
 	dsn, secret := getenv("DATABASE_URL"), getenv("AUTHGPTS_SECRET")
-	if dsn == "" || len(secret) < 32 {
-		return errors.New("DATABASE_URL and AUTHGPTS_SECRET must be the server's")
+	if dsn == "" {
+		return errors.New("DATABASE_URL is not set")
 	}
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -71,9 +87,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 	}
 	defer st.Close()
 	env := &Env{
-		BaseURL: strings.TrimSuffix(*base, "/"),
-		Store:   st,
-		Hasher:  oauth.NewHasher(oauth.DeriveKey([]byte(secret), oauth.PurposeTokenHash, 32)),
+		BaseURL:     strings.TrimSuffix(*base, "/"),
+		Store:       st,
+		DatabaseURL: dsn,
 		Transport: &http.Transport{
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 256,
@@ -82,17 +98,30 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 		},
 		runID: randomID(),
 	}
-	if err := waitReady(ctx, env); err != nil {
-		return err
+	if external {
+		// The server's own scenarios: seed with its secret, and wait until it answers.
+		if len(secret) < 32 {
+			return errors.New("AUTHGPTS_SECRET must be the server's")
+		}
+		env.Hasher = oauth.NewHasher(oauth.DeriveKey([]byte(secret), oauth.PurposeTokenHash, 32))
+		if err := waitReady(ctx, env); err != nil {
+			return err
+		}
 	}
+	lim := Limits{Duration: *duration, Requests: *requests, Warmup: *warmup}
 
 	var results []Result
 	fmt.Fprintf(out, "AuthGPTs load test against %s (%d CPUs here, Go %s); %s per point after %s warm-up, at most %d requests\n\n",
 		env.BaseURL, runtime.NumCPU(), runtime.Version(), *duration, *warmup, *requests)
 	const row = "%-20s %11s %9s %9s %10s %10s %10s %7s\n"
 	fmt.Fprintf(out, row, "scenario", "concurrency", "requests", "req/s", "p50", "p99", "max", "errors")
-	for _, sc := range scenarios() {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.Name) {
+	for _, sc := range selected {
+		if sc.Standalone != nil {
+			fmt.Fprintln(out)
+			if err := sc.Standalone(ctx, env, levels, lim, out); err != nil {
+				return fmt.Errorf("%s: %w", sc.Name, err)
+			}
+			fmt.Fprintln(out)
 			continue
 		}
 		newWorker, err := sc.Setup(ctx, env)
@@ -106,10 +135,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 					return fmt.Errorf("%s: worker %d: %w", sc.Name, i, err)
 				}
 			}
-			r := run(ctx, sc.Name, ops, Limits{Duration: *duration, Requests: *requests, Warmup: *warmup})
+			r := run(ctx, sc.Name, ops, lim)
 			results = append(results, r)
 			fmt.Fprintf(out, row, r.Scenario, strconv.Itoa(r.Concurrency), strconv.Itoa(r.Requests), strconv.FormatFloat(r.PerSecond, 'f', 0, 64),
-				ms(r.P50), ms(r.P99), ms(r.Max), strconv.Itoa(r.Errors))
+				msLabel(r.P50), msLabel(r.P99), msLabel(r.Max), strconv.Itoa(r.Errors))
 			if r.FirstError != "" {
 				fmt.Fprintf(out, "  first error: %s\n", r.FirstError)
 			}
@@ -148,7 +177,7 @@ func waitReady(ctx context.Context, env *Env) error {
 	}
 }
 
-func ms(d time.Duration) string {
+func msLabel(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 )
@@ -25,6 +26,9 @@ type Scenario struct {
 	// Setup seeds what the scenario needs, once, and returns the constructor of the
 	// per-worker operation (workers may keep state, e.g. a refresh-token chain).
 	Setup func(ctx context.Context, env *Env) (NewWorker, error)
+	// Standalone, instead of Setup, runs a scenario that measures and reports by itself
+	// (it may start its own server in this process); env.DatabaseURL is set.
+	Standalone func(ctx context.Context, env *Env, levels []int, lim Limits, out io.Writer) error
 }
 
 // NewWorker builds worker number id's operation.

@@ -79,6 +79,19 @@ func TestAccount_DeleteNeedsTheEmailedCodeAndRemovesPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Three gateway calls recorded for this user, rolled up.
+	var events []store.UsageEvent
+	for range 3 {
+		events = append(events, store.UsageEvent{At: env.Clock.Now(), AppID: fx.App.ID, ClientID: fx.Client.ID, UserID: u.ID,
+			Method: "GET", Route: "/x", Status: 200, LatencyMicros: 1000, Credits: 1})
+	}
+	if err := env.Store.InsertUsageEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.RollUpUsage(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+
 	env.Clock.Advance(time.Minute)
 	resp, body := env.PostForm(t, c, "/account/delete", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-testid="delete-form"`) {
@@ -116,6 +129,18 @@ func TestAccount_DeleteNeedsTheEmailedCodeAndRemovesPersonalData(t *testing.T) {
 	_ = env.Store.DB().Get(&n, `SELECT count(*) FROM audit_log WHERE actor_email = $1 OR ip <> '' AND actor_id IS NULL AND target_id = $2`, email, u.ID)
 	if n != 0 {
 		t.Error("the audit log still holds the deleted user's email or IP")
+	}
+	// Usage is kept without the user: the developer's totals stay right.
+	var calls, linked int
+	_ = env.Store.DB().Get(&calls, `SELECT coalesce(sum(calls), 0) FROM usage_hourly WHERE app_id = $1`, fx.App.ID)
+	_ = env.Store.DB().Get(&linked, `SELECT (SELECT count(*) FROM usage_events WHERE user_id = $1) + (SELECT count(*) FROM usage_hourly WHERE user_id = $1) + (SELECT count(*) FROM usage_user_daily WHERE user_id = $1)`, u.ID)
+	if calls != 3 || linked != 0 {
+		t.Errorf("after deletion: %d calls in the roll-ups (want 3), %d usage rows still linked to the user (want 0)", calls, linked)
+	}
+	var daily int
+	_ = env.Store.DB().Get(&daily, `SELECT count(DISTINCT user_id) FROM usage_user_daily WHERE app_id = $1`, fx.App.ID)
+	if daily != 1 {
+		t.Errorf("distinct users in the daily roll-up = %d, want 1 (kept, anonymous)", daily)
 	}
 	got := map[string]bool{}
 	for len(got) < 2 {

@@ -13,7 +13,7 @@ import (
 // Bearer access token in the Authorization header (never the query, RFC 9700 §4.3.2).
 // It needs the openid scope; email and email_verified come with the email scope.
 func (h *Handler) userinfo(c *gin.Context) {
-	token, ok := oauth.BearerToken(c.Request.Header)
+	token, ok := oauth.BearerToken(c.GetHeader("Authorization"))
 	if !ok {
 		// RFC 6750 §3.1: no error code when the request had no token at all.
 		c.Header("WWW-Authenticate", `Bearer realm="authgpts"`)

@@ -1,0 +1,235 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+)
+
+// tokenKey is the cache key of an access token: its SHA-256, so the cache never holds a
+// usable token.
+type tokenKey [sha256.Size]byte
+
+// verified is an access token that passed every check for one app: signature, iss, exp,
+// and the grant, client and user state. The aud and scope checks depend on the call
+// and are made on every call from these claims.
+type verified struct {
+	claims oauth.AccessClaims
+	appID  string
+	scopes []string
+	// assertion is the last signed X-AuthGPTs-Assertion for this token, reused while it
+	// has more than assertionMinLeft to live (RS256 signing costs ~0.7 ms of CPU).
+	assertion atomic.Pointer[signedAssertion]
+}
+
+type signedAssertion struct {
+	jwt      string
+	audience string
+	expires  time.Time
+}
+
+// tokenCache is a bounded map of verified tokens. Entries expire with their token and
+// are evicted by revocation messages. gen counts evictions: a verification that read the
+// database before an eviction must not insert its (possibly stale) result after it.
+type tokenCache struct {
+	mu      sync.RWMutex
+	m       map[tokenKey]*verified
+	max     int
+	gen     uint64
+	enabled bool
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{m: make(map[tokenKey]*verified), max: max}
+}
+
+func (c *tokenCache) get(k tokenKey, now time.Time) (*verified, uint64) {
+	c.mu.RLock()
+	v, gen, on := c.m[k], c.gen, c.enabled
+	c.mu.RUnlock()
+	if !on || v == nil || !now.Before(v.claims.Expiry) {
+		return nil, gen
+	}
+	return v, gen
+}
+
+// put stores v unless an eviction happened since gen was read, or caching is off.
+func (c *tokenCache) put(k tokenKey, v *verified, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.enabled || c.gen != gen {
+		return
+	}
+	if len(c.m) >= c.max {
+		c.shrinkLocked(time.Now())
+	}
+	c.m[k] = v
+}
+
+// shrinkLocked drops expired entries, then, if still full, an arbitrary tenth (Go's
+// random map order): the cache stays bounded without an LRU list on the hot path.
+func (c *tokenCache) shrinkLocked(now time.Time) {
+	for k, v := range c.m {
+		if !now.Before(v.claims.Expiry) {
+			delete(c.m, k)
+		}
+	}
+	drop := len(c.m) - c.max + c.max/10 + 1
+	for k := range c.m {
+		if drop <= 0 {
+			break
+		}
+		delete(c.m, k)
+		drop--
+	}
+}
+
+func (c *tokenCache) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.m {
+		if !now.Before(v.claims.Expiry) {
+			delete(c.m, k)
+		}
+	}
+}
+
+// evict removes the entries match selects.
+func (c *tokenCache) evict(match func(*verified) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, v := range c.m {
+		if match(v) {
+			delete(c.m, k)
+		}
+	}
+}
+
+// setEnabled turns caching on or off; either way the cache is emptied.
+func (c *tokenCache) setEnabled(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.enabled = on
+	clear(c.m)
+}
+
+func (c *tokenCache) isEnabled() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.enabled
+}
+
+func (c *tokenCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+// gatewayApp is an app as the gateway serves it, with its upstream parsed once.
+type gatewayApp struct {
+	store.GatewayApp
+	upstream *url.URL // nil when the developer set none
+}
+
+type appEntry struct {
+	app     *gatewayApp // nil: no such app
+	expires time.Time
+	gen     uint64
+}
+
+// appCache keeps apps by slug for ttl (settings edited in the portal apply within ttl;
+// suspensions and anything announced with NOTIFY 'app:<id>' apply at once). Loads are
+// deduplicated, so a burst of calls to a cold app costs one query.
+type appCache struct {
+	st      *store.Store
+	ttl     time.Duration
+	mu      sync.RWMutex
+	m       map[string]appEntry
+	gen     uint64
+	enabled bool
+	group   singleflight.Group
+}
+
+func newAppCache(st *store.Store, ttl time.Duration) *appCache {
+	return &appCache{st: st, ttl: ttl, m: make(map[string]appEntry)}
+}
+
+// get returns the app with that slug, or store.ErrNotFound.
+func (c *appCache) get(ctx context.Context, slug string, now time.Time) (*gatewayApp, error) {
+	c.mu.RLock()
+	e, ok := c.m[slug]
+	gen, on := c.gen, c.enabled
+	c.mu.RUnlock()
+	if on && ok && now.Before(e.expires) {
+		if e.app == nil {
+			return nil, store.ErrNotFound
+		}
+		return e.app, nil
+	}
+	v, err, _ := c.group.Do(slug, func() (any, error) {
+		ga, err := c.st.GatewayAppBySlug(context.WithoutCancel(ctx), slug)
+		if errors.Is(err, store.ErrNotFound) {
+			c.put(slug, appEntry{expires: now.Add(c.ttl), gen: gen})
+			return (*gatewayApp)(nil), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		app := &gatewayApp{GatewayApp: ga}
+		if u, err := url.Parse(strings.TrimSpace(ga.UpstreamURL)); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			app.upstream = u
+		}
+		c.put(slug, appEntry{app: app, expires: now.Add(c.ttl), gen: gen})
+		return app, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	app := v.(*gatewayApp)
+	if app == nil {
+		return nil, store.ErrNotFound
+	}
+	return app, nil
+}
+
+func (c *appCache) put(slug string, e appEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.enabled || c.gen != e.gen {
+		return
+	}
+	c.m[slug] = e
+}
+
+// evictApp drops the app with that ID (or every app when id is empty) and every cached
+// "no such app" (a new app may have taken that slug).
+func (c *appCache) evictApp(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for slug, e := range c.m {
+		if id == "" || e.app == nil || e.app.ID == id {
+			delete(c.m, slug)
+		}
+	}
+}
+
+func (c *appCache) setEnabled(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.enabled = on
+	clear(c.m)
+}

@@ -1,0 +1,681 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgpts/authgpts/handlers/gateway"
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+)
+
+func TestGateway_NoTokenIs401WithResourceMetadata(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/items", "", nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status = %d, want 401; body %s", resp.StatusCode, body)
+	}
+	want := `Bearer realm="authgpts", error_description="This API needs an access token: send Authorization: Bearer <token>.", ` +
+		`resource_metadata="` + e.BaseURL + `/.well-known/oauth-protected-resource/gw/` + f.App.Slug + `"`
+	if got := resp.Header.Get("WWW-Authenticate"); got != want {
+		t.Errorf("WWW-Authenticate = %q\nwant %q", got, want)
+	}
+	if strings.Contains(resp.Header.Get("WWW-Authenticate"), "error=") {
+		t.Error("RFC 6750 §3.1: no error attribute when the request had no token")
+	}
+	if m := jsonBody(t, body); m["error"] != "unauthorized" {
+		t.Errorf("body = %s", body)
+	}
+	if f.Upstream.count() != 0 {
+		t.Error("the upstream was called without a token")
+	}
+	if ev := e.events(t, f.App.ID); len(ev) != 1 || ev[0].Status != 401 || ev[0].ClientID != "" {
+		t.Errorf("usage events = %+v, want one 401 without client", ev)
+	}
+}
+
+func TestGateway_MCPPathNamesItsOwnMetadata(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
+	resp, _ := e.call(t, "POST", "/gw/"+f.App.Slug+"/mcp", "", strings.NewReader(`{}`))
+	want := `resource_metadata="` + e.BaseURL + `/.well-known/oauth-protected-resource/gw/` + f.App.Slug + `/mcp"`
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), want) {
+		t.Errorf("status %d, WWW-Authenticate = %q, want it to hold %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), want)
+	}
+}
+
+func TestGateway_TokenInQueryRefused(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	for _, tc := range []struct{ name, header string }{{"query only", ""}, {"query and header", tok}} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/items?access_token="+tok, tc.header, nil)
+			if resp.StatusCode != http.StatusBadRequest || jsonBody(t, body)["error"] != "invalid_request" {
+				t.Fatalf("status = %d body %s, want 400 invalid_request", resp.StatusCode, body)
+			}
+			if !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_request"`) {
+				t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	if f.Upstream.count() != 0 {
+		t.Error("a call with the token in the URL reached the upstream")
+	}
+}
+
+func TestGateway_BearerSchemeIsCaseInsensitive(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/items", "", nil, "Authorization", scheme+" "+tok)
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: status = %d, body %s", scheme, resp.StatusCode, body)
+		}
+	}
+	resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/items", "", nil, "Authorization", "Basic "+tok)
+	if resp.StatusCode != 401 {
+		t.Errorf("Basic scheme: status = %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestGateway_InvalidTokensAre401(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	other := e.newApp(t, store.ClientKindGPT)
+	aud := []string{e.BaseURL + "/gw/" + f.App.Slug}
+	now := e.Clock.Now()
+	_, user, grant := e.userToken(t, f, "openid")
+	base := oauth.AccessClaims{Subject: user.ID, GrantID: grant, ClientID: f.Client.ID, Scope: "openid", Audience: aud}
+
+	otherKey, err := oauth.GenerateKey(oauth.AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := func() string {
+		c := base
+		c.Issuer, c.IssuedAt, c.Expiry, c.JTI = e.BaseURL, now, now.Add(time.Hour), "x"
+		tok, err := oauth.NewKeySet(otherKey).SignAccessToken(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}()
+	with := func(mod func(*oauth.AccessClaims)) string {
+		c := base
+		mod(&c)
+		return e.sign(t, c)
+	}
+	idLike, err := e.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		token string
+		desc  string
+	}{
+		{"garbage", "not.a.jwt", "malformed"},
+		{"signed by another key", foreign, "unknown key"},
+		{"expired", with(func(c *oauth.AccessClaims) { c.IssuedAt, c.Expiry = now.Add(-2*time.Hour), now.Add(-time.Hour) }), "expired"},
+		{"not yet valid", with(func(c *oauth.AccessClaims) { c.NotBefore = now.Add(time.Hour) }), "not valid yet"},
+		{"another issuer", with(func(c *oauth.AccessClaims) { c.Issuer = "https://evil.example" }), "another issuer"},
+		{"another app's audience", with(func(c *oauth.AccessClaims) { c.Audience = []string{e.BaseURL + "/gw/" + other.App.Slug} }), "another API"},
+		{"a prefix-sharing audience", with(func(c *oauth.AccessClaims) { c.Audience = []string{aud[0] + "x"} }), "another API"},
+		{"an ID token", idLike, "not an access token"},
+		{"unknown grant", with(func(c *oauth.AccessClaims) { c.GrantID = "6f1d9c39-8d5e-4a7f-9a55-0a4d4c3b2a10" }), "no longer exists"},
+		{"grant of another user", with(func(c *oauth.AccessClaims) { c.Subject = other.Owner.ID }), "revoked"},
+		{"another app's client", with(func(c *oauth.AccessClaims) { c.ClientID = other.Client.ID }), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/items", tc.token, nil)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("status = %d, want 401; body %s", resp.StatusCode, body)
+			}
+			m := jsonBody(t, body)
+			if m["error"] != "invalid_token" || !strings.Contains(m["error_description"].(string), tc.desc) {
+				t.Errorf("body = %s, want invalid_token mentioning %q", body, tc.desc)
+			}
+			wa := resp.Header.Get("WWW-Authenticate")
+			if !strings.Contains(wa, `error="invalid_token"`) || !strings.Contains(wa, `resource_metadata="`+e.BaseURL+`/.well-known/oauth-protected-resource/gw/`+f.App.Slug+`"`) {
+				t.Errorf("WWW-Authenticate = %q", wa)
+			}
+		})
+	}
+	if f.Upstream.count() != 0 {
+		t.Errorf("the upstream got %d calls with invalid tokens", f.Upstream.count())
+	}
+}
+
+func TestGateway_RevokedAndSuspendedTokensAre401(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name   string
+		revoke func(f fixture, user store.User, grant string)
+		desc   string
+	}{
+		{"revoked grant", func(f fixture, _ store.User, g string) {
+			e.exec(t, `UPDATE grants SET revoked_at = now() WHERE id = $1`, g)
+			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'grant:' || $1)`, g)
+		}, "revoked"},
+		{"suspended client", func(f fixture, _ store.User, _ string) {
+			e.exec(t, `UPDATE clients SET suspended_at = now() WHERE id = $1`, f.Client.ID)
+			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'client:' || $1)`, f.Client.ID)
+		}, "client of this access token is suspended"},
+		{"suspended user", func(f fixture, u store.User, _ string) {
+			e.exec(t, `UPDATE users SET suspended_at = now() WHERE id = $1`, u.ID)
+			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'user:' || $1)`, u.ID)
+		}, "user of this access token is suspended"},
+		{"suspended app", func(f fixture, _ store.User, _ string) {
+			e.exec(t, `UPDATE apps SET suspended_at = now() WHERE id = $1`, f.App.ID)
+			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'app:' || $1::text)`, f.App.ID)
+		}, "suspended"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := e.newApp(t, store.ClientKindGPT)
+			tok, user, grant := e.userToken(t, f, "openid")
+			if resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/a", tok, nil); resp.StatusCode != 200 {
+				t.Fatalf("before: status %d body %s", resp.StatusCode, body)
+			}
+			tc.revoke(f, user, grant)
+			resp, body := waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/a", tok, http.StatusUnauthorized)
+			if m := jsonBody(t, body); m["error"] != "invalid_token" || !strings.Contains(m["error_description"].(string), tc.desc) {
+				t.Errorf("status %d body %s, want invalid_token mentioning %q", resp.StatusCode, body, tc.desc)
+			}
+		})
+	}
+}
+
+// waitStatus polls path until it answers want, failing after a deadline: the
+// revocation arrives asynchronously (NOTIFY), within a second by design.
+func waitStatus(t testing.TB, base, path, token string, want int) (*http.Response, []byte) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		resp, body := do(t, base, "GET", path, token, nil)
+		if resp.StatusCode == want {
+			return resp, body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s still answers %d (%s) after 1 s, want %d", path, resp.StatusCode, body, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGateway_RevocationReachesSecondInstanceWithinASecond(t *testing.T) {
+	e := newEnv(t)
+	// A second instance: its own router and gateway on the same database.
+	d2 := e.Deps
+	d2.Gateway = newGateway(t, &d2, e.DSN, e.Keys)
+	waitCaching(t, d2.Gateway)
+	srv2 := httptestServer(t, d2)
+
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, grant := e.userToken(t, f, "openid")
+	for _, base := range []string{e.BaseURL, srv2} {
+		// Twice, so both instances hold the token in their caches.
+		for range 2 {
+			if resp, body := do(t, base, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+				t.Fatalf("%s before revocation: %d %s", base, resp.StatusCode, body)
+			}
+		}
+	}
+	if e.GW.Stats().TokenCacheSize == 0 || d2.Gateway.Stats().TokenCacheSize == 0 {
+		t.Fatal("the token is not cached on both instances: the test would prove nothing")
+	}
+	// Revoke as the OAuth server does: the update and the NOTIFY in one transaction.
+	tx, err := e.Store.DB().Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`UPDATE grants SET revoked_at = now() WHERE id = $1`, grant); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`SELECT pg_notify('authgpts_revocations', 'grant:' || $1)`, grant); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, srv2, "/gw/"+f.App.Slug+"/x", tok, http.StatusUnauthorized)
+	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusUnauthorized)
+}
+
+func TestGateway_SubResourceAudienceCoversOnlyItsPaths(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
+	_, user, grant := e.userToken(t, f, "openid")
+	tok := e.sign(t, oauth.AccessClaims{Subject: user.ID, GrantID: grant, ClientID: f.Client.ID, Scope: "openid",
+		Audience: []string{e.BaseURL + "/gw/" + f.App.Slug + "/mcp"}})
+	tests := []struct {
+		path string
+		want int
+	}{
+		{"/mcp", 200}, {"/mcp/", 200}, {"/mcp/tools", 200}, {"/mcpx", 401}, {"/other", 401}, {"", 401},
+	}
+	for _, tc := range tests {
+		resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+tc.path, tok, nil)
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %q = %d, want %d; body %s", tc.path, resp.StatusCode, tc.want, body)
+		}
+	}
+}
+
+func TestGateway_ScopeRulesRefuseWithInsufficientScope(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	if err := e.Store.SetScopeRules(context.Background(), f.App.ID, []store.ScopeRule{
+		{Method: "*", PathPrefix: "/admin", Scope: "admin"},
+		{Method: "DELETE", PathPrefix: "/items", Scope: "write"},
+	}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	reader, _, _ := e.userToken(t, f, "openid email")
+	admin, _, _ := e.userToken(t, f, "openid admin write")
+	tests := []struct {
+		token, method, path string
+		want                int
+		scope               string
+	}{
+		{reader, "GET", "/items/1", 200, ""},
+		{reader, "DELETE", "/items/1", 403, "write"},
+		{reader, "GET", "/admin", 403, "admin"},
+		{reader, "GET", "/admin/users", 403, "admin"},
+		{reader, "GET", "/administrator", 200, ""}, // segment-wise prefixes
+		{admin, "DELETE", "/items/1", 200, ""},
+		{admin, "GET", "/admin/users", 200, ""},
+	}
+	for _, tc := range tests {
+		resp, body := e.call(t, tc.method, "/gw/"+f.App.Slug+tc.path, tc.token, nil)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s = %d, want %d; %s", tc.method, tc.path, resp.StatusCode, tc.want, body)
+			continue
+		}
+		if tc.want == 403 {
+			m := jsonBody(t, body)
+			wa := resp.Header.Get("WWW-Authenticate")
+			if m["error"] != "insufficient_scope" || m["scope"] != tc.scope ||
+				!strings.Contains(wa, `error="insufficient_scope"`) || !strings.Contains(wa, `scope="`+tc.scope+`"`) ||
+				!strings.Contains(wa, `resource_metadata="`) {
+				t.Errorf("%s %s: body %s, WWW-Authenticate %q", tc.method, tc.path, body, wa)
+			}
+		}
+	}
+}
+
+func TestGateway_DotSegmentsRefused(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	for _, p := range []string{"/a/../admin", "/%2e%2e/admin", "/a/./b", "//admin"} {
+		req, _ := http.NewRequest("GET", e.BaseURL+"/gw/"+f.App.Slug+p, nil)
+		req.URL.RawPath = "" // send the path as written
+		req.URL.Opaque = "//" + req.URL.Host + "/gw/" + f.App.Slug + p
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", p, resp.StatusCode)
+		}
+	}
+	if f.Upstream.count() != 0 {
+		t.Error("a path with dot segments reached the upstream")
+	}
+}
+
+func TestGateway_ForwardsWithIdentityHeadersOnly(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, user, _ := e.userToken(t, f, "openid email")
+	resp, body := e.call(t, "POST", "/gw/"+f.App.Slug+"/items/a%2Fb?q=1&x=y", tok, strings.NewReader(`{"a":1}`),
+		"X-AuthGPTs-User", "forged-admin", "x-authgpts-email", "ceo@example.com", "X-AuthGPTs-Assertion", "forged",
+		"Cookie", "agpt_session=secret-session", "Content-Type", "application/json", "X-Custom", "kept")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+	var got seen
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Method != "POST" || got.Path != "/v1/items/a/b" || got.RawPath != "/v1/items/a%2Fb" || got.RawQuery != "q=1&x=y" || got.Body != `{"a":1}` {
+		t.Errorf("upstream saw %s %s (raw %s) ?%s body %q", got.Method, got.Path, got.RawPath, got.RawQuery, got.Body)
+	}
+	h := got.Header
+	wantHeaders := map[string]string{
+		"X-Authgpts-User":   user.ID,
+		"X-Authgpts-Email":  user.Email,
+		"X-Authgpts-Scopes": "openid email",
+		"X-Authgpts-Client": f.Client.ID,
+		"X-Custom":          "kept",
+		"Authorization":     "",
+		"Cookie":            "",
+	}
+	for k, want := range wantHeaders {
+		if vals := h.Values(k); strings.Join(vals, ",") != want {
+			t.Errorf("upstream header %s = %q, want %q", k, vals, want)
+		}
+	}
+	if len(h.Values("X-Authgpts-Assertion")) != 1 || h.Get("X-Authgpts-Assertion") == "forged" {
+		t.Errorf("assertion header = %q", h.Values("X-Authgpts-Assertion"))
+	}
+	if resp.Header.Get("Set-Cookie") != "" {
+		t.Error("the upstream's Set-Cookie reached the caller on the AuthGPTs origin")
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("response headers %v lack nosniff/sandbox", resp.Header)
+	}
+
+	// Without the email scope there is no email, in the header or the assertion.
+	tok2, _, _ := e.userToken(t, f, "openid")
+	_, body = e.call(t, "GET", "/gw/"+f.App.Slug, tok2, nil)
+	got = seen{}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Header.Get("X-Authgpts-Email") != "" || got.Path != "/v1" {
+		t.Errorf("without email scope: email %q, path %q", got.Header.Get("X-Authgpts-Email"), got.Path)
+	}
+	a, err := e.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
+	if err != nil || a.Email != "" {
+		t.Errorf("assertion %+v, %v", a, err)
+	}
+}
+
+func TestGateway_AssertionVerifiesWithPublishedJWKS(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, user, _ := e.userToken(t, f, "openid email")
+	_, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/me", tok, nil)
+	var got seen
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	jwks := publishedJWKS(t, e)
+	ks, err := oauth.NewVerifyingKeySet(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := got.Header.Get(gateway.HeaderAssertion)
+	a, err := ks.VerifyGatewayAssertion(raw, time.Now(), e.BaseURL, f.App.UpstreamURL)
+	if err != nil {
+		t.Fatalf("VerifyGatewayAssertion: %v", err)
+	}
+	if a.Subject != user.ID || a.ClientID != f.Client.ID || a.Scope != "openid email" || a.Email != user.Email || a.JTI == "" {
+		t.Errorf("assertion = %+v", a)
+	}
+	if ttl := a.Expiry.Sub(a.IssuedAt); ttl <= 0 || ttl > 60*time.Second {
+		t.Errorf("assertion lifetime = %v, want (0, 60 s]", ttl)
+	}
+	if _, err := ks.VerifyGatewayAssertion(raw, time.Now(), e.BaseURL, "https://other-upstream.example"); err == nil {
+		t.Error("the assertion verified for another upstream")
+	}
+	if _, err := ks.VerifyAccessToken(raw, time.Now(), e.BaseURL); err == nil {
+		t.Error("the assertion passed as an access token")
+	}
+	if _, err := ks.VerifyGatewayAssertion(tok, time.Now(), e.BaseURL, f.App.UpstreamURL); err == nil {
+		t.Error("an access token passed as an assertion")
+	}
+}
+
+func TestGateway_SSEEventsArriveBeforeUpstreamFinishes(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
+	tok, _, _ := e.userToken(t, f, "openid")
+	req, _ := http.NewRequest("GET", e.BaseURL+"/gw/"+f.App.Slug+"/mcp/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d content-type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	r := bufio.NewReader(resp.Body)
+	for _, ev := range []string{"one", "two", "three"} {
+		// The upstream is still open (blocked on the channel) while we read each event.
+		f.Upstream.sse <- ev
+		line, err := r.ReadString('\n')
+		if err != nil || line != "data: "+ev+"\n" {
+			t.Fatalf("read %q, %v; want the event %q before the stream ends", line, err, ev)
+		}
+		_, _ = r.ReadString('\n')
+	}
+	close(f.Upstream.sse)
+	if rest, _ := io.ReadAll(r); len(rest) != 0 {
+		t.Errorf("trailing data %q", rest)
+	}
+}
+
+func TestGateway_UpstreamFailureIs502AndRefunds(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 3, free_credits = 10")
+	tok, user, _ := e.userToken(t, f, "openid")
+	ctx := context.Background()
+	balance := func() int64 {
+		b, err := e.Store.CreditBalance(ctx, f.App.ID, user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Balance
+	}
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/ok", tok, nil); resp.StatusCode != 200 || balance() != 7 {
+		t.Fatalf("a good call: status %d, balance %d, want 200 and 7", resp.StatusCode, balance())
+	}
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/missing", tok, nil); resp.StatusCode != 404 || balance() != 4 {
+		t.Fatalf("an upstream 404 is charged: status %d, balance %d, want 404 and 4", resp.StatusCode, balance())
+	}
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/fail", tok, nil); resp.StatusCode != 500 || balance() != 4 {
+		t.Fatalf("an upstream 500 is refunded: status %d, balance %d, want 500 and 4", resp.StatusCode, balance())
+	}
+	f.Upstream.Close() // never reached
+	resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/ok", tok, nil)
+	if resp.StatusCode != http.StatusBadGateway || jsonBody(t, body)["error"] != "bad_gateway" || balance() != 4 {
+		t.Fatalf("upstream down: status %d body %s balance %d, want 502 bad_gateway and 4", resp.StatusCode, body, balance())
+	}
+	ev := e.events(t, f.App.ID)
+	var credits []int64
+	var statuses []int
+	for _, x := range ev {
+		credits, statuses = append(credits, x.Credits), append(statuses, x.Status)
+	}
+	if len(ev) != 4 || credits[0] != 3 || credits[1] != 3 || credits[2] != 0 || credits[3] != 0 || statuses[3] != 502 {
+		t.Errorf("usage credits %v statuses %v, want [3 3 0 0] ending in 502", credits, statuses)
+	}
+}
+
+func TestGateway_CreditsExactUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	const free, cost, calls = 60, 3, 40 // 20 calls can be paid, 20 cannot
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 3, free_credits = 60, rate_limit_per_minute = 0")
+	tok, user, _ := e.userToken(t, f, "openid")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range calls {
+		wg.Go(func() {
+			resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil)
+			mu.Lock()
+			codes[resp.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b, err := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Balance != 0 || b.Spent != free || codes[200] != free/cost || codes[402] != calls-free/cost {
+		t.Errorf("balance %d spent %d, codes %v; want 0, %d, 200×%d and 402×%d", b.Balance, b.Spent, codes, free, free/cost, calls-free/cost)
+	}
+	if f.Upstream.count() != free/cost {
+		t.Errorf("upstream got %d calls, want %d", f.Upstream.count(), free/cost)
+	}
+}
+
+func TestGateway_NoCreditsIs402WithReadableJSON(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 5, free_credits = 4")
+	tok, _, _ := e.userToken(t, f, "openid")
+	resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil)
+	m := jsonBody(t, body)
+	if resp.StatusCode != http.StatusPaymentRequired || m["error"] != "insufficient_credits" || m["balance"] != 4.0 ||
+		m["credits_per_call"] != 5.0 || !strings.Contains(m["error_description"].(string), f.App.Name) {
+		t.Errorf("status %d body %s", resp.StatusCode, body)
+	}
+	if f.Upstream.count() != 0 {
+		t.Error("an unpaid call reached the upstream")
+	}
+	// Service (client_credentials) calls have no end user and are not metered.
+	svc := e.newApp(t, store.ClientKindService, "metering_enabled = true, credits_per_call = 5, free_credits = 0")
+	if resp, body := e.call(t, "GET", "/gw/"+svc.App.Slug+"/x", e.serviceToken(t, svc, ""), nil); resp.StatusCode != 200 {
+		t.Errorf("service call: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestGateway_RateLimitIs429WithRetryAfter(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 3, metering_enabled = true, free_credits = 100")
+	tok, user, _ := e.userToken(t, f, "openid")
+	other, _, _ := e.userToken(t, f, "openid")
+	var last *http.Response
+	var body []byte
+	for range 4 {
+		last, body = e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil)
+	}
+	m := jsonBody(t, body)
+	ra := last.Header.Get("Retry-After")
+	if last.StatusCode != http.StatusTooManyRequests || m["error"] != "rate_limited" || ra == "" || ra == "0" || len(ra) > 2 {
+		t.Fatalf("4th call: %d Retry-After %q body %s", last.StatusCode, ra, body)
+	}
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", other, nil); resp.StatusCode != 200 {
+		t.Errorf("another user is limited too: %d", resp.StatusCode)
+	}
+	b, _ := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID)
+	if b.Spent != 3 {
+		t.Errorf("spent %d, want 3: a rate-limited call must not be charged", b.Spent)
+	}
+	// The window is a clock minute: the next one lets calls through again.
+	e.Clock.Advance(time.Minute)
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+		t.Errorf("next minute: %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestGateway_BodyLimitIs413(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.MaxBodyBytes = 1024 })
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, free_credits = 10")
+	tok, user, _ := e.userToken(t, f, "openid")
+	big := strings.Repeat("x", 2048)
+	resp, body := e.call(t, "POST", "/gw/"+f.App.Slug+"/upload", tok, strings.NewReader(big))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || jsonBody(t, body)["error"] != "request_too_large" {
+		t.Errorf("declared length: %d %s", resp.StatusCode, body)
+	}
+	// Chunked, so the size is only known while streaming to the upstream.
+	resp, body = e.call(t, "POST", "/gw/"+f.App.Slug+"/upload", tok, io.MultiReader(strings.NewReader(big)))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked: %d %s", resp.StatusCode, body)
+	}
+	if b, err := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID); err == nil && b.Balance != 10 {
+		t.Errorf("balance %d, want 10: refused uploads are not charged", b.Balance)
+	}
+}
+
+func TestGateway_PreflightAndCORS(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	resp, _ := e.call(t, "OPTIONS", "/gw/"+f.App.Slug+"/mcp", "", nil, "Origin", "https://inspector.example", "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "authorization, content-type")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = e.call(t, "GET", "/gw/"+f.App.Slug+"/x", "", nil, "Origin", "https://inspector.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("401 is not readable cross-origin: %v", resp.Header)
+	}
+}
+
+func TestGateway_UnknownAppIs404(t *testing.T) {
+	e := newEnv(t)
+	resp, body := e.call(t, "GET", "/gw/no-such-app/x", "", nil)
+	if resp.StatusCode != 404 || jsonBody(t, body)["error"] != "not_found" {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func TestGateway_NoTokenInLogs(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/x?access_token="+tok, "", nil)
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil)
+	f.Upstream.Close()
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil)
+	sig := tok[strings.LastIndex(tok, ".")+1:]
+	if logs := e.Logs.String(); strings.Contains(logs, sig) || !strings.Contains(logs, "upstream failed") {
+		t.Errorf("logs hold the token or miss the upstream failure:\n%s", logs)
+	}
+}
+
+func TestGateway_LeasedCreditsAreExactAfterClose(t *testing.T) {
+	e := newEnv(t)
+	const free, calls = 100000, 300
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 1, free_credits = 100000, rate_limit_per_minute = 0")
+	tok, user, _ := e.userToken(t, f, "openid")
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for range calls / 6 {
+				if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/fail", tok, nil) // refunded into the lease
+	b, _ := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID)
+	if b.Balance == free-calls {
+		t.Log("no credits were leased: the test checks nothing about leases")
+	}
+	if err := e.GW.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Store.CreditBalance(context.Background(), f.App.ID, user.ID)
+	if err != nil || b.Balance != free-calls || b.Spent != calls {
+		t.Errorf("after Close: balance %d spent %d (%v), want %d and %d", b.Balance, b.Spent, err, free-calls, calls)
+	}
+}
+
+func TestGateway_AppSettingsApplyOnNotify(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.AppCacheTTL = time.Hour })
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+		t.Fatalf("before: %d", resp.StatusCode)
+	}
+	// The portal's edit: a rate limit of 0 calls is "unlimited", so use an upstream change
+	// the caller can see: the app now points at an address where nothing listens.
+	gone := newUpstream(t)
+	gone.Close()
+	e.exec(t, `UPDATE apps SET upstream_url = $2 WHERE id = $1`, f.App.ID, gone.URL)
+	e.exec(t, `SELECT pg_notify($1, $2::text)`, store.ChannelAppChanged, f.App.ID)
+	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusBadGateway)
+}

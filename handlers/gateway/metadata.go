@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+)
+
+// resourceMetadataDoc is the RFC 9728 §2 protected resource metadata of an app's
+// gateway resource.
+type resourceMetadataDoc struct {
+	Resource               string   `json:"resource"`
+	AuthorizationServers   []string `json:"authorization_servers"`
+	ScopesSupported        []string `json:"scopes_supported"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	ResourceName           string   `json:"resource_name"`
+}
+
+// resourceMetadata serves GET /.well-known/oauth-protected-resource/gw/:slug[/*path]:
+// the metadata of the resource <base>/gw/<slug>[/path]. RFC 9728 §3.3: "resource" is
+// exactly the URL the well-known URL was formed from, so a client that found it through a
+// 401 can check it. CORS-enabled and cookie-free, like every .well-known document.
+func (g *Gateway) resourceMetadata(c *gin.Context) {
+	w := c.Writer
+	slug, sub := c.Param("slug"), c.Param("path")
+	if sub == "/" {
+		sub = ""
+	}
+	app, err := g.apps.get(c.Request.Context(), slug, g.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && app.IsSuspended()) {
+		fail(w, http.StatusNotFound, errorBody{Error: "not_found", ErrorDescription: "No API is published at this address."})
+		return
+	}
+	if err != nil {
+		web.Log(c).Error("gateway: load app for metadata", "slug", slug, "err", err)
+		unavailable(w)
+		return
+	}
+	scopes := app.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	allowCORS(w.Header())
+	oauth.WriteJSON(w, http.StatusOK, resourceMetadataDoc{
+		Resource:               g.resource(app.Slug, sub),
+		AuthorizationServers:   []string{g.issuer},
+		ScopesSupported:        scopes,
+		BearerMethodsSupported: []string{"header"}, // RFC 6750 §2.1 only
+		ResourceName:           app.Name,
+	})
+}
+
+// isPreflight reports whether r is a CORS preflight (Fetch standard §3.2.2).
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// preflight answers a CORS preflight for the gateway and its metadata: any origin, the
+// headers bearer-token and MCP clients send, no credentials (there are no cookies).
+func preflight(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+	h.Set("Access-Control-Max-Age", "600")
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,492 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
+)
+
+// Identity headers the gateway sets on forwarded calls. Any incoming header starting
+// with headerPrefix is removed first, so a caller can never forge one.
+const (
+	headerPrefix    = "X-Authgpts-"
+	HeaderUser      = "X-AuthGPTs-User"      // the token's subject: user ID, or client ID for client_credentials
+	HeaderEmail     = "X-AuthGPTs-Email"     // only when the email scope was granted
+	HeaderScopes    = "X-AuthGPTs-Scopes"    // granted scopes, space-delimited
+	HeaderClient    = "X-AuthGPTs-Client"    // the OAuth client ID
+	HeaderAssertion = "X-AuthGPTs-Assertion" // a JWT signed with the server's keys, see oauth.GatewayAssertion
+)
+
+// assertionTTL is the lifetime of a gateway assertion; one is reused for calls with the
+// same token until it has less than assertionMinLeft to live.
+const (
+	assertionTTL     = oauth.GatewayAssertionMaxTTL
+	assertionMinLeft = 20 * time.Second
+)
+
+// maxRouteLen bounds the route stored with each usage event.
+const maxRouteLen = 256
+
+// call is the per-request state shared between serve and the reverse proxy's hooks.
+type call struct {
+	target   *url.URL
+	rest     *url.URL // path (and raw path) below /gw/<slug>
+	identity http.Header
+	status   int       // upstream status; 0 when it never answered
+	headerAt time.Time // when the upstream's response headers arrived
+	failed   bool      // the proxy's ErrorHandler ran
+	// refund gives back the call's credits; the proxy hooks run it before the caller
+	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
+	refund   func() bool
+	refunded bool
+}
+
+// refundOnce runs the refund at most once.
+func (cl *call) refundOnce() {
+	if cl.refund != nil && !cl.refunded {
+		cl.refunded = cl.refund()
+	}
+}
+
+type callKey struct{}
+
+// serve is the gateway: every method on /gw/:slug and /gw/:slug/*path.
+func (g *Gateway) serve(c *gin.Context) {
+	start := time.Now()
+	r, w := c.Request, c.Writer
+	if isPreflight(r) {
+		preflight(c)
+		return
+	}
+	now := g.cfg.Now()
+	slug, rest := c.Param("slug"), c.Param("path")
+	app, err := g.apps.get(r.Context(), slug, now)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(w, http.StatusNotFound, errorBody{Error: "not_found", ErrorDescription: "No API is published at this address."})
+		return
+	}
+	if err != nil {
+		web.Log(c).Error("gateway: load app", "slug", slug, "err", err)
+		unavailable(w)
+		return
+	}
+	ev := store.UsageEvent{At: now.UTC(), AppID: app.ID, Method: r.Method, Route: route(rest)}
+	cl := &call{}
+	ev.Status = g.handle(c, app, rest, now, cl, &ev)
+	end := time.Now()
+	if !cl.headerAt.IsZero() {
+		end = cl.headerAt
+	}
+	ev.LatencyMicros = end.Sub(start).Microseconds()
+	g.usage.add(ev)
+}
+
+// handle runs the checks and the proxy for one call and returns the status answered.
+func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.Time, cl *call, ev *store.UsageEvent) int {
+	r, w := c.Request, c.Writer
+	metadata := g.metadataURL(app, rest)
+
+	// RFC 6750 §2.3 (URI query parameter) is not supported: a token in a URL ends up in
+	// logs and Referer headers (RFC 9700 §2.5).
+	if strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
+		return challenge(w, http.StatusBadRequest, "invalid_request",
+			"Send the access token in the Authorization header, never in the URL.", "", metadata)
+	}
+	if !cleanPath(rest) {
+		return fail(w, http.StatusBadRequest, errorBody{Error: "invalid_request",
+			ErrorDescription: "The path may not contain empty, '.' or '..' segments."})
+	}
+	required := requiredScope(app.Rules, r.Method, rest)
+
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return challenge(w, http.StatusUnauthorized, "", "This API needs an access token: send Authorization: Bearer <token>.", required, metadata)
+	}
+	token, ok := oauth.BearerToken(auth)
+	if !ok {
+		return challenge(w, http.StatusUnauthorized, "invalid_token", "The Authorization header must hold a Bearer token.", required, metadata)
+	}
+	if app.IsSuspended() {
+		return challenge(w, http.StatusUnauthorized, "invalid_token", "This API is suspended.", required, metadata)
+	}
+	v, desc, err := g.verify(r.Context(), token, app, now)
+	if err != nil {
+		web.Log(c).Error("gateway: token status", "app_id", app.ID, "err", err)
+		return unavailable(w)
+	}
+	if v == nil {
+		return challenge(w, http.StatusUnauthorized, "invalid_token", desc, required, metadata)
+	}
+	ev.ClientID, ev.GrantID = v.claims.ClientID, v.claims.GrantID
+	if v.claims.GrantID != "" {
+		ev.UserID = v.claims.Subject
+	}
+	if !g.audienceCovers(v.claims.Audience, app, rest) {
+		return challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is for another resource.", required, metadata)
+	}
+	if required != "" && !oauth.HasScope(v.scopes, required) {
+		// RFC 6750 §3.1: insufficient_scope names the scope needed.
+		return challenge(w, http.StatusForbidden, "insufficient_scope",
+			"This call needs the "+required+" scope.", required, metadata)
+	}
+	if r.ContentLength > g.cfg.MaxBodyBytes {
+		return fail(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
+			ErrorDescription: "The request body is larger than this gateway accepts."})
+	}
+	if ok, wait := g.limiter.allow(app.ID+"\x00"+v.claims.Subject, app.RateLimitPerMinute, now); !ok {
+		return rateLimited(w, app.RateLimitPerMinute, wait)
+	}
+	if app.upstream == nil {
+		return badGateway(w, "This API has no upstream configured yet.")
+	}
+	assertion, err := g.assertion(v, app, now)
+	if err != nil {
+		web.Log(c).Error("gateway: sign assertion", "app_id", app.ID, "err", err)
+		return unavailable(w)
+	}
+
+	// Credits last: nothing is charged for a call refused above.
+	var charged int64
+	if cost := app.CreditsPerCall; app.MeteringEnabled && cost > 0 && v.claims.GrantID != "" {
+		balance, err := g.credits.spend(r.Context(), app.ID, v.claims.Subject, cost, app.FreeCredits, now)
+		if errors.Is(err, store.ErrNoCredits) {
+			return noCredits(w, app.Name, balance, cost)
+		}
+		if err != nil {
+			web.Log(c).Error("gateway: spend credits", "app_id", app.ID, "err", err)
+			return unavailable(w)
+		}
+		charged = cost
+	}
+
+	cl.target = app.upstream
+	cl.rest = &url.URL{Path: rest, RawPath: rawRest(r.URL, c.Param("slug"))}
+	cl.identity = identityHeaders(v, assertion)
+	if charged > 0 {
+		cl.refund = func() bool {
+			// The upstream failed or was never reached: the call is not charged.
+			err := g.credits.refund(context.WithoutCancel(r.Context()), app.ID, v.claims.Subject, charged, now)
+			if err != nil {
+				web.Log(c).Error("gateway: refund credits", "app_id", app.ID, "err", err)
+			}
+			return err == nil
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, cl)))
+
+	if cl.failed || cl.status >= 500 {
+		cl.refundOnce()
+	}
+	if !cl.refunded {
+		ev.Credits = charged
+	}
+	status := w.Status()
+	if cl.failed && !w.Written() {
+		status = 499 // the client went away before anything was answered
+	}
+	return status
+}
+
+// verify returns the verified token for app, or nil and a description for the 401. err
+// is set only when the database could not be asked.
+func (g *Gateway) verify(ctx context.Context, token string, app *gatewayApp, now time.Time) (*verified, string, error) {
+	key := tokenKey(sha256.Sum256([]byte(token)))
+	v, gen := g.tokens.get(key, now)
+	if v != nil {
+		if v.appID != app.ID {
+			return nil, "The access token is for another API.", nil
+		}
+		return v, "", nil
+	}
+	claims, err := g.cfg.Keys.KeySet().VerifyAccessToken(token, now, g.issuer)
+	if err != nil {
+		var oe oauth.Error
+		if errors.As(err, &oe) && oe.Description != "" {
+			return nil, oe.Description, nil
+		}
+		return nil, "The access token is invalid.", nil
+	}
+	if !g.audienceInApp(claims.Audience, app) {
+		return nil, "The access token is for another API.", nil
+	}
+	userID := ""
+	if claims.GrantID != "" {
+		userID = claims.Subject
+	}
+	st, err := g.cfg.Store.TokenStatus(ctx, claims.GrantID, claims.ClientID, userID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, "The access token's grant or client no longer exists.", nil
+	case err != nil:
+		return nil, "", err
+	case st.GrantRevoked:
+		return nil, "The access token has been revoked.", nil
+	case st.ClientSuspended:
+		return nil, "The client of this access token is suspended.", nil
+	case st.UserSuspended:
+		return nil, "The user of this access token is suspended.", nil
+	case !st.Active(app.ID):
+		return nil, "The access token is for another API.", nil
+	}
+	scopes, _ := oauth.ParseScope(claims.Scope)
+	v = &verified{claims: claims, appID: app.ID, scopes: scopes}
+	g.tokens.put(key, v, gen)
+	return v, "", nil
+}
+
+// resource returns the resource URL of the app, or of one of its sub-paths.
+func (g *Gateway) resource(slug, sub string) string {
+	return g.issuer + "/gw/" + slug + sub
+}
+
+// audienceInApp reports whether some aud is the app's resource or a sub-resource of it.
+func (g *Gateway) audienceInApp(aud []string, app *gatewayApp) bool {
+	root := g.resource(app.Slug, "")
+	for _, a := range aud {
+		if a == root || strings.HasPrefix(a, root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// audienceCovers reports whether the token may call this path: an aud equal to the app's
+// resource covers every path; a sub-resource (RFC 8707, e.g. <base>/gw/<slug>/mcp)
+// covers its own path and the paths below it.
+func (g *Gateway) audienceCovers(aud []string, app *gatewayApp, rest string) bool {
+	root := g.resource(app.Slug, "")
+	for _, a := range aud {
+		if a == root {
+			return true
+		}
+		if sub, ok := strings.CutPrefix(a, root); ok && strings.HasPrefix(sub, "/") {
+			if under(rest, strings.TrimSuffix(sub, "/")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// under reports whether p is prefix or a path below it (segment-wise).
+func under(p, prefix string) bool {
+	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// MCPPath is the sub-resource of an app open to MCP clients: its 401s point MCP clients
+// at the metadata of <base>/gw/<slug>/mcp.
+const MCPPath = "/mcp"
+
+// metadataURL is the RFC 9728 metadata URL a 401 names: that of the most specific
+// resource the app publishes that covers the path.
+func (g *Gateway) metadataURL(app *gatewayApp, rest string) string {
+	sub := ""
+	if app.MCPEnabled && under(rest, MCPPath) {
+		sub = MCPPath
+	}
+	return g.issuer + "/.well-known/oauth-protected-resource/gw/" + app.Slug + sub
+}
+
+// requiredScope returns the scope the first matching rule requires, or "".
+func requiredScope(rules []store.ScopeRule, method, rest string) string {
+	if rest == "" {
+		rest = "/"
+	}
+	for _, rule := range rules {
+		if rule.Method != "*" && rule.Method != method {
+			continue
+		}
+		p := rule.PathPrefix
+		if p == "/" || under(rest, strings.TrimSuffix(p, "/")) {
+			return rule.Scope
+		}
+	}
+	return ""
+}
+
+// cleanPath reports whether the decoded path has no empty, "." or ".." segment: such
+// paths could mean another path to the upstream than to the scope rules (RFC 3986 §5.2.4).
+func cleanPath(p string) bool {
+	if p == "" || p == "/" {
+		return true
+	}
+	trimmed := strings.TrimSuffix(p, "/")
+	return path.Clean(trimmed) == trimmed && !strings.ContainsAny(p, "\\\x00")
+}
+
+// rawRest is the escaped path below /gw/<slug>, kept as the caller encoded it.
+func rawRest(u *url.URL, slug string) string {
+	if u.RawPath == "" {
+		return ""
+	}
+	return strings.TrimPrefix(u.RawPath, "/gw/"+slug)
+}
+
+// route is the path stored with a usage event.
+func route(rest string) string {
+	if rest == "" {
+		return "/"
+	}
+	if len(rest) > maxRouteLen {
+		return rest[:maxRouteLen]
+	}
+	return rest
+}
+
+// identityHeaders are the headers that tell the upstream who is calling.
+func identityHeaders(v *verified, assertion string) http.Header {
+	h := http.Header{}
+	h.Set(HeaderUser, v.claims.Subject)
+	h.Set(HeaderClient, v.claims.ClientID)
+	h.Set(HeaderScopes, strings.Join(v.scopes, " "))
+	if v.claims.Email != "" && oauth.HasScope(v.scopes, "email") {
+		h.Set(HeaderEmail, v.claims.Email)
+	}
+	h.Set(HeaderAssertion, assertion)
+	return h
+}
+
+// assertion returns a signed gateway assertion for the token's caller, reusing the last
+// one while it has enough life left.
+func (g *Gateway) assertion(v *verified, app *gatewayApp, now time.Time) (string, error) {
+	aud := app.upstream.String()
+	if a := v.assertion.Load(); a != nil && a.audience == aud && a.expires.Sub(now) > assertionMinLeft {
+		return a.jwt, nil
+	}
+	exp := now.Add(assertionTTL)
+	if v.claims.Expiry.Before(exp) {
+		exp = v.claims.Expiry // never outlive the access token
+	}
+	email := ""
+	if oauth.HasScope(v.scopes, "email") {
+		email = v.claims.Email
+	}
+	jwt, err := g.cfg.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{
+		Issuer: g.issuer, Audience: aud, Subject: v.claims.Subject, ClientID: v.claims.ClientID,
+		Scope: strings.Join(v.scopes, " "), Email: email, JTI: newJTI(), IssuedAt: now, Expiry: exp,
+	})
+	if err != nil {
+		return "", err
+	}
+	v.assertion.Store(&signedAssertion{jwt: jwt, audience: aud, expires: exp})
+	return jwt, nil
+}
+
+func newJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newProxy builds the reverse proxy. Per-call values travel in the request context.
+func (g *Gateway) newProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			cl := pr.In.Context().Value(callKey{}).(*call)
+			out := pr.Out
+			t := cl.target
+			out.URL.Scheme, out.URL.Host = t.Scheme, t.Host
+			out.URL.Path = joinPath(t.Path, cl.rest.Path)
+			out.URL.RawPath = ""
+			if cl.rest.RawPath != "" {
+				out.URL.RawPath = joinPath(t.EscapedPath(), cl.rest.RawPath)
+			}
+			if t.RawQuery != "" {
+				out.URL.RawQuery = t.RawQuery + "&" + out.URL.RawQuery
+				out.URL.RawQuery = strings.TrimSuffix(out.URL.RawQuery, "&")
+			}
+			out.Host = "" // the upstream's own host name
+			pr.SetXForwarded()
+			h := out.Header
+			// RFC 9700 §4.9 / DESIGN: the caller's token never reaches the upstream, nor do
+			// the AuthGPTs cookies of a browser that happens to call the gateway.
+			h.Del("Authorization")
+			h.Del("Proxy-Authorization")
+			h.Del("Cookie")
+			for k := range h {
+				if len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix) {
+					delete(h, k)
+				}
+			}
+			for k, v := range cl.identity {
+				h[k] = v
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			cl := resp.Request.Context().Value(callKey{}).(*call)
+			cl.status, cl.headerAt = resp.StatusCode, time.Now()
+			if resp.StatusCode >= 500 {
+				cl.refundOnce()
+			}
+			h := resp.Header
+			// The upstream's content is served from the AuthGPTs origin: it may not set
+			// cookies there, and a browser must not run it as an AuthGPTs page.
+			h.Del("Set-Cookie")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Add("Content-Security-Policy", "sandbox")
+			allowCORS(h)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			cl := r.Context().Value(callKey{}).(*call)
+			cl.failed = true
+			cl.refundOnce()
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				fail(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
+					ErrorDescription: "The request body is larger than this gateway accepts."})
+			case r.Context().Err() != nil:
+				// The caller is gone: nobody reads an answer.
+			default:
+				g.cfg.Log.Warn("gateway: upstream failed", "host", cl.target.Host, "err", err)
+				badGateway(w, "The API behind this gateway did not answer.")
+			}
+		},
+		// 0: ReverseProxy flushes every write of a text/event-stream or unknown-length
+		// (chunked) response as it arrives, and sends a sized response in one write
+		// (FlushInterval -1 would flush sized responses piecemeal too).
+		FlushInterval: 0,
+		BufferPool:    bufferPool{},
+		ErrorLog:      slog.NewLogLogger(g.cfg.Log.Handler(), slog.LevelWarn),
+	}
+}
+
+// joinPath joins the upstream base path and the path below /gw/<slug> with one slash.
+func joinPath(base, rest string) string {
+	switch {
+	case rest == "":
+		if base == "" {
+			return "/"
+		}
+		return base
+	case base == "":
+		return rest
+	}
+	return strings.TrimSuffix(base, "/") + rest
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// bufferPool reuses the proxy's copy buffers.
+type bufferPool struct{}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

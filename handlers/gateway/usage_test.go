@@ -1,0 +1,229 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgpts/authgpts/handlers/gateway"
+	"github.com/authgpts/authgpts/store"
+)
+
+func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.UsageBatchSize, c.UsageFlushInterval = 50, time.Hour })
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
+	tok, user, grant := e.userToken(t, f, "openid")
+	const calls = 200
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range calls / 8 {
+				if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ev := e.events(t, f.App.ID)
+	st := e.GW.Stats()
+	if len(ev) != calls || st.UsageEvents != calls {
+		t.Fatalf("stored %d events (stats %d), want %d", len(ev), st.UsageEvents, calls)
+	}
+	// One COPY per batch of 50 (a partial batch or two when a flush catches the buffer
+	// mid-way), never one statement per call.
+	if st.UsageBatches < calls/50 || st.UsageBatches > calls/50+3 {
+		t.Errorf("%d batches for %d events, want about %d", st.UsageBatches, calls, calls/50)
+	}
+	for _, x := range ev {
+		if x.UserID != user.ID || x.ClientID != f.Client.ID || x.Method != "GET" || x.Route != "/x" || x.Status != 200 || x.LatencyMicros <= 0 {
+			t.Fatalf("event %+v", x)
+		}
+	}
+	// last_used_at moves with the batch, not with a write per call.
+	var grantUsed, clientUsed *time.Time
+	if err := e.Store.DB().QueryRow(`SELECT (SELECT last_used_at FROM grants WHERE id = $1), (SELECT last_used_at FROM clients WHERE id = $2)`,
+		grant, f.Client.ID).Scan(&grantUsed, &clientUsed); err != nil {
+		t.Fatal(err)
+	}
+	if grantUsed == nil || clientUsed == nil {
+		t.Errorf("last_used_at: grant %v, client %v; want both set", grantUsed, clientUsed)
+	}
+}
+
+func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0, metering_enabled = true, credits_per_call = 2, free_credits = 100")
+	tokA, userA, _ := e.userToken(t, f, "openid")
+	tokB, userB, _ := e.userToken(t, f, "openid")
+	hour1 := e.Clock.Now().UTC().Truncate(time.Hour)
+	for _, c := range []struct{ tok, path string }{{tokA, "/x"}, {tokA, "/x"}, {tokA, "/fail"}, {tokB, "/x"}} {
+		e.call(t, "GET", "/gw/"+f.App.Slug+c.path, c.tok, nil)
+	}
+	e.Clock.Advance(time.Hour)
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/missing", tokA, nil)
+	e.events(t, f.App.ID) // flush
+
+	// Two instances rolling up at once take disjoint events.
+	e2 := gateway.New(gateway.Config{Store: e.Store, Keys: e.Keys, BaseURL: e.Deps.BaseURL, RollupInterval: -1})
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for _, g := range []*gateway.Gateway{e.GW, e2, e.GW, e2} {
+		wg.Go(func() {
+			n, err := g.RollUp(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			total.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	if total.Load() != 5 {
+		t.Errorf("rolled up %d events, want 5", total.Load())
+	}
+	rows, err := e.Store.UsageHourlyByApp(context.Background(), f.App.ID, hour1, hour1.Add(3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		hour time.Time
+		user string
+	}
+	got := map[key]store.UsageHour{}
+	for _, r := range rows {
+		got[key{r.Hour.UTC(), r.UserID}] = r
+	}
+	a1, b1, a2 := got[key{hour1, userA.ID}], got[key{hour1, userB.ID}], got[key{hour1.Add(time.Hour), userA.ID}]
+	if len(rows) != 3 || a1.Calls != 3 || a1.Calls2xx != 2 || a1.Calls5xx != 1 || a1.Credits != 4 ||
+		b1.Calls != 1 || b1.Credits != 2 || a2.Calls != 1 || a2.Calls4xx != 1 || a2.Credits != 2 {
+		t.Errorf("hourly rows = %+v", rows)
+	}
+	for _, r := range rows {
+		var n int64
+		for _, b := range r.LatencyBuckets {
+			n += b
+		}
+		if n != r.Calls || r.ClientID != f.Client.ID || r.LatencySumUS <= 0 {
+			t.Errorf("row %+v: histogram holds %d calls", r, n)
+		}
+		if p := store.LatencyPercentile(r.LatencyBuckets, 0.95); p <= 0 {
+			t.Errorf("p95 = %v", p)
+		}
+	}
+	// Running again adds nothing.
+	if n, err := e.GW.RollUp(context.Background()); n != 0 || err != nil {
+		t.Errorf("second roll-up took %d events (%v), want 0", n, err)
+	}
+}
+
+func TestUsage_RollUpConcurrentInstancesCountEachEventOnce(t *testing.T) {
+	st := newEnv(t).Store
+	ctx := context.Background()
+	app := "8a0e5a52-3a9f-4c35-8f44-6f1f7c1b7a11"
+	now := time.Now().UTC()
+	const n = 20000
+	events := make([]store.UsageEvent, n)
+	for i := range events {
+		events[i] = store.UsageEvent{At: now.Add(-time.Duration(i%3) * time.Hour), AppID: app, ClientID: "agpt_c", Method: "GET",
+			Route: "/r", Status: 200, LatencyMicros: int64(i % 5000), Credits: 1}
+	}
+	if err := st.InsertUsageEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				k, err := st.RollUpUsage(ctx, 1000)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if k == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var calls, credits int64
+	if err := st.DB().QueryRow(`SELECT sum(calls), sum(credits) FROM usage_hourly WHERE app_id = $1`, app).Scan(&calls, &credits); err != nil {
+		t.Fatal(err)
+	}
+	if calls != n || credits != n {
+		t.Errorf("roll-ups hold %d calls and %d credits, want %d each", calls, credits, n)
+	}
+}
+
+func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
+	tok, _, _ := e.userToken(t, f, "openid")
+
+	// A separate instance on a real listener, as `authgpts serve` runs it: nothing is
+	// flushed before shutdown (1 h interval, huge batches).
+	d := e.Deps
+	gw := gateway.New(gateway.Config{Store: e.Store, Keys: e.Keys, BaseURL: d.BaseURL, Log: d.Log, Now: d.Now,
+		UsageFlushInterval: time.Hour, UsageBatchSize: 1 << 20, RollupInterval: -1})
+	gw.Start()
+	d.Gateway = gw
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: newRouter(d)}
+	go srv.Serve(ln)
+	base := "http://" + ln.Addr().String()
+
+	var answered atomic.Int64
+	started := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+	for range 8 {
+		wg.Go(func() {
+			for range 500 { // bounded: the loop ends by itself
+				req, _ := http.NewRequest("GET", base+"/gw/"+f.App.Slug+"/x", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err != nil {
+					return // the server is shutting down
+				}
+				_, rerr := readAll(resp)
+				if rerr == nil && resp.StatusCode == 200 {
+					answered.Add(1)
+					once.Do(func() { close(started) })
+				}
+			}
+		})
+	}
+	<-started
+	for answered.Load() < 50 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		t.Fatal(err)
+	}
+	if err := gw.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	var stored int64
+	if err := e.Store.DB().QueryRow(`SELECT count(*) FROM usage_events WHERE app_id = $1 AND status = 200`, f.App.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != answered.Load() || stored == 0 {
+		t.Errorf("stored %d events, the clients got %d answers", stored, answered.Load())
+	}
+	if s := gw.Stats(); s.UsageBatches != 1 || s.UsageBuffered != 0 {
+		t.Errorf("stats %+v, want everything in the one batch written at Close", s)
+	}
+}

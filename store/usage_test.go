@@ -1,0 +1,50 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/storetest"
+)
+
+func TestAnonymizeUsage_KeepsTotalsWithoutTheUser(t *testing.T) {
+	s := storetest.NewDB(t)
+	ctx := context.Background()
+	app := "5b9a3a55-6d0e-4b86-9c52-3b2f1f7a9e01"
+	gone, other := "0b7c1f9e-1d1e-4c57-8a39-8c7cf1d5e8a2", "2f6d7a1c-8c4b-4b1e-9d3f-0e6a5b4c3d21"
+	now := time.Now().UTC()
+	var events []store.UsageEvent
+	for i, u := range []string{gone, gone, other, ""} {
+		events = append(events, store.UsageEvent{At: now, AppID: app, ClientID: "agpt_c", UserID: u, Method: "GET",
+			Route: "/r", Status: 200, LatencyMicros: int64(1000 * (i + 1)), Credits: 1})
+	}
+	if err := s.InsertUsageEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RollUpUsage(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AnonymizeUsage(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := s.DB().Get(&left, `SELECT (SELECT count(*) FROM usage_events WHERE user_id = $1) + (SELECT count(*) FROM usage_hourly WHERE user_id = $1)`, gone); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.UsageHourlyByApp(ctx, app, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls, nilCalls int64
+	for _, r := range rows {
+		calls += r.Calls
+		if r.UserID == store.NilUserID {
+			nilCalls = r.Calls
+		}
+	}
+	if left != 0 || calls != 4 || nilCalls != 3 || len(rows) != 2 {
+		t.Errorf("rows of the deleted user left: %d; hourly %+v", left, rows)
+	}
+}
