@@ -100,10 +100,8 @@ func ResolveRedirectURI(registered []string, requested string) (string, bool) {
 // RedirectURI and (when well-formed) State, also with an error, so that the error can be
 // redirected with its state (RFC 6749 §4.1.2.1).
 func ParseAuthorizationRequest(q url.Values, clientID, redirectURI string, p AuthorizePolicy) (AuthorizationRequest, error) {
-	req := AuthorizationRequest{ClientID: clientID, RedirectURI: redirectURI, RedirectURIGiven: q.Get("redirect_uri") != "", MaxAge: -1}
-	if len(q["state"]) == 1 && len(q.Get("state")) <= maxStateLength {
-		req.State = q.Get("state")
-	}
+	req := AuthorizationRequest{ClientID: clientID, RedirectURI: redirectURI, RedirectURIGiven: q.Get("redirect_uri") != "", MaxAge: -1,
+		State: StateParam(q)}
 	// RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
 	for name, vs := range q {
 		if len(vs) > 1 {
@@ -182,6 +180,15 @@ func ParseAuthorizationRequest(q url.Values, clientID, redirectURI string, p Aut
 		req.LoginAfter = n
 	}
 	return req, nil
+}
+
+// StateParam returns the request's state to echo in an error response: the value when it
+// is sent once and not too long, else "".
+func StateParam(q url.Values) string {
+	if len(q["state"]) == 1 && len(q.Get("state")) <= maxStateLength {
+		return q.Get("state")
+	}
+	return ""
 }
 
 // parsePrompt parses the space-delimited prompt values (OpenID Connect Core §3.1.2.1).

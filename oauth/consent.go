@@ -33,6 +33,8 @@ type ConsentTicket struct {
 	Nonce               string   `json:"n,omitempty"`
 	CodeChallenge       string   `json:"cc,omitempty"`
 	CodeChallengeMethod string   `json:"ccm,omitempty"`
+	AppID               string   `json:"app,omitempty"` // the app the request is bound to (RFC 8707 resource)
+	Resource            string   `json:"res,omitempty"` // the canonical resource: the tokens' aud
 	AuthTime            int64    `json:"at"`
 	Expiry              int64    `json:"exp"`
 }

@@ -1,5 +1,7 @@
 package oauth
 
+import "github.com/go-jose/go-jose/v4"
+
 // Endpoint paths, relative to the issuer (DESIGN.md, "Contract").
 const (
 	PathOpenIDConfiguration = "/.well-known/openid-configuration"
@@ -10,6 +12,7 @@ const (
 	PathUserInfo            = "/oauth/userinfo"
 	PathIntrospect          = "/oauth/introspect"
 	PathRevoke              = "/oauth/revoke"
+	PathRegister            = "/oauth/register" // RFC 7591; RFC 7592 management at PathRegister/<client_id>
 )
 
 // Grant types the token endpoint accepts.
@@ -50,6 +53,7 @@ type ServerMetadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
@@ -61,22 +65,27 @@ type ServerMetadata struct {
 func NewServerMetadata(issuer, idTokenAlg string) ServerMetadata {
 	secretMethods := []string{AuthMethodSecretBasic, AuthMethodSecretPost}
 	return ServerMetadata{
-		Issuer:                                    issuer,
-		AuthorizationEndpoint:                     issuer + PathAuthorize,
-		TokenEndpoint:                             issuer + PathToken,
-		UserInfoEndpoint:                          issuer + PathUserInfo,
-		JWKSURI:                                   issuer + PathJWKS,
-		IntrospectionEndpoint:                     issuer + PathIntrospect,
-		RevocationEndpoint:                        issuer + PathRevoke,
-		ScopesSupported:                           BuiltinScopes,
-		ResponseTypesSupported:                    []string{"code"},
-		ResponseModesSupported:                    []string{"query"},
-		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
-		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          []string{idTokenAlg},
-		TokenEndpointAuthMethodsSupported:         []string{AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodNone},
-		IntrospectionEndpointAuthMethodsSupported: secretMethods,
-		RevocationEndpointAuthMethodsSupported:    []string{AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodNone},
+		Issuer:                           issuer,
+		AuthorizationEndpoint:            issuer + PathAuthorize,
+		TokenEndpoint:                    issuer + PathToken,
+		UserInfoEndpoint:                 issuer + PathUserInfo,
+		JWKSURI:                          issuer + PathJWKS,
+		IntrospectionEndpoint:            issuer + PathIntrospect,
+		RevocationEndpoint:               issuer + PathRevoke,
+		ScopesSupported:                  BuiltinScopes,
+		ResponseTypesSupported:           []string{"code"},
+		ResponseModesSupported:           []string{"query"},
+		GrantTypesSupported:              []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{idTokenAlg},
+		RegistrationEndpoint:             issuer + PathRegister,
+		// private_key_jwt: clients described by a metadata document with a jwks_uri
+		// (ChatGPT's, AI-CLIENTS.md C1); none for public MCP clients (K4).
+		TokenEndpointAuthMethodsSupported:          []string{AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodNone, AuthMethodPrivateKeyJWT},
+		TokenEndpointAuthSigningAlgValuesSupported: algNames(clientAssertionAlgs),
+		ClientIDMetadataDocumentSupported:          true,
+		IntrospectionEndpointAuthMethodsSupported:  secretMethods,
+		RevocationEndpointAuthMethodsSupported:     []string{AuthMethodSecretBasic, AuthMethodSecretPost, AuthMethodNone},
 		// RFC 9700 §2.1.1 and the MCP authorization spec: S256 only, and always listed.
 		CodeChallengeMethodsSupported: []string{MethodS256},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
@@ -85,4 +94,12 @@ func NewServerMetadata(issuer, idTokenAlg string) ServerMetadata {
 		// RFC 9207: every authorization response, errors included, carries iss.
 		AuthorizationResponseIssParameterSupported: true,
 	}
+}
+
+func algNames(algs []jose.SignatureAlgorithm) []string {
+	out := make([]string, len(algs))
+	for i, a := range algs {
+		out[i] = string(a)
+	}
+	return out
 }

@@ -38,9 +38,10 @@ const (
 		   AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2, $3::uuid))
 		 ORDER BY a.created_at DESC, a.id DESC LIMIT $4`
 	qAdminClients = `
-		SELECT ` + clientColumns + `, a.slug AS app_slug, a.name AS app_name, u.email AS owner_email
-		  FROM clients c JOIN apps a ON a.id = c.app_id JOIN users u ON u.id = a.owner_id
-		 WHERE ($1 = '' OR c.id LIKE '%' || $1 || '%' OR c.name ILIKE '%' || $1 || '%' OR a.slug LIKE '%' || $1 || '%')
+		SELECT ` + clientColumns + `, coalesce(a.slug, '') AS app_slug, coalesce(a.name, '') AS app_name,
+		       coalesce(u.email, '') AS owner_email
+		  FROM clients c LEFT JOIN apps a ON a.id = c.app_id LEFT JOIN users u ON u.id = a.owner_id
+		 WHERE ($1 = '' OR c.id LIKE '%' || $1 || '%' OR c.name ILIKE '%' || $1 || '%' OR coalesce(a.slug, '') LIKE '%' || $1 || '%')
 		   AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2, $3))
 		 ORDER BY c.created_at DESC, c.id DESC LIMIT $4`
 	qAuditPage = `

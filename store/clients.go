@@ -25,12 +25,15 @@ const (
 )
 
 const (
-	clientColumns = `c.id, c.app_id, c.name, c.kind, c.redirect_uris, c.origin, c.suspended_at,
-		c.suspended_reason, c.created_at, c.updated_at, c.last_used_at`
+	// app_id is NULL for registered and metadata-document clients (migration 00008):
+	// they read as "".
+	clientColumns = `c.id, coalesce(c.app_id::text, '') AS app_id, c.name, c.kind, c.redirect_uris, c.origin, c.suspended_at,
+		c.suspended_reason, c.created_at, c.updated_at, c.last_used_at, c.token_endpoint_auth_method,
+		c.metadata, c.metadata_expires_at`
 
 	qInsertClient = `
 		INSERT INTO clients (id, app_id, name, kind, redirect_uris, origin, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
+		VALUES ($1, NULLIF($2, '')::uuid, $3, $4, $5, $6, $7, $7)`
 	qInsertSecret = `
 		INSERT INTO client_secrets (client_id, secret_hash, hint, created_at) VALUES ($1, $2, $3, $4)`
 	qClientByID         = `SELECT ` + clientColumns + ` FROM clients c WHERE c.id = $1`
@@ -85,10 +88,29 @@ type Client struct {
 	CreatedAt       time.Time      `db:"created_at"`
 	UpdatedAt       time.Time      `db:"updated_at"`
 	LastUsedAt      *time.Time     `db:"last_used_at"`
+	// AuthMethod is the registered token_endpoint_auth_method of a registered or
+	// metadata-document client; "" for portal and CLI clients (their kind decides).
+	AuthMethod string `db:"token_endpoint_auth_method"`
+	// Metadata is the RFC 7591 client metadata (JSON) a registered client registered with,
+	// or the last fetched metadata document; {} for portal and CLI clients.
+	Metadata []byte `db:"metadata"`
+	// MetadataExpiresAt is when a metadata document must be fetched again.
+	MetadataExpiresAt *time.Time `db:"metadata_expires_at"`
 }
 
-// IsConfidential reports whether the client authenticates with a secret.
+// IsConfidential reports whether the client authenticates at the token endpoint (with a
+// secret, or with a private_key_jwt assertion).
 func (c Client) IsConfidential() bool { return c.Kind != ClientKindPublic }
+
+// HasApp reports whether the client belongs to an app. Registered and metadata-document
+// clients do not: the app is bound per authorization request, from its resource.
+func (c Client) HasApp() bool { return c.AppID != "" }
+
+// IsMCP reports whether the client came from dynamic registration or a client ID
+// metadata document.
+func (c Client) IsMCP() bool {
+	return c.Origin == ClientOriginRegistration || c.Origin == ClientOriginMetadataDocument
+}
 
 // IsSuspended reports whether an admin suspended the client.
 func (c Client) IsSuspended() bool { return c.SuspendedAt != nil }

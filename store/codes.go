@@ -21,13 +21,13 @@ const (
 		                        code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	// Remembered consent (one round trip): the code is stored only when the user's live
-	// grant to the client already covers every requested scope.
+	// grant to the client for the app already covers every requested scope.
 	qInsertCodeUnderGrant = `
 		INSERT INTO auth_codes (hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_given, scopes, resource,
 		                        code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at)
 		SELECT $1, g.id, g.client_id, g.user_id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
 		  FROM grants g
-		 WHERE g.user_id = $2 AND g.client_id = $3 AND g.revoked_at IS NULL AND g.scopes @> $6
+		 WHERE g.user_id = $2 AND g.client_id = $3 AND g.app_id = $14 AND g.revoked_at IS NULL AND g.scopes @> $6
 		RETURNING grant_id`
 	// Redemption is one guarded statement: unused, unexpired, this client's, and its grant
 	// still live. Zero rows means the caller looks at why (qCodeState).
@@ -36,7 +36,7 @@ const (
 		  FROM grants g, users u
 		 WHERE c.hash = $1 AND c.client_id = $2 AND c.used_at IS NULL AND c.expires_at > $3
 		   AND g.id = c.grant_id AND g.revoked_at IS NULL AND u.id = c.user_id
-		RETURNING ` + codeColumns + `, u.email, u.suspended_at IS NOT NULL AS user_suspended`
+		RETURNING ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.suspended_at IS NOT NULL AS user_suspended`
 	qCodeState      = `SELECT grant_id, used_at IS NOT NULL AS used FROM auth_codes WHERE hash = $1`
 	qDeleteOldCodes = `DELETE FROM auth_codes WHERE expires_at < $1`
 )
@@ -58,10 +58,12 @@ type AuthCode struct {
 	ExpiresAt           time.Time      `db:"expires_at"`
 }
 
-// NewCode is a code to store. GrantID is ignored by CreateCodeUnderGrant.
+// NewCode is a code to store. GrantID is ignored by CreateCodeUnderGrant, which finds
+// the grant of (UserID, ClientID, AppID); AppID is ignored by CreateCode.
 type NewCode struct {
 	Hash                []byte
 	GrantID             string
+	AppID               string
 	ClientID            string
 	UserID              string
 	RedirectURI         string
@@ -79,6 +81,7 @@ type NewCode struct {
 // about its user.
 type RedeemedCode struct {
 	AuthCode
+	AppID         string `db:"app_id"` // the grant's app
 	Email         string `db:"email"`
 	UserSuspended bool   `db:"user_suspended"`
 }
@@ -103,7 +106,7 @@ func (s *Store) CreateCode(ctx context.Context, n NewCode, now time.Time) error 
 func (s *Store) CreateCodeUnderGrant(ctx context.Context, n NewCode, now time.Time) (string, error) {
 	var grantID string
 	err := s.getContext(ctx, &grantID, qInsertCodeUnderGrant, n.Hash, n.UserID, n.ClientID, n.RedirectURI, n.RedirectURIGiven,
-		pq.Array(n.scopes()), n.Resource, n.CodeChallenge, n.CodeChallengeMethod, n.Nonce, n.AuthTime, now, n.ExpiresAt)
+		pq.Array(n.scopes()), n.Resource, n.CodeChallenge, n.CodeChallengeMethod, n.Nonce, n.AuthTime, now, n.ExpiresAt, n.AppID)
 	return grantID, wrap("create code under grant", err)
 }
 

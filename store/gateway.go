@@ -16,9 +16,10 @@ const (
 		INSERT INTO gateway_scope_rules (app_id, method, path_prefix, scope, created_at) VALUES ($1, $2, $3, $4, $5)`
 
 	// The state behind a user's access token, in one round trip: the grant (revoked, and
-	// still bound to the token's user and client), its client, app and user.
+	// still bound to the token's user and client), its client, app and user. A client
+	// without an app of its own (an MCP client) is the grant's app's.
 	qUserTokenStatus = `
-		SELECT c.app_id, g.app_id AS grant_app_id,
+		SELECT coalesce(c.app_id, g.app_id) AS app_id, g.app_id AS grant_app_id,
 		       c.suspended_at IS NOT NULL AS client_suspended,
 		       (g.revoked_at IS NOT NULL OR g.user_id <> $3::uuid OR g.client_id <> c.id) AS grant_revoked,
 		       u.suspended_at IS NOT NULL AS user_suspended
@@ -28,7 +29,7 @@ const (
 		 WHERE g.id = $1`
 	// client_credentials tokens have no grant and no user: only the client matters.
 	qClientTokenStatus = `
-		SELECT c.app_id, c.app_id AS grant_app_id, c.suspended_at IS NOT NULL AS client_suspended,
+		SELECT coalesce(c.app_id::text, '') AS app_id, coalesce(c.app_id::text, '') AS grant_app_id, c.suspended_at IS NOT NULL AS client_suspended,
 		       false AS grant_revoked, false AS user_suspended
 		  FROM clients c WHERE c.id = $1`
 )

@@ -18,14 +18,14 @@ const (
 		g.last_used_at, g.revoked_at`
 
 	qActiveGrant = `SELECT ` + grantColumns + ` FROM grants g
-		 WHERE g.user_id = $1 AND g.client_id = $2 AND g.revoked_at IS NULL`
+		 WHERE g.user_id = $1 AND g.client_id = $2 AND g.app_id = $3 AND g.revoked_at IS NULL`
 	qGrantByID = `SELECT ` + grantColumns + ` FROM grants g WHERE g.id = $1`
-	// A consent creates the live grant of (user, client) or replaces its scopes; the
+	// A consent creates the live grant of (user, client, app) or replaces its scopes; the
 	// partial unique index grants_one_active makes that one statement.
 	qUpsertGrant = `
 		INSERT INTO grants AS g (user_id, client_id, app_id, scopes, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $5)
-		ON CONFLICT (user_id, client_id) WHERE revoked_at IS NULL DO UPDATE
+		ON CONFLICT (user_id, client_id, app_id) WHERE revoked_at IS NULL DO UPDATE
 		   SET scopes = EXCLUDED.scopes, updated_at = EXCLUDED.updated_at
 		RETURNING ` + grantColumns
 	qRevokeGrant = `
@@ -62,10 +62,12 @@ type NewGrant struct {
 	Scopes   []string
 }
 
-// ActiveGrant returns the live grant of the user to the client, or ErrNotFound.
-func (s *Store) ActiveGrant(ctx context.Context, userID, clientID string) (Grant, error) {
+// ActiveGrant returns the live grant of the user to the client for the app, or
+// ErrNotFound. There is one per (user, client, app): a client without an app of its own
+// (an MCP client) may be connected to several apps.
+func (s *Store) ActiveGrant(ctx context.Context, userID, clientID, appID string) (Grant, error) {
 	var g Grant
-	err := s.getContext(ctx, &g, qActiveGrant, userID, clientID)
+	err := s.getContext(ctx, &g, qActiveGrant, userID, clientID, appID)
 	return g, wrap("active grant", err)
 }
 
@@ -76,7 +78,7 @@ func (s *Store) GrantByID(ctx context.Context, id string) (Grant, error) {
 	return g, wrap("grant by id", err)
 }
 
-// UpsertGrant records a consent: it creates the live grant of (user, client) or sets
+// UpsertGrant records a consent: it creates the live grant of (user, client, app) or sets
 // the scopes of the existing one (the caller computes them, see oauth.MergeConsent).
 func (s *Store) UpsertGrant(ctx context.Context, n NewGrant, now time.Time) (Grant, error) {
 	var g Grant

@@ -136,7 +136,7 @@ func TestCreateCodeUnderGrant_OnlyWhenScopesCovered(t *testing.T) {
 	ctx := context.Background()
 	u, c, g := grantFixture(t, s)
 	now := time.Now()
-	nc := store.NewCode{Hash: []byte("c1"), ClientID: c.ID, UserID: u.ID, RedirectURI: "https://x.example/cb", Scopes: []string{"email"}, AuthTime: now, ExpiresAt: now.Add(time.Minute)}
+	nc := store.NewCode{Hash: []byte("c1"), ClientID: c.ID, UserID: u.ID, AppID: c.AppID, RedirectURI: "https://x.example/cb", Scopes: []string{"email"}, AuthTime: now, ExpiresAt: now.Add(time.Minute)}
 	gid, err := s.CreateCodeUnderGrant(ctx, nc, now)
 	if err != nil || gid != g.ID {
 		t.Fatalf("covered: %q, %v", gid, err)

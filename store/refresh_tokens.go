@@ -27,7 +27,7 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	// The token with its grant's state and its user: everything a refresh decides on.
 	qRefreshTokenByHash = `
-		SELECT ` + refreshColumns + `, g.scopes AS grant_scopes, g.revoked_at IS NOT NULL AS grant_revoked,
+		SELECT ` + refreshColumns + `, g.scopes AS grant_scopes, g.app_id::text AS grant_app_id, g.revoked_at IS NOT NULL AS grant_revoked,
 		       u.email, u.suspended_at IS NOT NULL AS user_suspended
 		  FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = r.user_id
 		 WHERE r.hash = $1`
@@ -64,6 +64,7 @@ type RefreshToken struct {
 type RefreshTokenState struct {
 	RefreshToken
 	GrantScopes   pq.StringArray `db:"grant_scopes"`
+	GrantAppID    string         `db:"grant_app_id"`
 	GrantRevoked  bool           `db:"grant_revoked"`
 	Email         string         `db:"email"`
 	UserSuspended bool           `db:"user_suspended"`

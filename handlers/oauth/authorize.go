@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -76,11 +77,20 @@ func (h *Handler) authorize(c *gin.Context) {
 		h.redirectError(c, redirectURI, oauth.ErrUnauthorizedClient.WithDescription("Service clients use the client_credentials grant."), q.Get("state"))
 		return
 	}
-	req, err := oauth.ParseAuthorizationRequest(q, clientID, redirectURI, client.policy())
+	// RFC 8707: the resource decides the app (and, for MCP clients, binds them to it).
+	b, err := h.bindResource(ctx, client, q)
+	if err != nil {
+		h.redirectError(c, redirectURI, err, oauth.StateParam(q))
+		return
+	}
+	req, err := oauth.ParseAuthorizationRequest(q, clientID, redirectURI, client.policy(b.app))
 	if errors.Is(err, oauth.ErrInvalidScope) { // a scope the developer just added?
 		if fresh, rerr := h.clients.reloadAfterMiss(ctx, clientID, client); rerr == nil && fresh != nil && fresh.usable() {
 			client = fresh
-			req, err = oauth.ParseAuthorizationRequest(q, clientID, redirectURI, client.policy())
+			if b2, berr := h.bindResource(ctx, client, q); berr == nil {
+				b = b2
+			}
+			req, err = oauth.ParseAuthorizationRequest(q, clientID, redirectURI, client.policy(b.app))
 		}
 	}
 	if err != nil {
@@ -113,7 +123,7 @@ func (h *Handler) authorize(c *gin.Context) {
 	// 4. Remembered consent: one INSERT that succeeds only when the user's grant already
 	// covers every requested scope.
 	code := oauth.NewToken(oauth.PrefixCode)
-	nc := h.newCode(code, req, user.ID, authTime, now)
+	nc := h.newCode(code, req, b, user.ID, authTime, now)
 	if !req.Prompt.Consent {
 		_, err := h.store.CreateCodeUnderGrant(ctx, nc, now)
 		switch {
@@ -135,24 +145,19 @@ func (h *Handler) authorize(c *gin.Context) {
 		UserID: user.ID, ClientID: clientID, RedirectURI: redirectURI, RedirectURIGiven: req.RedirectURIGiven,
 		Scopes: req.Scopes, State: req.State, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		AppID: b.app.oa.App.ID, Resource: b.resource,
 		AuthTime: authTime.Unix(), Expiry: now.Add(oauth.ConsentTicketTTL).Unix(),
 	})
 	if err != nil {
 		h.redirectError(c, redirectURI, err, req.State)
 		return
 	}
-	vm := views.ConsentVM{
-		AppName:        client.oc.App.Name,
-		DeveloperEmail: client.oc.OwnerEmail,
-		ClientName:     client.oc.Client.Name,
-		RedirectHost:   redirectHost(redirectURI),
-		UserEmail:      user.Email,
-		Ticket:         ticket,
-		SwitchURL:      "/login?reauth=1&return_to=" + url.QueryEscape(c.Request.URL.RequestURI()),
-	}
+	vm := consentVM(client, b, redirectURI)
+	vm.UserEmail, vm.Ticket = user.Email, ticket
+	vm.SwitchURL = "/login?reauth=1&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
 	for _, s := range req.Scopes {
 		sv := views.ScopeVM{Name: s, Required: oauth.IsRequiredScope(s)}
-		for _, as := range client.oc.Scopes {
+		for _, as := range b.app.oa.Scopes {
 			if as.Name == s {
 				sv.Description = as.Description
 			}
@@ -198,6 +203,11 @@ func (h *Handler) consent(c *gin.Context) {
 		h.errorPage(c, http.StatusForbidden, msgSuspended)
 		return
 	}
+	app, err := h.ticketApp(ctx, client, t)
+	if err != nil {
+		h.redirectError(c, t.RedirectURI, err, t.State)
+		return
+	}
 
 	audit := store.AuditEntry{At: now, ActorID: user.ID, ActorEmail: user.Email, TargetType: "client",
 		TargetID: client.oc.Client.ID, IP: c.ClientIP()}
@@ -221,15 +231,15 @@ func (h *Handler) consent(c *gin.Context) {
 		RedirectURI: t.RedirectURI, RedirectURIGiven: t.RedirectURIGiven, Scopes: approved, Nonce: t.Nonce,
 		CodeChallenge: t.CodeChallenge, CodeChallengeMethod: t.CodeChallengeMethod, ClientID: t.ClientID,
 	}
-	nc := h.newCode(code, req, user.ID, time.Unix(t.AuthTime, 0).UTC(), now)
+	nc := h.newCode(code, req, binding{app: app, resource: t.Resource}, user.ID, time.Unix(t.AuthTime, 0).UTC(), now)
 	err = h.store.InTx(ctx, func(tx *store.Tx) error {
 		var held []string
-		if g, err := tx.ActiveGrant(ctx, user.ID, client.oc.Client.ID); err == nil {
+		if g, err := tx.ActiveGrant(ctx, user.ID, client.oc.Client.ID, app.oa.App.ID); err == nil {
 			held = g.Scopes
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		g, err := tx.UpsertGrant(ctx, store.NewGrant{UserID: user.ID, ClientID: client.oc.Client.ID, AppID: client.oc.App.ID,
+		g, err := tx.UpsertGrant(ctx, store.NewGrant{UserID: user.ID, ClientID: client.oc.Client.ID, AppID: app.oa.App.ID,
 			Scopes: oauth.MergeConsent(held, t.Scopes, approved)}, now)
 		if err != nil {
 			return err
@@ -239,7 +249,7 @@ func (h *Handler) consent(c *gin.Context) {
 			return err
 		}
 		audit.Action = "oauth.consent_granted"
-		audit.Details = mustJSON(map[string]any{"grant_id": g.ID, "scopes": approved})
+		audit.Details = mustJSON(map[string]any{"grant_id": g.ID, "scopes": approved, "app_id": app.oa.App.ID, "resource": t.Resource})
 		return tx.Audit(ctx, audit)
 	})
 	if err != nil {
@@ -250,9 +260,11 @@ func (h *Handler) consent(c *gin.Context) {
 }
 
 // newCode binds a code to everything the token request will be checked against.
-func (h *Handler) newCode(code string, req oauth.AuthorizationRequest, userID string, authTime, now time.Time) store.NewCode {
+func (h *Handler) newCode(code string, req oauth.AuthorizationRequest, b binding, userID string, authTime, now time.Time) store.NewCode {
 	return store.NewCode{
 		Hash:                h.hasher.Hash(code),
+		AppID:               b.app.oa.App.ID,
+		Resource:            b.resource,
 		ClientID:            req.ClientID,
 		UserID:              userID,
 		RedirectURI:         req.RedirectURI,
@@ -264,6 +276,27 @@ func (h *Handler) newCode(code string, req oauth.AuthorizationRequest, userID st
 		AuthTime:            authTime,
 		ExpiresAt:           now.Add(oauth.CodeTTL),
 	}
+}
+
+// ticketApp is the app a consent ticket was issued for, checked again: the client's own
+// app, or for an MCP client the app it was bound to, still available and open to it.
+func (h *Handler) ticketApp(ctx context.Context, client *clientEntry, t oauth.ConsentTicket) (*appEntry, error) {
+	if client.app != nil {
+		if t.AppID != client.app.oa.App.ID {
+			return nil, errResourceOtherApp
+		}
+		return client.app, nil
+	}
+	app, err := h.apps.byID(ctx, t.AppID)
+	switch {
+	case err != nil:
+		return nil, err
+	case !app.usable():
+		return nil, errResourceUnknown
+	case !app.openTo(client.oc.Client):
+		return nil, errResourceNotMCP
+	}
+	return app, nil
 }
 
 // redirectCode answers with the code (303, RFC 9700 §4.12), state and iss (RFC 9207).

@@ -164,6 +164,8 @@ func TestDiscovery_BothDocumentsIdenticalAndComplete(t *testing.T) {
 		"introspection_endpoint": w.env.BaseURL + "/oauth/introspect",
 		"revocation_endpoint":    w.env.BaseURL + "/oauth/revoke",
 		"authorization_response_iss_parameter_supported": true,
+		"registration_endpoint":                          w.env.BaseURL + "/oauth/register",
+		"client_id_metadata_document_supported":          true,
 	}
 	for k, v := range want {
 		if d[k] != v {
@@ -173,7 +175,7 @@ func TestDiscovery_BothDocumentsIdenticalAndComplete(t *testing.T) {
 	wantLists := map[string][]string{
 		"code_challenge_methods_supported":      {"S256"},
 		"response_types_supported":              {"code"},
-		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none", "private_key_jwt"},
 		"id_token_signing_alg_values_supported": {"RS256"},
 		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials"},
 		"scopes_supported":                      {"openid", "email", "profile"},

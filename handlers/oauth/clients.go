@@ -55,6 +55,7 @@ type clientEntry struct {
 
 	scopeNames    []string
 	defaultScopes []string
+	app           *appEntry // the client's own app; nil for MCP clients (no app)
 }
 
 func newClientCache(st *store.Store, ttl time.Duration, now func() time.Time) *clientCache {
@@ -93,11 +94,9 @@ func (cc *clientCache) load(ctx context.Context, id string, afterMiss bool) (*cl
 		switch {
 		case err == nil:
 			e.found, e.oc = true, oc
-			for _, s := range oc.Scopes {
-				e.scopeNames = append(e.scopeNames, s.Name)
-				if s.IsDefault {
-					e.defaultScopes = append(e.defaultScopes, s.Name)
-				}
+			if oc.Client.HasApp() {
+				e.app = newAppEntry(store.OAuthApp{App: oc.App, OwnerEmail: oc.OwnerEmail, Scopes: oc.Scopes})
+				e.scopeNames, e.defaultScopes = e.app.scopeNames, e.app.defaultScopes
 			}
 		case errors.Is(err, store.ErrNotFound):
 		default:
@@ -149,9 +148,10 @@ func (cc *clientCache) flush() {
 }
 
 // usable reports whether the client may take part in a flow: it exists and neither it
-// nor its app is suspended.
+// nor its app (when it has one) is suspended. The app an MCP client is bound to is
+// checked where it is bound.
 func (e *clientEntry) usable() bool {
-	return e.found && !e.oc.Client.IsSuspended() && !e.oc.App.IsSuspended()
+	return e.found && !e.oc.Client.IsSuspended() && (e.app == nil || !e.oc.App.IsSuspended())
 }
 
 // secretMatches compares the hash of a presented secret with every secret that still
@@ -167,18 +167,15 @@ func (e *clientEntry) secretMatches(hash []byte, now time.Time) bool {
 	return ok == 1
 }
 
-// policy is what the client's kind and app allow in an authorization request.
-func (e *clientEntry) policy() oauth.AuthorizePolicy {
+// policy is what the client's kind and the app it is bound to allow in an
+// authorization request. PKCE is required from public clients (RFC 9700 §2.1.1) and from
+// every MCP client, confidential or not (the MCP authorization spec requires it of all).
+func (e *clientEntry) policy(app *appEntry) oauth.AuthorizePolicy {
 	return oauth.AuthorizePolicy{
-		RequirePKCE:   !e.oc.Client.IsConfidential(),
-		Scopes:        e.scopeNames,
-		DefaultScopes: e.defaultScopes,
+		RequirePKCE:   !e.oc.Client.IsConfidential() || e.oc.Client.IsMCP(),
+		Scopes:        app.scopeNames,
+		DefaultScopes: app.defaultScopes,
 	}
-}
-
-// resource is the app's resource URL: the aud of its access tokens.
-func (h *Handler) resource(e *clientEntry) string {
-	return h.issuer + e.oc.App.ResourcePath()
 }
 
 // errClientAuth is the one answer for an unknown client or a wrong secret, so that the

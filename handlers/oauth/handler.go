@@ -46,6 +46,7 @@ type Handler struct {
 	log     *slog.Logger
 
 	clients  *clientCache
+	apps     *appCache
 	grants   *grantStatus
 	verified verifiedTokens
 	docs     *documents
@@ -73,12 +74,16 @@ func New(cfg Config) *Handler {
 		now:     cfg.Now,
 		log:     cfg.Log,
 		clients: newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL),
 		grants:  newGrantStatus(cfg.Store),
 		docs:    &documents{issuer: cfg.Issuer},
 	}
 	if cfg.Listener != nil {
 		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {
 			cfg.Log.Error("subscribe to client changes", "err", err)
+		}
+		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.apps.invalidate, h.apps.flush); err != nil {
+			cfg.Log.Error("subscribe to app changes", "err", err)
 		}
 		if err := cfg.Listener.Subscribe(store.RevocationsChannel, h.grants.onNotify, h.grants.resync); err != nil {
 			cfg.Log.Error("subscribe to revocations", "err", err)

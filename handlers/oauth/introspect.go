@@ -25,7 +25,7 @@ func (h *Handler) introspect(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	caller, creds, err := h.authenticateClient(ctx, c.Request, form)
-	if err == nil && !caller.oc.Client.IsConfidential() {
+	if err == nil && (!caller.oc.Client.IsConfidential() || caller.app == nil) {
 		err = oauth.ErrInvalidClient.WithDescription("Introspection needs a confidential client of the app.")
 	}
 	if err != nil {
@@ -37,7 +37,7 @@ func (h *Handler) introspect(c *gin.Context) {
 		writeError(c, oauth.ErrInvalidRequest.WithDescription("The token parameter is missing."), false)
 		return
 	}
-	resp, err := h.introspectToken(ctx, token, caller.oc.App.ID, h.now())
+	resp, err := h.introspectToken(ctx, token, caller.app, h.now())
 	if err != nil {
 		writeError(c, err, false)
 		return
@@ -47,11 +47,13 @@ func (h *Handler) introspect(c *gin.Context) {
 
 var inactive = oauth.IntrospectionResponse{Active: false}
 
-// introspectToken describes token for a caller of app appID. Refresh tokens are looked
-// up by hash; access tokens are verified in memory (signature, issuer, expiry), then
-// checked against the state of their grant, user and client (all cached, kept current
-// by NOTIFY).
-func (h *Handler) introspectToken(ctx context.Context, token, appID string, now time.Time) (oauth.IntrospectionResponse, error) {
+// introspectToken describes token for a caller of app. Refresh tokens are looked up by
+// hash; access tokens are verified in memory (signature, issuer, expiry), then checked
+// against the state of their grant, user and client (all cached, kept current by
+// NOTIFY). A token is the app's when its grant is (refresh tokens) or its aud is the
+// app's resource or a part of it (access tokens; the aud was set from the grant's app).
+func (h *Handler) introspectToken(ctx context.Context, token string, app *appEntry, now time.Time) (oauth.IntrospectionResponse, error) {
+	appID := app.oa.App.ID
 	if strings.HasPrefix(token, oauth.PrefixRefreshToken) {
 		st, err := h.store.RefreshTokenByHash(ctx, h.hasher.Hash(token))
 		if errors.Is(err, store.ErrNotFound) {
@@ -64,7 +66,7 @@ func (h *Handler) introspectToken(ctx context.Context, token, appID string, now 
 		if err != nil {
 			return inactive, err
 		}
-		if !st.IsLive(now) || !owner.usable() || owner.oc.App.ID != appID {
+		if !st.IsLive(now) || !owner.usable() || st.GrantAppID != appID || (owner.app != nil && owner.oc.App.ID != appID) {
 			return inactive, nil
 		}
 		return oauth.IntrospectionResponse{
@@ -82,7 +84,7 @@ func (h *Handler) introspectToken(ctx context.Context, token, appID string, now 
 	if err != nil {
 		return inactive, err
 	}
-	if !owner.usable() || owner.oc.App.ID != appID || !claims.HasAudience(h.resource(owner)) {
+	if !owner.usable() || (owner.app != nil && owner.oc.App.ID != appID) || !h.audienceInApp(claims.Audience, app) {
 		return inactive, nil
 	}
 	live, err := h.grants.isLive(ctx, claims.GrantID)
@@ -95,6 +97,17 @@ func (h *Handler) introspectToken(ctx context.Context, token, appID string, now 
 		Nbf: claims.NotBefore.Unix(), Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer,
 		JTI: claims.JTI, GrantID: claims.GrantID,
 	}, nil
+}
+
+// audienceInApp reports whether some aud is the app's resource or a resource below it.
+func (h *Handler) audienceInApp(aud []string, app *appEntry) bool {
+	root := app.root(h.issuer)
+	for _, a := range aud {
+		if oauth.ResourceCovers(root, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // revoke is RFC 7009 token revocation. A refresh token or an access token of the calling

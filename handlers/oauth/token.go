@@ -96,6 +96,15 @@ func (h *Handler) exchangeCode(c *gin.Context, client *clientEntry, form url.Val
 	case rc.CodeChallenge != "" && !oauth.VerifyPKCE(rc.CodeChallenge, rc.CodeChallengeMethod, verifier):
 		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
 	}
+	// RFC 8707 §2.2: the token is for the resource the code is bound to, or a part of it.
+	app, err := h.grantApp(ctx, client, rc.AppID)
+	if err != nil {
+		return oauth.TokenResponse{}, err
+	}
+	aud, err := h.tokenResource(form, app, rc.Resource)
+	if err != nil {
+		return oauth.TokenResponse{}, err
+	}
 
 	refresh := oauth.NewToken(oauth.PrefixRefreshToken)
 	err = h.store.CreateRefreshToken(ctx, store.NewRefreshToken{
@@ -106,12 +115,12 @@ func (h *Handler) exchangeCode(c *gin.Context, client *clientEntry, form url.Val
 		Scopes:    rc.Scopes,
 		Resource:  rc.Resource,
 		AuthTime:  rc.AuthTime,
-		ExpiresAt: now.Add(client.oc.App.RefreshTokenTTL()),
+		ExpiresAt: now.Add(app.oa.App.RefreshTokenTTL()),
 	}, now)
 	if err != nil {
 		return oauth.TokenResponse{}, err
 	}
-	return h.issue(client, issueParams{
+	return h.issue(client, app, aud, issueParams{
 		userID: rc.UserID, email: rc.Email, grantID: rc.GrantID, scopes: rc.Scopes,
 		nonce: rc.Nonce, authTime: rc.AuthTime, refresh: refresh, now: now, idToken: true,
 	})
@@ -143,6 +152,14 @@ func (h *Handler) refresh(c *gin.Context, client *clientEntry, form url.Values) 
 	if st.RevokedAt != nil || st.GrantRevoked || st.UserSuspended {
 		return oauth.TokenResponse{}, errRefreshInvalid
 	}
+	app, err := h.grantApp(ctx, client, st.GrantAppID)
+	if err != nil {
+		return oauth.TokenResponse{}, err
+	}
+	aud, err := h.tokenResource(form, app, st.Resource)
+	if err != nil {
+		return oauth.TokenResponse{}, err
+	}
 	// RFC 6749 §6: the new access token's scope may narrow, never widen, the grant.
 	scopes := intersect(st.Scopes, st.GrantScopes)
 	if len(requested) > 0 {
@@ -161,12 +178,12 @@ func (h *Handler) refresh(c *gin.Context, client *clientEntry, form url.Values) 
 		if !now.Before(st.ExpiresAt) {
 			return oauth.TokenResponse{}, errRefreshInvalid
 		}
-		rotated, err := h.store.RotateRefreshToken(ctx, st.ID, successorHash, now.Add(client.oc.App.RefreshTokenTTL()), now)
+		rotated, err := h.store.RotateRefreshToken(ctx, st.ID, successorHash, now.Add(app.oa.App.RefreshTokenTTL()), now)
 		if err != nil {
 			return oauth.TokenResponse{}, err
 		}
 		if rotated {
-			return h.issue(client, params)
+			return h.issue(client, app, aud, params)
 		}
 		// A concurrent refresh with the same token won the swap: this is a repeat.
 		if st, err = h.store.RefreshTokenByHash(ctx, h.hasher.Hash(token)); err != nil {
@@ -192,7 +209,7 @@ func (h *Handler) refresh(c *gin.Context, client *clientEntry, form url.Values) 
 	if err != nil {
 		return oauth.TokenResponse{}, err
 	}
-	return h.issue(client, params)
+	return h.issue(client, app, aud, params)
 }
 
 var errRefreshInvalid = oauth.ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
@@ -220,7 +237,11 @@ func (h *Handler) clientCredentials(client *clientEntry, form url.Values) (oauth
 			return oauth.TokenResponse{}, oauth.ErrInvalidScope.WithDescription("The scope " + quoteScope(s) + " is not available to service clients of this app.")
 		}
 	}
-	return h.issue(client, issueParams{scopes: scopes, now: h.now()})
+	aud, err := h.tokenResource(form, client.app, "")
+	if err != nil {
+		return oauth.TokenResponse{}, err
+	}
+	return h.issue(client, client.app, aud, issueParams{scopes: scopes, now: h.now()})
 }
 
 // issueParams is what a token response is made of.
@@ -239,11 +260,11 @@ type issueParams struct {
 	idToken bool
 }
 
-// issue signs the access token (and the ID token when asked for and openid was
-// granted) and builds the response.
-func (h *Handler) issue(client *clientEntry, p issueParams) (oauth.TokenResponse, error) {
+// issue signs the access token for aud, a resource of a (and the ID token when asked for
+// and openid was granted) and builds the response.
+func (h *Handler) issue(client *clientEntry, a *appEntry, aud string, p issueParams) (oauth.TokenResponse, error) {
 	ks := h.keys.KeySet()
-	app := client.oc.App
+	app := a.oa.App
 	subject := p.userID
 	if subject == "" {
 		subject = client.oc.Client.ID
@@ -255,7 +276,7 @@ func (h *Handler) issue(client *clientEntry, p issueParams) (oauth.TokenResponse
 		Scope:    oauth.FormatScope(p.scopes),
 		JTI:      newJTI(),
 		GrantID:  p.grantID,
-		Audience: []string{h.resource(client)},
+		Audience: []string{aud},
 		IssuedAt: p.now,
 		Expiry:   p.now.Add(app.AccessTokenTTL()),
 	}

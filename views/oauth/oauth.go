@@ -14,7 +14,21 @@ type ConsentVM struct {
 	Scopes         []ScopeVM
 	Ticket         string // signed binding of the form to the request and the user
 	SwitchURL      string // sign in as someone else, then come back to this request
+
+	// Who vouches for the client (issue 7). ClientOrigin is OriginMetadataDocument (its
+	// name comes from a document published at DocumentHost), OriginRegistration (anyone
+	// registered it: shown as a warning) or "" (created by the app's developer).
+	ClientOrigin  string
+	DocumentHost  string
+	LocalhostOnly bool   // every redirect URI of the client is on this computer (loopback)
+	Resource      string // the resource (MCP server URL) the access is for
 }
+
+// Client origins shown on the consent page.
+const (
+	OriginMetadataDocument = "metadata_document"
+	OriginRegistration     = "registration"
+)
 
 // ScopeVM is one requested scope.
 type ScopeVM struct {
