@@ -22,7 +22,7 @@ const (
 		SELECT ` + clientColumns + ` FROM clients c
 		 WHERE c.id = $1 AND c.registration_token_hash = $2 AND c.origin = '` + ClientOriginRegistration + `'`
 	qUpdateRegistration = `
-		UPDATE clients c SET name = $3, redirect_uris = $4, metadata = $5, updated_at = $6
+		UPDATE clients c SET name = $3, redirect_uris = $4, metadata = $5, token_endpoint_auth_method = $7, updated_at = $6
 		 WHERE c.id = $1 AND c.registration_token_hash = $2 AND c.origin = '` + ClientOriginRegistration + `'
 		RETURNING ` + clientColumns
 	qDeleteRegistration = `
@@ -129,6 +129,7 @@ func (s *Store) RegistrationByToken(ctx context.Context, clientID string, tokenH
 type RegistrationUpdate struct {
 	Name         string
 	RedirectURIs []string
+	AuthMethod   string
 	Metadata     []byte
 	IP           string
 }
@@ -139,7 +140,7 @@ func (s *Store) UpdateRegistration(ctx context.Context, clientID string, tokenHa
 	var r Client
 	err := s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.getContext(ctx, &r, qUpdateRegistration, clientID, tokenHash, u.Name, pq.Array(nonNil(u.RedirectURIs)),
-			jsonOrEmpty(u.Metadata), now); err != nil {
+			jsonOrEmpty(u.Metadata), now, u.AuthMethod); err != nil {
 			return err
 		}
 		details, _ := json.Marshal(map[string]any{"redirect_uris": nonNil(u.RedirectURIs)})

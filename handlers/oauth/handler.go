@@ -28,7 +28,14 @@ type Config struct {
 	// ClientCacheTTL bounds how long a cached client is used without a NOTIFY; zero means
 	// DefaultClientCacheTTL.
 	ClientCacheTTL time.Duration
+	// RegistrationsPerMinute is how many dynamic registrations one IP address may make
+	// per minute (also the burst); zero means DefaultRegistrationsPerMinute.
+	RegistrationsPerMinute int
 }
+
+// DefaultRegistrationsPerMinute is generous on purpose: Claude and ChatGPT register from
+// a few cloud addresses on behalf of all their users (AI-CLIENTS.md K4, C2).
+const DefaultRegistrationsPerMinute = 60
 
 // DefaultClientCacheTTL is the longest a client, its app, scopes or secrets may be served
 // from memory after a change whose NOTIFY was missed.
@@ -50,6 +57,8 @@ type Handler struct {
 	grants   *grantStatus
 	verified verifiedTokens
 	docs     *documents
+
+	registrations *ipLimiter // POST /oauth/register per client IP
 }
 
 // New builds the handler and subscribes its caches to their NOTIFY channels. A failed
@@ -64,6 +73,9 @@ func New(cfg Config) *Handler {
 	if cfg.ClientCacheTTL == 0 {
 		cfg.ClientCacheTTL = DefaultClientCacheTTL
 	}
+	if cfg.RegistrationsPerMinute == 0 {
+		cfg.RegistrationsPerMinute = DefaultRegistrationsPerMinute
+	}
 	h := &Handler{
 		store:   cfg.Store,
 		keys:    cfg.Keys,
@@ -77,6 +89,8 @@ func New(cfg Config) *Handler {
 		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL),
 		grants:  newGrantStatus(cfg.Store),
 		docs:    &documents{issuer: cfg.Issuer},
+
+		registrations: newIPLimiter(cfg.RegistrationsPerMinute, time.Minute),
 	}
 	if cfg.Listener != nil {
 		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {
@@ -108,6 +122,12 @@ func (h *Handler) Register(machine, browser gin.IRouter) {
 	public.OPTIONS(oauth.PathToken, preflight)
 	public.POST(oauth.PathRevoke, h.revoke)
 	public.OPTIONS(oauth.PathRevoke, preflight)
+	public.POST(oauth.PathRegister, h.register)
+	public.OPTIONS(oauth.PathRegister, preflight)
+	public.GET(oauth.PathRegister+"/:client_id", h.registrationRead)
+	public.PUT(oauth.PathRegister+"/:client_id", h.registrationUpdate)
+	public.DELETE(oauth.PathRegister+"/:client_id", h.registrationDelete)
+	public.OPTIONS(oauth.PathRegister+"/:client_id", preflight)
 	public.GET(oauth.PathUserInfo, h.userinfo)
 	public.POST(oauth.PathUserInfo, h.userinfo)
 	public.OPTIONS(oauth.PathUserInfo, preflight)
@@ -134,7 +154,7 @@ func cors(c *gin.Context) {
 // preflight answers a CORS preflight.
 func preflight(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
 	h.Set("Access-Control-Max-Age", "86400")
 	c.AbortWithStatus(http.StatusNoContent)
