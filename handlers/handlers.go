@@ -24,6 +24,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/usage"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/static"
 	"github.com/authgpts/authgpts/store"
 )
@@ -43,6 +44,9 @@ type Deps struct {
 	Keys        *tokens.Keys     // signing keys (required)
 	Listener    *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
 	Gateway     *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
+	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
+	// production policy. Tests set one whose allow-list names their local HTTPS server.
+	Fetcher *safefetch.Fetcher
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -106,7 +110,7 @@ func NewRouter(d Deps) *gin.Engine {
 	// authorization and consent pages on browser.
 	oauthhandler.New(oauthhandler.Config{
 		Store: d.Store, Keys: d.Keys, Listener: d.Listener, Issuer: d.BaseURL.String(),
-		Secret: d.Secret, Now: d.Now, Log: d.Log,
+		Secret: d.Secret, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher,
 	}).Register(r, browser)
 
 	// The console answers 404 to everyone but admins, signed in or not.

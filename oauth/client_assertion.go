@@ -104,3 +104,21 @@ func VerifyClientAssertion(assertion string, jwks []byte, clientID string, audie
 	}
 	return ClientAssertion{JTI: claims.ID, Expiry: claims.Expiry.Time().Add(ClockLeeway)}, nil
 }
+
+// UnverifiedIssuer returns the iss claim of an assertion without verifying anything, so
+// that a token request naming its client only in the assertion (RFC 7523 §3) can find
+// the keys to verify it with; "" when the assertion does not parse.
+func UnverifiedIssuer(assertion string) string {
+	if len(assertion) > maxTokenLength {
+		return ""
+	}
+	tok, err := jwt.ParseSigned(assertion, clientAssertionAlgs)
+	if err != nil {
+		return ""
+	}
+	var c jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
+		return ""
+	}
+	return c.Issuer
+}

@@ -23,6 +23,7 @@ const (
 	msgSuspended      = "The app that sent you here is not available at the moment."
 	msgConsentExpired = "This page expired, or it was opened for another account."
 	msgSessionEnded   = "You were signed out before you answered."
+	msgBadDocument    = "The app that sent you here describes itself with a document that could not be fetched or is not valid."
 )
 
 // authorize is the authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2).
@@ -38,7 +39,12 @@ func (h *Handler) authorize(c *gin.Context) {
 		h.errorPage(c, http.StatusBadRequest, msgBadRequest)
 		return
 	}
-	client, err := h.clients.get(ctx, clientID)
+	client, err := h.lookupClient(ctx, clientID)
+	var de *documentError
+	if errors.As(err, &de) {
+		h.errorPage(c, http.StatusBadRequest, msgBadDocument)
+		return
+	}
 	if err != nil {
 		web.Fail(c, err)
 		return

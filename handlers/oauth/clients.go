@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -56,6 +57,7 @@ type clientEntry struct {
 	scopeNames    []string
 	defaultScopes []string
 	app           *appEntry // the client's own app; nil for MCP clients (no app)
+	jwksURI       string    // private_key_jwt clients: where their keys are published
 }
 
 func newClientCache(st *store.Store, ttl time.Duration, now func() time.Time) *clientCache {
@@ -94,6 +96,12 @@ func (cc *clientCache) load(ctx context.Context, id string, afterMiss bool) (*cl
 		switch {
 		case err == nil:
 			e.found, e.oc = true, oc
+			if oc.Client.AuthMethod == oauth.AuthMethodPrivateKeyJWT {
+				var m oauth.ClientMetadata
+				if json.Unmarshal(oc.Client.Metadata, &m) == nil {
+					e.jwksURI = m.JWKSURI
+				}
+			}
 			if oc.Client.HasApp() {
 				e.app = newAppEntry(store.OAuthApp{App: oc.App, OwnerEmail: oc.OwnerEmail, Scopes: oc.Scopes})
 				e.scopeNames, e.defaultScopes = e.app.scopeNames, e.app.defaultScopes
@@ -188,11 +196,21 @@ var errClientAuth = oauth.ErrInvalidClient.WithDescription("Client authenticatio
 // invalid_client. The credentials are returned even with an error, for the Basic
 // challenge.
 func (h *Handler) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*clientEntry, oauth.ClientCredentials, error) {
+	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
+		if r.Header.Get("Authorization") != "" {
+			return nil, oauth.ClientCredentials{}, oauth.ErrInvalidRequest.WithDescription("Use one client authentication method.")
+		}
+		return h.authenticateAssertion(ctx, form, h.log)
+	}
 	creds, err := oauth.ParseClientCredentials(r, form)
 	if err != nil {
 		return nil, creds, err
 	}
-	e, err := h.clients.get(ctx, creds.ID)
+	e, err := h.lookupClient(ctx, creds.ID)
+	var de *documentError
+	if errors.As(err, &de) {
+		return nil, creds, oauth.ErrInvalidClient.WithDescription("The client's metadata document could not be used.")
+	}
 	if err != nil {
 		return nil, creds, err
 	}
@@ -217,6 +235,9 @@ func (h *Handler) authenticateClient(ctx context.Context, r *http.Request, form 
 			return nil, creds, oauth.ErrInvalidClient.WithDescription("This is a public client: it has no client secret; send client_id only.")
 		}
 		return e, creds, nil
+	}
+	if e.oc.Client.AuthMethod == oauth.AuthMethodPrivateKeyJWT {
+		return nil, creds, oauth.ErrInvalidClient.WithDescription("This client must authenticate with a private_key_jwt client assertion.")
 	}
 	if creds.Secret == "" {
 		return nil, creds, oauth.ErrInvalidClient.WithDescription("This client must authenticate with its client secret (HTTP Basic or client_secret in the body).")

@@ -13,6 +13,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
 )
 
@@ -28,6 +29,10 @@ type Config struct {
 	// ClientCacheTTL bounds how long a cached client is used without a NOTIFY; zero means
 	// DefaultClientCacheTTL.
 	ClientCacheTTL time.Duration
+	// Fetcher fetches client ID metadata documents and client JWKS; nil means the
+	// production policy (safefetch.New with no allow-list). Tests pass one whose
+	// allow-list names their local HTTPS server.
+	Fetcher *safefetch.Fetcher
 	// RegistrationsPerMinute is how many dynamic registrations one IP address may make
 	// per minute (also the burst); zero means DefaultRegistrationsPerMinute.
 	RegistrationsPerMinute int
@@ -58,7 +63,8 @@ type Handler struct {
 	verified verifiedTokens
 	docs     *documents
 
-	registrations *ipLimiter // POST /oauth/register per client IP
+	registrations *ipLimiter       // POST /oauth/register per client IP
+	cimd          *documentClients // client ID metadata documents, client JWKS
 }
 
 // New builds the handler and subscribes its caches to their NOTIFY channels. A failed
@@ -72,6 +78,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.ClientCacheTTL == 0 {
 		cfg.ClientCacheTTL = DefaultClientCacheTTL
+	}
+	if cfg.Fetcher == nil {
+		cfg.Fetcher = safefetch.New(safefetch.Options{})
 	}
 	if cfg.RegistrationsPerMinute == 0 {
 		cfg.RegistrationsPerMinute = DefaultRegistrationsPerMinute
@@ -91,6 +100,7 @@ func New(cfg Config) *Handler {
 		docs:    &documents{issuer: cfg.Issuer},
 
 		registrations: newIPLimiter(cfg.RegistrationsPerMinute, time.Minute),
+		cimd:          &documentClients{fetch: cfg.Fetcher},
 	}
 	if cfg.Listener != nil {
 		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgpts/authgpts/handlers/handlertest"
+	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -332,5 +334,49 @@ func TestRegistrationManagement_ReadUpdateDeleteNeedTheToken(t *testing.T) {
 	if n := countRows(t, env, `SELECT count(*) FROM audit_log WHERE action IN ('client.registration_updated', 'client.registration_deleted') AND target_id = $1`, reg.ClientID); n != 2 {
 		t.Errorf("audit entries = %d, want 2", n)
 	}
-	_ = context.Background()
+}
+
+// TestJanitor_RemovesUnusedAndIdleRegistrations: a registration nobody used within a day
+// goes, one in use stays until it has been idle for 90 days; portal clients never go.
+func TestJanitor_RemovesUnusedAndIdleRegistrations(t *testing.T) {
+	w := newMCPWorld(t) // w.reg: registered, never used
+	used := mustRegister(t, w.env, claudeDCR)
+	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
+	verifier, challenge := pkcePair()
+	code := w.code(t, user, w.query(w.resource("/mcp"), challenge, "client_id", used.ClientID))
+	wantOK(t, w.exchangeAs(t, used.ClientID, code, verifier))
+	ctx := context.Background()
+	now := w.env.Clock.Now()
+
+	// Within the first day nothing goes.
+	if r, err := oauthhandler.Sweep(ctx, w.env.Store, now.Add(23*time.Hour)); err != nil || r.Registrations != 0 {
+		t.Fatalf("Sweep at 23 h = %+v, %v; want nothing removed", r, err)
+	}
+	// After a day the unused one goes, with a revocation signal; the used one stays.
+	r, err := oauthhandler.Sweep(ctx, w.env.Store, now.Add(25*time.Hour))
+	if err != nil || r.Registrations != 1 {
+		t.Fatalf("Sweep at 25 h = %+v, %v; want 1 registration removed", r, err)
+	}
+	if _, ok := readClient(t, w.env, w.reg.ClientID); ok {
+		t.Error("the unused registration is still there")
+	}
+	if _, ok := readClient(t, w.env, used.ClientID); !ok {
+		t.Fatal("the used registration was removed")
+	}
+	// Idle for 90 days: it goes with its grant.
+	if r, _ := oauthhandler.Sweep(ctx, w.env.Store, now.Add(89*24*time.Hour)); r.Registrations != 0 {
+		t.Errorf("Sweep at 89 days removed %d", r.Registrations)
+	}
+	if r, _ := oauthhandler.Sweep(ctx, w.env.Store, now.Add(91*24*time.Hour)); r.Registrations != 1 {
+		t.Errorf("Sweep at 91 days removed %d, want 1", r.Registrations)
+	}
+	if _, ok := readClient(t, w.env, used.ClientID); ok {
+		t.Error("the idle registration is still there")
+	}
+	if n := countRows(t, w.env, `SELECT count(*) FROM grants WHERE client_id = $1`, used.ClientID); n != 0 {
+		t.Errorf("%d grants of the removed client remain", n)
+	}
+	if _, ok := readClient(t, w.env, w.app.Client.ID); !ok {
+		t.Error("the janitor removed a portal client")
+	}
 }

@@ -366,3 +366,10 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func (w *mcpWorld) exchangeAs(t *testing.T, clientID, code, verifier string) tokenResult {
+	t.Helper()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {claudeCallback},
+		"code_verifier": {verifier}, "client_id": {clientID}}
+	return (&world{env: w.env}).post(t, oauth.PathToken, form, "", "")
+}
