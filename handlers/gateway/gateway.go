@@ -139,6 +139,8 @@ func (g *Gateway) Register(r gin.IRouter) {
 	r.GET("/.well-known/oauth-protected-resource/gw/:slug/*path", g.resourceMetadata)
 	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug", preflight)
 	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug/*path", preflight)
+	r.GET("/.well-known/oauth-protected-resource", g.rootResourceMetadata)
+	r.OPTIONS("/.well-known/oauth-protected-resource", preflight)
 }
 
 // Start runs the background workers: the revocation listener (when DatabaseURL is

@@ -55,6 +55,24 @@ func (g *Gateway) resourceMetadata(c *gin.Context) {
 	})
 }
 
+// rootResourceMetadata serves GET /.well-known/oauth-protected-resource: the metadata of
+// the resource the bare host names (RFC 9728 §3.1: no path component), i.e. the
+// gateway as a whole. It exists for clients that probe the root well-known URL (the MCP
+// authorization spec's fallback after the path-suffixed one) so that they still find
+// the authorization server. It names no app: a token is always asked for one of the
+// apps' resources (<base>/gw/<slug>[/mcp]), which the 401 of each API names exactly;
+// asking for the bare base URL as a resource is invalid_target.
+func (g *Gateway) rootResourceMetadata(c *gin.Context) {
+	allowCORS(c.Writer.Header())
+	oauth.WriteJSON(c.Writer, http.StatusOK, resourceMetadataDoc{
+		Resource:               g.issuer,
+		AuthorizationServers:   []string{g.issuer},
+		ScopesSupported:        oauth.BuiltinScopes,
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           "AuthGPTs gateway",
+	})
+}
+
 // isPreflight reports whether r is a CORS preflight (Fetch standard §3.2.2).
 func isPreflight(r *http.Request) bool {
 	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
