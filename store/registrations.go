@@ -259,3 +259,62 @@ func jsonOrEmpty(b []byte) []byte {
 	}
 	return b
 }
+
+const (
+	// MCP clients connected to an app: clients without an app of their own that hold a
+	// live grant for it, with how many users connected them and when they were last used.
+	qMCPClientsOfApp = `
+		SELECT c.id, c.name, c.origin, count(*) AS users, max(g.last_used_at) AS last_used_at, min(g.created_at) AS connected_at
+		  FROM grants g JOIN clients c ON c.id = g.client_id JOIN apps a ON a.id = g.app_id
+		 WHERE g.app_id = $1 AND a.owner_id = $2 AND g.revoked_at IS NULL AND c.app_id IS NULL
+		 GROUP BY c.id, c.name, c.origin
+		 ORDER BY max(coalesce(g.last_used_at, g.created_at)) DESC, c.id
+		 LIMIT 500`
+	qLockClientGrantsOnApp = `
+		SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id
+		 WHERE g.app_id = $1 AND a.owner_id = $2 AND g.client_id = $3 AND g.revoked_at IS NULL
+		 FOR UPDATE OF g`
+)
+
+// MCPClient is an MCP client (dynamically registered or from a metadata document)
+// connected to an app, as its developer sees it.
+type MCPClient struct {
+	ID          string     `db:"id"`
+	Name        string     `db:"name"`
+	Origin      string     `db:"origin"`
+	Users       int64      `db:"users"`
+	LastUsedAt  *time.Time `db:"last_used_at"`
+	ConnectedAt time.Time  `db:"connected_at"`
+}
+
+// MCPClientsOfApp lists the MCP clients holding live grants for the owner's app, most
+// recently used first.
+func (s *Store) MCPClientsOfApp(ctx context.Context, ownerID, appID string) ([]MCPClient, error) {
+	var out []MCPClient
+	err := s.selectContext(ctx, &out, qMCPClientsOfApp, appID, ownerID)
+	return out, wrap("mcp clients of app", err)
+}
+
+// RevokeClientGrantsOnApp revokes every live grant of the client for the owner's app
+// (RevokeGrant: refresh tokens die, every instance is told) and audits it, in one
+// transaction. ErrNotFound when there is none (or the app is not the owner's).
+func (s *Store) RevokeClientGrantsOnApp(ctx context.Context, ownerID, appID, clientID string, actor AuditEntry, now time.Time) (int, error) {
+	var ids []string
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.selectContext(ctx, &ids, qLockClientGrantsOnApp, appID, ownerID, clientID); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return ErrNotFound
+		}
+		for _, id := range ids {
+			if _, err := tx.RevokeGrant(ctx, id, now); err != nil {
+				return err
+			}
+		}
+		details, _ := json.Marshal(map[string]any{"app_id": appID, "grants": len(ids)})
+		actor.At, actor.Action, actor.TargetType, actor.TargetID, actor.Details = now, "app.mcp_client_revoked", TargetClient, clientID, details
+		return tx.Audit(ctx, actor)
+	})
+	return len(ids), wrap("revoke client grants on app", err)
+}

@@ -41,6 +41,7 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/scopes/update", h.updateScope)
 	r.POST("/dashboard/apps/:slug/scopes/delete", h.deleteScope)
 	r.POST("/dashboard/apps/:slug/clients", h.createClient)
+	r.POST("/dashboard/apps/:slug/mcp-clients/revoke", h.revokeMCPClient)
 
 	r.GET("/dashboard/apps/:slug/clients/:client", h.clientPage)
 	r.POST("/dashboard/apps/:slug/clients/:client/name", h.renameClient)

@@ -158,10 +158,15 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 	if err != nil {
 		return view.AppPageVM{}, err
 	}
+	mcp, err := h.mcpPanelVM(ctx, u, a)
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
 	return view.AppPageVM{
 		Chrome:   chrome(u, a.Name),
 		Header:   appHeaderVM(a, URLsFor(h.BaseURL, a)),
 		Connect:  connect,
+		MCP:      mcp,
 		Clients:  clientListVM(a, d.clients),
 		Scopes:   scopeListVM(a, d.scopes),
 		Settings: settingsVM(a, h.DevMode),

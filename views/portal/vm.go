@@ -107,6 +107,7 @@ type AppPageVM struct {
 	Chrome   layout.Chrome
 	Header   AppHeaderVM
 	Connect  ConnectPanelVM
+	MCP      MCPPanelVM
 	Clients  ClientListVM
 	Scopes   ScopeListVM
 	Settings SettingsVM
