@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -459,4 +460,70 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestBrowser_MCPConsentAndAppPage: in Chromium, the consent page an anonymous
+// registration gets (its warning, the resource) at desktop and phone widths, and the
+// developer's app page with the MCP server URL and the connected client.
+func TestBrowser_MCPConsentAndAppPage(t *testing.T) {
+	e := newMCPEnv(t)
+	app, endpoint := e.mcpApp(t)
+	resp, err := http.Post(e.BaseURL+"/oauth/register", "application/json", strings.NewReader(
+		`{"client_name":"claudeai","redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"token_endpoint_auth_method":"none","scope":"claudeai"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+
+	ctx := NewBrowser(t, 1280, 900)
+	signInBrowser(t, ctx, e.Env, handlertest.UniqueEmail(t, "enduser"))
+	q := url.Values{"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {"https://claude.ai/api/mcp/auth_callback"},
+		"state": {"s1"}, "scope": {"openid email"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"},
+		"code_challenge_method": {"S256"}, "resource": {endpoint}}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(e.BaseURL+"/oauth/authorize?"+q.Encode()),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="consent"]`)),
+	)
+	if err != nil {
+		t.Fatalf("consent page: %v", err)
+	}
+	warning, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-origin="registration"]`)))
+	res, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="resource"]`)))
+	if !strings.Contains(warning, "Unverified app") || res != endpoint {
+		t.Errorf("consent page: warning %q, resource %q", warning, res)
+	}
+	Screenshot(t, ctx, "mcp-consent-registration-desktop")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	Screenshot(t, ctx, "mcp-consent-registration-phone")
+
+	// An MCP client connects (the SDK, another user), then the developer looks.
+	user := &consentingUser{t: t, env: e, client: e.SignIn(t, handlertest.UniqueEmail(t, "user"))}
+	connect(t, e, endpoint, user, &auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			ClientName: "Claude", RedirectURIs: []string{mcpRedirect}, TokenEndpointAuthMethod: "none",
+			GrantTypes: []string{"authorization_code", "refresh_token"},
+		}},
+	})
+	dev := NewBrowser(t, 1280, 900)
+	signInBrowser(t, dev, e.Env, app.Owner.Email)
+	err = chromedp.Do(dev,
+		chromedp.Navigate(e.BaseURL+"/dashboard/apps/"+app.App.Slug),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mcp-panel"]`)),
+		chromedp.ScrollIntoView(chromedp.CSS(`[data-testid="mcp-panel"]`)),
+	)
+	if err != nil {
+		t.Fatalf("app page: %v", err)
+	}
+	shown, _ := chromedp.Run(dev, chromedp.Value(chromedp.CSS(`#mcp-server-url`)))
+	row, _ := chromedp.Run(dev, chromedp.Text(chromedp.CSS(`[data-testid="mcp-client-row"]`)))
+	if shown != endpoint || !strings.Contains(row, "Claude") || !strings.Contains(row, "Registration (unverified)") {
+		t.Errorf("MCP panel: URL %q, row %q", shown, row)
+	}
+	Screenshot(t, dev, "mcp-app-page")
 }
