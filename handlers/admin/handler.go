@@ -172,8 +172,12 @@ func (h *Handler) clients(c *gin.Context) {
 		Headers: []string{"Client ID", "Name", "Kind", "App", "Owner", "Last used"}}
 	rows, vm.NextURL = page(c, rows, func(cl store.AdminClient) string { return cursorOf(cl.CreatedAt, cl.ID) })
 	for _, cl := range rows {
+		app := cl.AppSlug
+		if !cl.HasApp() { // an MCP client: bound to apps per grant, not owned by a developer
+			app = "(any MCP app: " + strings.ReplaceAll(cl.Origin, "_", " ") + ")"
+		}
 		vm.Rows = append(vm.Rows, admin.Row{
-			Cells:      []string{cl.ID, cl.Name, cl.Kind, cl.AppSlug, cl.OwnerEmail, datePtr(cl.LastUsedAt)},
+			Cells:      []string{cl.ID, cl.Name, cl.Kind, app, cl.OwnerEmail, datePtr(cl.LastUsedAt)},
 			TargetType: store.TargetClient, TargetID: cl.ID, Suspended: cl.IsSuspended(), Reason: cl.SuspendedReason,
 		})
 	}
