@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -157,7 +155,6 @@ func (h *Handler) startDelete(c *gin.Context) {
 	web.Render(c, http.StatusOK, account.DeletePage(vm))
 }
 
-var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
 
 func (h *Handler) confirmDelete(c *gin.Context) {
 	if !web.ParseForm(c) {
@@ -165,18 +162,18 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 	}
 	u, _ := web.CurrentUser(c)
 	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
-	code := strings.Join(strings.Fields(c.PostForm("code")), "")
-	if !sixDigits.MatchString(code) {
+	code, ok := emailcode.ParseCode(c.PostForm("code"))
+	if !ok {
 		vm.Error = "Enter the 6 digits from the email."
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	ok, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
+	valid, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	if !ok {
+	if !valid {
 		vm.Error = "That code is wrong or has expired."
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
