@@ -193,4 +193,3 @@ func TestBrowser_PortalJourney(t *testing.T) {
 	}
 	Screenshot(t, ctx, "portal-8-app")
 }
-

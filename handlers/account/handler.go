@@ -155,7 +155,6 @@ func (h *Handler) startDelete(c *gin.Context) {
 	web.Render(c, http.StatusOK, account.DeletePage(vm))
 }
 
-
 func (h *Handler) confirmDelete(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return

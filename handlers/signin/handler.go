@@ -91,7 +91,6 @@ func (h *Handler) sendCode(c *gin.Context) {
 	web.Render(c, http.StatusOK, signin.CodePage(vm))
 }
 
-
 var errSuspended = errors.New("signin: account suspended")
 
 func (h *Handler) verifyCode(c *gin.Context) {
