@@ -300,7 +300,7 @@ func TestCIMD_PrivateKeyJWTClientAuthentication(t *testing.T) {
 	first := sign(key, good())
 	wantOK(t, redeem(first, true))
 	wantError(t, redeem(first, true), http.StatusUnauthorized, "invalid_client") // jti replay
-	wantError(t, redeem("", false), http.StatusUnauthorized, "invalid_client")  // no assertion
+	wantError(t, redeem("", false), http.StatusUnauthorized, "invalid_client")   // no assertion
 	wantError(t, redeem(sign(other, good()), true), http.StatusUnauthorized, "invalid_client")
 	c := good()
 	c.Audience = jwt.Audience{"https://elsewhere.example/token"}
