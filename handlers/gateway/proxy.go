@@ -215,7 +215,7 @@ func (g *Gateway) verify(ctx context.Context, token string, app *gatewayApp, now
 		}
 		return v, "", nil
 	}
-	claims, err := g.cfg.Keys.KeySet().VerifyAccessToken(token, now, g.issuer)
+	claims, err := g.cfg.Keys.VerifyAccessToken(ctx, token, now, g.issuer)
 	if err != nil {
 		var oe oauth.Error
 		if errors.As(err, &oe) && oe.Description != "" {
