@@ -21,7 +21,10 @@ func TestBrowser_PortalJourney(t *testing.T) {
 	email := handlertest.UniqueEmail(t, "portal")
 	bg := context.Background()
 
-	browserSignIn(t, env, ctx, email)
+	signInBrowser(t, ctx, env, email)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-app-form"]`))); err != nil {
+		t.Fatalf("dashboard after sign-in: %v", err)
+	}
 	Screenshot(t, ctx, "portal-1-dashboard-empty")
 
 	// A refused callback comes back next to its field (422 swapped by htmx), typed
@@ -189,28 +192,4 @@ func TestBrowser_PortalJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	Screenshot(t, ctx, "portal-8-app")
-}
-
-// browserSignIn signs in with the emailed code and waits for the dashboard.
-func browserSignIn(t *testing.T, env *handlertest.Env, ctx context.Context, email string) {
-	t.Helper()
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(env.BaseURL+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
-		chromedp.Click(chromedp.CSS(`[data-testid="email-form"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="code"]`)),
-	)
-	if err != nil {
-		t.Fatalf("request code: %v", err)
-	}
-	code := env.SMTP.WaitFor(t, email, 0).Code()
-	err = chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.CSS(`input[name="code"]`), code),
-		chromedp.Click(chromedp.CSS(`[data-testid="code-form"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-app-form"]`)),
-	)
-	if err != nil {
-		t.Fatalf("enter code: %v", err)
-	}
 }

@@ -69,7 +69,7 @@ func NewRouter(d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	// Client IPs (rate limits, audit) come from the connection unless a proxy is trusted.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(web.RequestLog(d.Log), web.Recover())
+	r.Use(web.RequestLog(d.Log), web.Recover(), web.Metrics())
 
 	// Machine endpoints: no cookies, no browser-only headers.
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })

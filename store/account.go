@@ -10,12 +10,16 @@ import (
 const (
 	qConnectedApps = `
 		SELECT g.id AS grant_id, g.scopes, g.created_at, g.last_used_at,
-		       a.id AS app_id, a.name AS app_name, a.slug AS app_slug,
-		       c.id AS client_id, c.name AS client_name, u.email AS developer_email
+		       a.id AS app_id, a.name AS app_name, a.slug AS app_slug, a.metering_enabled,
+		       c.id AS client_id, c.name AS client_name, u.email AS developer_email,
+		       coalesce((SELECT sum(d.calls) FROM usage_user_daily d
+		                  WHERE d.app_id = g.app_id AND d.user_id = g.user_id AND d.day >= $2), 0) AS calls_this_month,
+		       cb.balance
 		  FROM grants g
 		  JOIN apps a ON a.id = g.app_id
 		  JOIN clients c ON c.id = g.client_id
 		  JOIN users u ON u.id = a.owner_id
+		  LEFT JOIN credit_balances cb ON cb.app_id = g.app_id AND cb.user_id = g.user_id
 		 WHERE g.user_id = $1 AND g.revoked_at IS NULL
 		 ORDER BY coalesce(g.last_used_at, g.created_at) DESC`
 	qLiveGrantIDsOfUser = `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`
@@ -38,12 +42,16 @@ type ConnectedApp struct {
 	ClientID       string         `db:"client_id"`
 	ClientName     string         `db:"client_name"`
 	DeveloperEmail string         `db:"developer_email"`
+	Metering       bool           `db:"metering_enabled"`
+	CallsThisMonth int64          `db:"calls_this_month"` // from the daily roll-up
+	Balance        *int64         `db:"balance"`          // nil before the first metered call
 }
 
-// ConnectedApps lists the user's live grants, most recently used first.
-func (s *Store) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
+// ConnectedApps lists the user's live grants, most recently used first, with the calls
+// made since monthStart (a UTC midnight) and the credits left.
+func (s *Store) ConnectedApps(ctx context.Context, userID string, monthStart time.Time) ([]ConnectedApp, error) {
 	var out []ConnectedApp
-	err := s.selectContext(ctx, &out, qConnectedApps, userID)
+	err := s.selectContext(ctx, &out, qConnectedApps, userID, monthStart.Format("2006-01-02"))
 	return out, wrap("connected apps", err)
 }
 

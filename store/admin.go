@@ -17,7 +17,19 @@ const (
 		       (SELECT count(*) FROM clients)                                      AS clients,
 		       (SELECT count(*) FROM users WHERE created_at > $1)                  AS signups_7d,
 		       (SELECT count(*) FROM users WHERE last_login_at > $2)               AS active_30d,
-		       (SELECT count(*) FROM grants WHERE revoked_at IS NULL)              AS live_grants`
+		       (SELECT count(*) FROM grants WHERE revoked_at IS NULL)              AS live_grants,
+		       (SELECT count(*) FROM refresh_tokens WHERE created_at > $2)         AS user_tokens_30d,
+		       (SELECT coalesce(sum(calls), 0) FROM usage_client_hourly WHERE hour > $2) AS gateway_calls_30d,
+		       (SELECT coalesce(sum(calls_4xx + calls_5xx), 0) FROM usage_client_hourly WHERE hour > $2) AS gateway_errors_30d`
+	qGatewayCallsPerDay = `
+		SELECT date_trunc('day', hour, 'UTC') AS day, sum(calls) AS calls, sum(calls_4xx + calls_5xx) AS errors
+		  FROM usage_client_hourly WHERE hour >= $1 GROUP BY 1 ORDER BY 1`
+	qBusiestApps = `
+		SELECT a.slug, a.name, u.email AS owner_email, t.calls, t.errors
+		  FROM (SELECT app_id, sum(calls) AS calls, sum(calls_4xx + calls_5xx) AS errors
+		          FROM usage_client_hourly WHERE hour >= $1 GROUP BY app_id ORDER BY calls DESC LIMIT $2) t
+		  JOIN apps a ON a.id = t.app_id JOIN users u ON u.id = a.owner_id
+		 ORDER BY t.calls DESC`
 	qSignupsPerDay = `
 		SELECT date_trunc('day', created_at) AS day, count(*) AS n FROM users
 		 WHERE created_at > $1 GROUP BY 1 ORDER BY 1`
@@ -73,6 +85,41 @@ type PlatformTotals struct {
 	Signups7d  int64 `db:"signups_7d"`
 	Active30d  int64 `db:"active_30d"`
 	LiveGrants int64 `db:"live_grants"`
+	// Refresh tokens minted (each code exchange and refresh): the database's record of
+	// user tokens. client_credentials tokens write nothing; /metrics counts every grant.
+	UserTokens30d    int64 `db:"user_tokens_30d"`
+	GatewayCalls30d  int64 `db:"gateway_calls_30d"`
+	GatewayErrors30d int64 `db:"gateway_errors_30d"`
+}
+
+// DayCalls is one day of gateway traffic.
+type DayCalls struct {
+	Day    time.Time `db:"day"`
+	Calls  int64     `db:"calls"`
+	Errors int64     `db:"errors"`
+}
+
+// GatewayCallsPerDay returns gateway calls and errors per day since since (roll-ups).
+func (s *Store) GatewayCallsPerDay(ctx context.Context, since time.Time) ([]DayCalls, error) {
+	var out []DayCalls
+	err := s.selectContext(ctx, &out, qGatewayCallsPerDay, since)
+	return out, wrap("gateway calls per day", err)
+}
+
+// BusyApp is one of the apps with the most gateway calls.
+type BusyApp struct {
+	Slug       string `db:"slug"`
+	Name       string `db:"name"`
+	OwnerEmail string `db:"owner_email"`
+	Calls      int64  `db:"calls"`
+	Errors     int64  `db:"errors"`
+}
+
+// BusiestApps returns the apps with the most gateway calls since since.
+func (s *Store) BusiestApps(ctx context.Context, since time.Time, limit int) ([]BusyApp, error) {
+	var out []BusyApp
+	err := s.selectContext(ctx, &out, qBusiestApps, since, limit)
+	return out, wrap("busiest apps", err)
 }
 
 // DayCount is one day of a daily series.

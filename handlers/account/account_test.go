@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,9 +38,30 @@ func TestAccount_ListsConnectedApps(t *testing.T) {
 	stranger, _ := env.Store.EnsureUser(context.Background(), handlertest.UniqueEmail(t, "stranger"))
 	grantFor(t, env, stranger.ID, other, "openid")
 
+	// Two metered calls this month, and a balance.
+	var events []store.UsageEvent
+	for range 2 {
+		events = append(events, store.UsageEvent{At: env.Clock.Now(), AppID: fx.App.ID, ClientID: fx.Client.ID, UserID: u.ID, Method: "GET", Route: "/x", Status: 200, LatencyMicros: 800, Credits: 1})
+	}
+	if err := env.Store.InsertUsageEvents(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.RollUpUsage(context.Background(), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.DB().Exec(`UPDATE apps SET metering_enabled = true WHERE id = $1`, fx.App.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.SetCreditBalance(context.Background(), fx.App.ID, u.ID, 98, env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+
 	resp, body := env.Get(t, c, "/account")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-testid="grant-`+grant+`"`) || !strings.Contains(body, fx.App.Name) {
 		t.Fatalf("GET /account = %d, want the connected app", resp.StatusCode)
+	}
+	if !strings.Contains(body, "2 calls this month · 98 credits left") {
+		t.Error("the connected app does not show this month's calls and the credits left")
 	}
 	if strings.Contains(body, other.App.Name) {
 		t.Error("the page lists another user's connected app")
@@ -171,5 +193,67 @@ func TestAccount_SignInCodeCannotConfirmDeletion(t *testing.T) {
 	}
 	if _, err := env.Store.UserByEmail(context.Background(), email); err != nil {
 		t.Fatal("a sign-in code deleted the account")
+	}
+}
+
+func TestAccount_RevokeGrantEndsItAndNotifies(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "user")
+	c := env.SignIn(t, email)
+	ctx := context.Background()
+	u, _ := env.Store.UserByEmail(ctx, email)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	grant := grantFor(t, env, u.ID, fx, "openid")
+	other, _ := env.Store.EnsureUser(ctx, handlertest.UniqueEmail(t, "other"))
+	othersGrant := grantFor(t, env, other.ID, env.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindGPT), "openid")
+
+	listener := pq.NewListener(env.DSN, 10*time.Millisecond, time.Second, nil)
+	defer listener.Close()
+	if err := listener.Listen("authgpts_revocations"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Someone else's grant, or a made-up ID, is 404 and changes nothing.
+	for _, id := range []string{othersGrant, "not-a-grant"} {
+		resp, _ := env.PostForm(t, c, "/account/grants/"+id+"/revoke", nil)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("revoke %s = %d, want 404", id, resp.StatusCode)
+		}
+	}
+	if g, _ := env.Store.GrantByID(ctx, othersGrant); g.RevokedAt != nil {
+		t.Fatal("another user's grant was revoked")
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, env.BaseURL+"/account/grants/"+grant+"/revoke", nil)
+	req.Header.Set("HX-Request", "true")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(string(body)), `<section id="connected-apps"`) || strings.Contains(string(body), grant) {
+		t.Fatalf("htmx revoke = %d, want the connected-apps region without the grant: %.200s", resp.StatusCode, body)
+	}
+	g, _ := env.Store.GrantByID(ctx, grant)
+	if g.RevokedAt == nil {
+		t.Fatal("grant not revoked")
+	}
+	select {
+	case n := <-listener.Notify:
+		if n == nil || n.Extra != "grant:"+grant {
+			t.Errorf("notification = %v, want grant:%s", n, grant)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no revocation notice: other instances would keep accepting the tokens")
+	}
+	var action string
+	_ = env.Store.DB().Get(&action, `SELECT action FROM audit_log WHERE target_id = $1`, grant)
+	if action != "grant.revoked_by_user" {
+		t.Errorf("audit action = %q", action)
+	}
+	// A second revoke of the same grant is 404, not an error.
+	if resp, _ := env.PostForm(t, c, "/account/grants/"+grant+"/revoke", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("second revoke = %d, want 404", resp.StatusCode)
 	}
 }

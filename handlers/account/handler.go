@@ -1,6 +1,7 @@
 // Package account is the end user's own page.
 //
 //	GET  /account                      who is signed in and the apps they connected
+//	POST /account/grants/:id/revoke    revoke a connected app (its tokens stop everywhere)
 //	POST /account/sessions/end-all     sign out everywhere
 //	POST /account/delete               mail a code to confirm deleting the account
 //	POST /account/delete/confirm       check the code and delete the account
@@ -10,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,6 +33,7 @@ type Handler struct {
 // Register mounts the account routes on a signed-in browser group.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/account", h.page)
+	r.POST("/account/grants/:id/revoke", h.revokeGrant)
 	r.POST("/account/sessions/end-all", h.endAllSessions)
 	r.POST("/account/delete", h.startDelete)
 	r.POST("/account/delete/confirm", h.confirmDelete)
@@ -54,7 +54,9 @@ func (h *Handler) page(c *gin.Context) {
 }
 
 func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
-	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID)
+	now := h.Now().UTC()
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, monthStart)
 	if err != nil {
 		return nil, err
 	}
@@ -64,12 +66,53 @@ func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.Connect
 		if r.LastUsedAt != nil {
 			last = r.LastUsedAt.UTC().Format("Jan 2, 2006")
 		}
+		usage := fmt.Sprintf("%d calls this month", r.CallsThisMonth)
+		switch {
+		case r.Metering && r.Balance != nil:
+			usage += fmt.Sprintf(" · %d credits left", *r.Balance)
+		case r.Metering:
+			usage += " · free credits on your first call"
+		}
 		out = append(out, account.ConnectedApp{
 			GrantID: r.GrantID, AppName: r.AppName, Developer: r.DeveloperEmail, ClientName: r.ClientName,
-			Scopes: r.Scopes, FirstUsed: r.CreatedAt.UTC().Format("Jan 2, 2006"), LastUsed: last,
+			Scopes: r.Scopes, FirstUsed: r.CreatedAt.UTC().Format("Jan 2, 2006"), LastUsed: last, Usage: usage,
 		})
 	}
 	return out, nil
+}
+
+// revokeGrant ends one of the user's grants: its refresh tokens at once, its access
+// tokens at the gateway and introspection on every instance through the revocation
+// notice. Another user's grant is 404.
+func (h *Handler) revokeGrant(c *gin.Context) {
+	u, _ := web.CurrentUser(c)
+	ctx := c.Request.Context()
+	g, err := h.Store.GrantByID(ctx, c.Param("id"))
+	if err != nil || g.UserID != u.ID || g.RevokedAt != nil {
+		web.NotFound(c)
+		return
+	}
+	err = h.Store.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.RevokeGrant(ctx, g.ID, h.Now()); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{ActorID: u.ID, ActorEmail: u.Email, Action: "grant.revoked_by_user",
+			TargetType: "grant", TargetID: g.ID, IP: c.ClientIP(), At: h.Now()})
+	})
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if !web.IsPartial(c) {
+		web.Redirect(c, "/account")
+		return
+	}
+	apps, err := h.connectedApps(c, u)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Render(c, http.StatusOK, account.ConnectedApps(apps))
 }
 
 func (h *Handler) endAllSessions(c *gin.Context) {
@@ -112,26 +155,24 @@ func (h *Handler) startDelete(c *gin.Context) {
 	web.Render(c, http.StatusOK, account.DeletePage(vm))
 }
 
-var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
-
 func (h *Handler) confirmDelete(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
 	}
 	u, _ := web.CurrentUser(c)
 	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
-	code := strings.Join(strings.Fields(c.PostForm("code")), "")
-	if !sixDigits.MatchString(code) {
+	code, ok := emailcode.ParseCode(c.PostForm("code"))
+	if !ok {
 		vm.Error = "Enter the 6 digits from the email."
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	ok, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
+	valid, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	if !ok {
+	if !valid {
 		vm.Error = "That code is wrong or has expired."
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return

@@ -54,9 +54,35 @@ func TestAdmin_OverviewAndListsShowRealNumbers(t *testing.T) {
 	env, c, _ := adminEnv(t)
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "owner"), store.ClientKindGPT, "https://chatgpt.com/aip/g-1/oauth/callback")
 
+	var events []store.UsageEvent
+	for i := range 5 {
+		status := 200
+		if i == 0 {
+			status = 502
+		}
+		events = append(events, store.UsageEvent{At: time.Now(), AppID: fx.App.ID, ClientID: fx.Client.ID, Method: "GET", Route: "/x", Status: status, LatencyMicros: 700})
+	}
+	if err := env.Store.InsertUsageEvents(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.RollUpUsage(context.Background(), 100); err != nil {
+		t.Fatal(err)
+	}
+
 	resp, body := env.Get(t, c, "/admin")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-testid="admin-stats"`) || !strings.Contains(body, "signups-chart") {
 		t.Fatalf("GET /admin = %d, want the overview", resp.StatusCode)
+	}
+	if !strings.Contains(body, "gateway-calls-chart") || !strings.Contains(body, fx.App.Slug) {
+		t.Error("the overview lacks the gateway chart or the busiest app")
+	}
+	totals30, _ := env.Store.PlatformTotals(context.Background(), time.Now())
+	if totals30.GatewayCalls30d != 5 || totals30.GatewayErrors30d != 1 {
+		t.Errorf("gateway totals = %d calls, %d errors; want 5 and 1", totals30.GatewayCalls30d, totals30.GatewayErrors30d)
+	}
+	busy, _ := env.Store.BusiestApps(context.Background(), time.Now().Add(-time.Hour), 5)
+	if len(busy) != 1 || busy[0].Calls != 5 || busy[0].Slug != fx.App.Slug {
+		t.Errorf("busiest apps = %+v, want the one app with 5 calls", busy)
 	}
 	totals, _ := env.Store.PlatformTotals(context.Background(), time.Now())
 	if totals.Users != 2 || totals.Apps != 1 || totals.Developers != 1 {

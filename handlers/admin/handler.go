@@ -68,6 +68,20 @@ func (h *Handler) overview(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
+	calls, err := h.Store.GatewayCallsPerDay(ctx, since)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	busy, err := h.Store.BusiestApps(ctx, now.AddDate(0, 0, -30), 10)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	var busiest []admin.BusyApp
+	for _, a := range busy {
+		busiest = append(busiest, admin.BusyApp{Name: a.Name, Slug: a.Slug, Owner: a.OwnerEmail, Calls: n(a.Calls), Errors: n(a.Errors)})
+	}
 	web.Render(c, http.StatusOK, admin.Overview(admin.OverviewVM{
 		Chrome: chrome(c, "Admin"),
 		Stats: []admin.Stat{
@@ -76,8 +90,13 @@ func (h *Handler) overview(c *gin.Context) {
 			{Label: "Apps", Value: n(totals.Apps), Note: n(totals.Clients) + " clients"},
 			{Label: "Active users", Value: n(totals.Active30d), Note: "signed in within 30 days"},
 			{Label: "Connected apps", Value: n(totals.LiveGrants), Note: "live consents"},
+			{Label: "User tokens", Value: n(totals.UserTokens30d), Note: "issued in 30 days (code and refresh)"},
+			{Label: "Gateway calls", Value: n(totals.GatewayCalls30d), Note: "in 30 days"},
+			{Label: "Gateway errors", Value: n(totals.GatewayErrors30d), Note: "4xx and 5xx in 30 days"},
 		},
-		Signups: dailyChart("signups-chart", "Sign-ups per day, last 30 days", since, 30, days),
+		Signups:     dailyChart("signups-chart", "Sign-ups per day, last 30 days", since, 30, days),
+		Calls:       callsChart(since, 30, calls),
+		BusiestApps: busiest,
 	}))
 }
 
@@ -95,6 +114,27 @@ func dailyChart(id, title string, since time.Time, days int, counts []store.DayC
 		values = append(values, byDay[d.Format("2006-01-02")])
 	}
 	p.Series = []components.Series{{Name: "Sign-ups", Fill: "fill-indigo-500", Swatch: "bg-indigo-500", Values: values}}
+	return p
+}
+
+// callsChart lays gateway calls per day, split into answered and errors, on every day.
+func callsChart(since time.Time, days int, rows []store.DayCalls) components.ChartProps {
+	byDay := make(map[string]store.DayCalls, len(rows))
+	for _, r := range rows {
+		byDay[r.Day.UTC().Format("2006-01-02")] = r
+	}
+	p := components.ChartProps{ID: "gateway-calls-chart", Title: "Gateway calls per day, last 30 days"}
+	ok, errs := make([]float64, days), make([]float64, days)
+	for i := range days {
+		d := since.AddDate(0, 0, i).UTC()
+		p.Labels = append(p.Labels, d.Format("Jan 2"))
+		r := byDay[d.Format("2006-01-02")]
+		ok[i], errs[i] = float64(r.Calls-r.Errors), float64(r.Errors)
+	}
+	p.Series = []components.Series{
+		{Name: "Answered", Fill: "fill-emerald-500", Swatch: "bg-emerald-500", Values: ok},
+		{Name: "Errors", Fill: "fill-red-500", Swatch: "bg-red-500", Values: errs},
+	}
 	return p
 }
 

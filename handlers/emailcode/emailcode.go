@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"regexp"
 	"strings"
 	"time"
 
@@ -74,6 +75,15 @@ func (c *Codes) Check(ctx context.Context, addr string, purpose Purpose, code st
 
 func (c *Codes) hash(addr string, purpose Purpose, code string) []byte {
 	return c.Hasher.Hash(string(purpose) + "\x00" + addr + "\x00" + code)
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+// ParseCode reads a code as people type it (spaces allowed) and reports whether it is
+// six digits.
+func ParseCode(raw string) (string, bool) {
+	code := strings.Join(strings.Fields(raw), "")
+	return code, sixDigits.MatchString(code)
 }
 
 // newCode draws a uniformly random 6-digit code.

@@ -52,6 +52,7 @@ func (h *Handler) token(c *gin.Context) {
 		writeError(c, err, false)
 		return
 	}
+	tokensIssued.WithLabelValues(grantType).Inc()
 	writeJSON(c, resp)
 }
 

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -93,8 +91,6 @@ func (h *Handler) sendCode(c *gin.Context) {
 	web.Render(c, http.StatusOK, signin.CodePage(vm))
 }
 
-var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
-
 var errSuspended = errors.New("signin: account suspended")
 
 func (h *Handler) verifyCode(c *gin.Context) {
@@ -110,8 +106,8 @@ func (h *Handler) verifyCode(c *gin.Context) {
 		return
 	}
 	vm := signin.CodeVM{Email: addr, ReturnTo: returnTo, DevMailURL: h.devMailURL()}
-	code := strings.Join(strings.Fields(c.PostForm("code")), "")
-	if !sixDigits.MatchString(code) {
+	code, ok := emailcode.ParseCode(c.PostForm("code"))
+	if !ok {
 		vm.Error = "Enter the 6 digits from the email."
 		web.Render(c, http.StatusUnprocessableEntity, signin.CodePage(vm))
 		return

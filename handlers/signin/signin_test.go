@@ -441,3 +441,20 @@ func TestDevMailbox_OnlyInDevelopment(t *testing.T) {
 		t.Errorf("GET /dev/mail without a dev mailbox = %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestSessionCookie_SecureOnHTTPS(t *testing.T) {
+	env := handlertest.New(t, func(d *handlers.Deps) {
+		d.BaseURL, _ = url.Parse("https://auth.example.test")
+	})
+	email := handlertest.UniqueEmail(t, "secure")
+	c := env.Client()
+	code := env.RequestCode(t, c, email)
+	resp, _ := env.PostForm(t, c, "/login/verify", url.Values{"email": {email}, "code": {code}})
+	raw := resp.Header.Get("Set-Cookie")
+	if !strings.Contains(raw, "Secure") || !strings.Contains(raw, "HttpOnly") {
+		t.Errorf("Set-Cookie %q on an https base URL, want Secure and HttpOnly", raw)
+	}
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS header on an https deployment")
+	}
+}

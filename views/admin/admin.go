@@ -22,10 +22,15 @@ const (
 
 // OverviewVM is the console's home.
 type OverviewVM struct {
-	Chrome  layout.Chrome
-	Stats   []Stat
-	Signups components.ChartProps
+	Chrome      layout.Chrome
+	Stats       []Stat
+	Signups     components.ChartProps
+	Calls       components.ChartProps
+	BusiestApps []BusyApp
 }
+
+// BusyApp is one line of the busiest apps table.
+type BusyApp struct{ Name, Slug, Owner, Calls, Errors string }
 
 // Stat is one headline number.
 type Stat struct{ Label, Value, Note string }

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/lib/pq"
+
+	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/store"
+)
+
+// TestBrowser_AccountConnectedApps shows a user's connected app at desktop and phone
+// widths, then revokes it through the confirmation and the htmx swap.
+func TestBrowser_AccountConnectedApps(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "user")
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT, "https://chatgpt.com/aip/g-abc/oauth/callback")
+	user, err := env.Store.EnsureUser(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grant string
+	if err := env.Store.DB().Get(&grant, `INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id`,
+		user.ID, fx.Client.ID, fx.App.ID, pq.Array([]string{"openid", "email", "profile"})); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, size := range []struct {
+		name          string
+		width, height int
+	}{{"desktop", 1280, 900}, {"phone", 375, 800}} {
+		env.Clock.Advance(time.Minute)
+		ctx := NewBrowser(t, size.width, size.height)
+		signInBrowser(t, ctx, env, email)
+		if err := chromedp.Do(ctx, chromedp.Navigate(env.BaseURL+"/account"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="grant-`+grant+`"]`))); err != nil {
+			t.Fatalf("account page: %v", err)
+		}
+		Screenshot(t, ctx, "account-"+size.name)
+	}
+
+	// Revoke in the browser: accept the confirmation, and the region swaps without the app.
+	ctx := NewBrowser(t, 1280, 900)
+	env.Clock.Advance(time.Minute)
+	signInBrowser(t, ctx, env, email)
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(env.BaseURL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="grant-`+grant+`"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="grant-`+grant+`"] button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="grant-`+grant+`"]`)),
+	)
+	if err != nil {
+		t.Fatalf("revoke in the browser: %v", err)
+	}
+	if g, _ := env.Store.GrantByID(context.Background(), grant); g.RevokedAt == nil {
+		t.Error("the grant is not revoked after the browser's revoke")
+	}
+	Screenshot(t, ctx, "account-revoked")
+}
