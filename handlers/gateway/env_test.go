@@ -31,6 +31,21 @@ type env struct {
 
 	adminOnce sync.Once
 	admin     *http.Client
+
+	mu       sync.Mutex
+	sessions map[string]*http.Client // grant ID → the browser session of the user who consented
+}
+
+// userSession returns the signed-in browser client of the user behind a grant.
+func (e *env) userSession(t testing.TB, grantID string) *http.Client {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.sessions[grantID]
+	if c == nil {
+		t.Fatalf("no session for grant %s", grantID)
+	}
+	return c
 }
 
 // adminClient signs the admin in once (codes are throttled per email) and returns the
@@ -172,7 +187,14 @@ func (e *env) userToken(t testing.TB, f fixture, scope string) (token string, us
 func (e *env) userTokens(t testing.TB, f fixture, scope string) (handlertest.Tokens, store.User) {
 	t.Helper()
 	email := handlertest.UniqueEmail(t, "user")
-	toks := e.UserToken(t, f.AppFixture, email, scope)
+	session := e.SignIn(t, email)
+	toks := e.UserTokenFor(t, session, f.AppFixture, scope)
+	e.mu.Lock()
+	if e.sessions == nil {
+		e.sessions = map[string]*http.Client{}
+	}
+	e.sessions[toks.Claims.GrantID] = session
+	e.mu.Unlock()
 	user, err := e.Store.EnsureUser(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)

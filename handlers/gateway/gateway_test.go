@@ -178,9 +178,9 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 }
 
 // revocations are the real ways a token stops working, each as the server does it: the
-// client revoking its refresh token (RFC 7009), a grant revocation through the store
-// (what /account and the OAuth server's replay detection call), and the admin console's
-// suspensions. want is the error description the gateway then answers with.
+// client revoking its refresh token (RFC 7009), the user revoking the app on /account, a
+// grant revocation through the store (what the OAuth server's replay detection calls),
+// and the admin console's suspensions. want is the error description the gateway then answers with.
 func revocations(e *env) []struct {
 	name   string
 	revoke func(t *testing.T, f fixture, toks handlertest.Tokens)
@@ -204,6 +204,12 @@ func revocations(e *env) []struct {
 				"token_type_hint": {"refresh_token"}, "client_id": {f.Client.ID}, "client_secret": {f.Secret}})
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("POST /oauth/revoke = %d: %s", resp.StatusCode, body)
+			}
+		}, "revoked"},
+		{"app revoked by the user on /account", func(t *testing.T, _ fixture, toks handlertest.Tokens) {
+			resp, body := e.PostForm(t, e.userSession(t, toks.Claims.GrantID), "/account/grants/"+toks.Claims.GrantID+"/revoke", nil)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST /account/grants/…/revoke = %d: %.300s", resp.StatusCode, body)
 			}
 		}, "revoked"},
 		{"grant revoked (store.RevokeGrant)", func(t *testing.T, _ fixture, toks handlertest.Tokens) {
