@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"runtime/pprof"
@@ -71,6 +72,21 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 	defer up.Close()
 	upstream := "http://" + upLn.Addr().String()
 
+	// The floor: a bare httputil.ReverseProxy in front of the same upstream, with no
+	// router, checks, metering or logging. What separates it from direct is the cost of
+	// a second HTTP hop on this machine; what separates the gateway from it is ours.
+	bareLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	upURL, _ := url.Parse(upstream)
+	bareProxy := httputil.NewSingleHostReverseProxy(upURL)
+	bareProxy.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	bare := &http.Server{Handler: bareProxy}
+	go bare.Serve(bareLn)
+	defer bare.Close()
+	bareBase := "http://" + bareLn.Addr().String()
+
 	// The AuthGPTs server with its gateway, built as serve builds them.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -118,6 +134,10 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		r, _ := http.NewRequest("GET", upstream+"/v1/items?limit=8", nil)
 		return r
 	}
+	viaBare := func() *http.Request {
+		r, _ := http.NewRequest("GET", bareBase+"/v1/items?limit=8", nil)
+		return r
+	}
 	viaGateway := func() *http.Request {
 		r, _ := http.NewRequest("GET", base.String()+"/gw/"+slug+"/items?limit=8", nil)
 		r.Header.Set("Authorization", "Bearer "+token)
@@ -129,13 +149,17 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: 4 * c, Proxy: nil}}
 		load(ctx, client, c, d/5, viaGateway) // warm up: connections, caches, credit lease
 		load(ctx, client, c, d/5, direct)
+		load(ctx, client, c, d/5, viaBare)
 		dr := load(ctx, client, c, d, direct)
+		br := load(ctx, client, c, d, viaBare)
 		stopProfile := profile(fmt.Sprintf("gateway-c%d", c))
 		gr := load(ctx, client, c, d, viaGateway)
 		stopProfile()
 		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "direct", dr.rps(), ms(dr.p50), ms(dr.p99), dr.errors)
+		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "bare", br.rps(), ms(br.p50), ms(br.p99), br.errors)
 		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "gateway", gr.rps(), ms(gr.p50), ms(gr.p99), gr.errors)
-		fmt.Fprintf(out, "%-5d added p50 %s ms, p99 %s ms; throughput %.0f%% of direct\n", c, ms(gr.p50-dr.p50), ms(gr.p99-dr.p99), 100*gr.rps()/dr.rps())
+		fmt.Fprintf(out, "%-5d gateway: added p50 %s ms, p99 %s ms over direct; throughput %.0f%% of direct, %.0f%% of the bare proxy\n",
+			c, ms(gr.p50-dr.p50), ms(gr.p99-dr.p99), 100*gr.rps()/dr.rps(), 100*gr.rps()/br.rps())
 		client.CloseIdleConnections()
 	}
 	if err := gw.Flush(ctx); err != nil {
