@@ -398,7 +398,9 @@ func TestBrowser_UsagePage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, rng := range []string{"24h", "7d", "30d"} {
+		// The page opens on 24 h: each click below changes the range, so waiting for the
+		// new data-range waits for the swap.
+		for _, rng := range []string{"7d", "30d", "24h"} {
 			// Range changes are htmx swaps that push the URL.
 			err := chromedp.Do(browserCtx,
 				chromedp.Click(chromedp.CSS(`[data-testid="range-`+rng+`"]`)),
@@ -415,6 +417,13 @@ func TestBrowser_UsagePage(t *testing.T) {
 		}
 	}
 	// The 30-day view counts every call made.
+	err := chromedp.Do(browserCtx,
+		chromedp.Click(chromedp.CSS(`[data-testid="range-30d"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="usage-panel"][data-range="30d"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := chromedp.Run(browserCtx, chromedp.Text(chromedp.CSS(`[data-testid="stat-calls"]`)))
 	if err != nil || got != fmt.Sprint(calls) {
 		t.Errorf("30 days: the page shows %q calls (%v), want %d", got, err, calls)
