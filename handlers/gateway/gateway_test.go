@@ -765,3 +765,25 @@ func TestGateway_AppSettingsApplyOnNotify(t *testing.T) {
 	e.exec(t, `SELECT pg_notify($1, $2::text)`, store.ChannelAppChanged, f.App.ID)
 	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusBadGateway)
 }
+
+// TestGateway_RequestLineIsDebugUnlessItFails: every call is a usage event, so its
+// request log line is at debug level (off in production), except a 5xx, logged as an
+// error.
+func TestGateway_RequestLineIsDebugUnlessItFails(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/ok", tok, nil)
+	f.Upstream.Close()
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/down", tok, nil)
+	levels := map[string]string{}
+	for _, line := range strings.Split(e.Logs.String(), "\n") {
+		var l struct{ Level, Msg, Path string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "request" && strings.HasPrefix(l.Path, "/gw/") {
+			levels[l.Path] = l.Level
+		}
+	}
+	if levels["/gw/"+f.App.Slug+"/ok"] != "DEBUG" || levels["/gw/"+f.App.Slug+"/down"] != "ERROR" {
+		t.Errorf("request line levels %v, want DEBUG for the 200 and ERROR for the 502", levels)
+	}
+}
