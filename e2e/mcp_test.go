@@ -173,8 +173,8 @@ type consentingUser struct {
 }
 
 var (
-	ticketField = regexp.MustCompile(`name="ticket" value="([^"]+)"`)
-	scopeField  = regexp.MustCompile(`name="scope" value="([^"]+)"`)
+	mcpTicketField = regexp.MustCompile(`name="ticket" value="([^"]+)"`)
+	mcpScopeField  = regexp.MustCompile(`name="scope" value="([^"]+)"`)
 )
 
 func (u *consentingUser) fetch(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
@@ -196,12 +196,12 @@ func (u *consentingUser) fetch(ctx context.Context, args *auth.AuthorizationArgs
 		u.mu.Lock()
 		u.pages = append(u.pages, string(body))
 		u.mu.Unlock()
-		m := ticketField.FindStringSubmatch(string(body))
+		m := mcpTicketField.FindStringSubmatch(string(body))
 		if m == nil {
 			return nil, fmt.Errorf("no consent form: %.300s", body)
 		}
 		form := url.Values{"ticket": {html.UnescapeString(m[1])}, "decision": {"allow"}}
-		for _, s := range scopeField.FindAllStringSubmatch(string(body), -1) {
+		for _, s := range mcpScopeField.FindAllStringSubmatch(string(body), -1) {
 			form.Add("scope", html.UnescapeString(s[1]))
 		}
 		resp, err = u.client.PostForm(u.env.BaseURL+"/oauth/consent", form)

@@ -28,6 +28,8 @@ type Env struct {
 	DatabaseURL string
 	Hasher      oauth.Hasher // zero when only standalone scenarios run
 	Transport   *http.Transport
+	// UpstreamDelay is how long the gateway scenario's stand-in API waits per call.
+	UpstreamDelay time.Duration
 
 	mu       sync.Mutex
 	signedIn *http.Client // one signed-in browser session, shared

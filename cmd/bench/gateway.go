@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
+	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -28,18 +32,28 @@ import (
 // to the upstream, at each concurrency level, with metering (1 credit per call) and rate
 // limiting (a limit never reached, but counted) on.
 //
-// Self-contained for now: it starts the AuthGPTs router with its gateway on a loopback
-// listener of this process, on a fresh database "authgpts_bench_gateway", and signs the
-// access token with the gateway's own key source. When the OAuth server's key manager
-// and token endpoint are on main, the token comes from client_credentials instead.
-func gatewayScenario(ctx context.Context, dsn string, levels []int, d time.Duration, out io.Writer) error {
+// It starts the AuthGPTs router with its gateway, as serve builds them (the real signing
+// key manager and LISTEN connection), on a loopback listener of this process, on a fresh
+// database it drops afterwards. The access token comes from the real authorization-code
+// flow (sign-in by emailed code read from /dev/mail, consent, token endpoint).
+//
+// The upstream stands in for a small JSON API: each call encodes a list of eight
+// records (about 1 KiB of JSON) with encoding/json, after waiting upstreamDelay (0: no
+// wait; a real API's database or disk time).
+func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamDelay time.Duration, out io.Writer) (err error) {
 	if dsn == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
-	benchDSN, err := freshDatabase(ctx, dsn, "authgpts_bench_gateway")
+	dbName := "authgpts_bench_gateway_" + randomID()
+	benchDSN, err := freshDatabase(ctx, dsn, dbName)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if derr := dropDatabase(context.WithoutCancel(ctx), dsn, dbName); err == nil {
+			err = derr
+		}
+	}()
 	st, err := store.Open(ctx, benchDSN)
 	if err != nil {
 		return err
@@ -49,35 +63,53 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d time.Durat
 		return err
 	}
 
-	// The upstream: a small JSON API on loopback.
 	upLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true,"items":[1,2,3]}`)
-	})}
+	up := &http.Server{Handler: benchUpstream(upstreamDelay)}
 	go up.Serve(upLn)
 	defer up.Close()
 	upstream := "http://" + upLn.Addr().String()
 
-	// The AuthGPTs server with its gateway.
+	// The floor: a bare httputil.ReverseProxy in front of the same upstream, with no
+	// router, checks, metering or logging. What separates it from direct is the cost of
+	// a second HTTP hop on this machine; what separates the gateway from it is ours.
+	bareLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	upURL, _ := url.Parse(upstream)
+	bareProxy := httputil.NewSingleHostReverseProxy(upURL)
+	bareProxy.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	bare := &http.Server{Handler: bareProxy}
+	go bare.Serve(bareLn)
+	defer bare.Close()
+	bareBase := "http://" + bareLn.Addr().String()
+
+	// The AuthGPTs server with its gateway, built as serve builds them.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	key, err := oauth.GenerateKey(oauth.AlgRS256)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	secret := []byte("bench-secret-bench-secret-bench-secret-0123")
+	srvCtx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	listener := tokens.NewListener(srvCtx, benchDSN, log)
+	keys, err := tokens.NewKeys(ctx, st, secret, time.Now, log)
 	if err != nil {
 		return err
 	}
-	keys := staticKeys{oauth.NewKeySet(key)}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if err := keys.Watch(srvCtx, listener); err != nil {
+		return err
+	}
 	gw := gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: base, DatabaseURL: benchDSN, Log: log})
 	gw.Start()
-	router := handlers.NewRouter(handlers.Deps{Store: st, Mail: mailer.NewDevMailbox(log, time.Now), Log: log, BaseURL: base,
-		Secret: []byte("bench-secret-bench-secret-bench-secret-0123"), Gateway: gw})
+	mailbox := mailer.NewDevMailbox(log, time.Now)
+	router := handlers.NewRouter(handlers.Deps{Store: st, Mail: mailbox, DevMailbox: mailbox, DevMode: true, Log: log, Now: time.Now,
+		BaseURL: base, Secret: secret, Keys: keys, Listener: listener, Gateway: gw})
 	srv := &http.Server{Handler: router}
 	go srv.Serve(ln)
 	defer func() {
@@ -87,7 +119,10 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d time.Durat
 		_ = gw.Close(sctx)
 	}()
 
-	token, slug, err := benchFixture(ctx, st, keys.ks, base.String(), upstream)
+	env := &Env{BaseURL: base.String(), Store: st, DatabaseURL: benchDSN, runID: randomID(),
+		Hasher:    oauth.NewHasher(oauth.DeriveKey(secret, oauth.PurposeTokenHash, 32)),
+		Transport: &http.Transport{MaxIdleConnsPerHost: 8, Proxy: nil}}
+	token, slug, err := benchFixture(ctx, env, upstream)
 	if err != nil {
 		return err
 	}
@@ -96,26 +131,35 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d time.Durat
 	}
 
 	direct := func() *http.Request {
-		r, _ := http.NewRequest("GET", upstream+"/v1/items?limit=3", nil)
+		r, _ := http.NewRequest("GET", upstream+"/v1/items?limit=8", nil)
+		return r
+	}
+	viaBare := func() *http.Request {
+		r, _ := http.NewRequest("GET", bareBase+"/v1/items?limit=8", nil)
 		return r
 	}
 	viaGateway := func() *http.Request {
-		r, _ := http.NewRequest("GET", base.String()+"/gw/"+slug+"/items?limit=3", nil)
+		r, _ := http.NewRequest("GET", base.String()+"/gw/"+slug+"/items?limit=8", nil)
 		r.Header.Set("Authorization", "Bearer "+token)
 		return r
 	}
-	fmt.Fprintf(out, "gateway vs direct (GET, metering and rate limiting on, %s per step)\n", d)
+	fmt.Fprintf(out, "gateway vs direct (GET, ~1 KiB JSON upstream, upstream delay %s, metering and rate limiting on, %s per step)\n", upstreamDelay, d)
 	fmt.Fprintf(out, "%-5s %-8s %10s %9s %9s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "errors")
 	for _, c := range levels {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: 4 * c, Proxy: nil}}
-		load(ctx, client, c, d/5, viaGateway) // warm up: connections, caches, credit row
+		load(ctx, client, c, d/5, viaGateway) // warm up: connections, caches, credit lease
+		load(ctx, client, c, d/5, direct)
+		load(ctx, client, c, d/5, viaBare)
 		dr := load(ctx, client, c, d, direct)
+		br := load(ctx, client, c, d, viaBare)
 		stopProfile := profile(fmt.Sprintf("gateway-c%d", c))
 		gr := load(ctx, client, c, d, viaGateway)
 		stopProfile()
 		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "direct", dr.rps(), ms(dr.p50), ms(dr.p99), dr.errors)
+		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "bare", br.rps(), ms(br.p50), ms(br.p99), br.errors)
 		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "gateway", gr.rps(), ms(gr.p50), ms(gr.p99), gr.errors)
-		fmt.Fprintf(out, "%-5d added p50 %s ms, p99 %s ms; throughput %.0f%% of direct\n", c, ms(gr.p50-dr.p50), ms(gr.p99-dr.p99), 100*gr.rps()/dr.rps())
+		fmt.Fprintf(out, "%-5d gateway: added p50 %s ms, p99 %s ms over direct; throughput %.0f%% of direct, %.0f%% of the bare proxy\n",
+			c, ms(gr.p50-dr.p50), ms(gr.p99-dr.p99), 100*gr.rps()/dr.rps(), 100*gr.rps()/br.rps())
 		client.CloseIdleConnections()
 	}
 	if err := gw.Flush(ctx); err != nil {
@@ -126,41 +170,54 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d time.Durat
 	return nil
 }
 
-type staticKeys struct{ ks *oauth.KeySet }
+// benchUpstream is the stand-in API: about 1 KiB of JSON per call, encoded each time.
+func benchUpstream(delay time.Duration) http.Handler {
+	type item struct {
+		ID          int       `json:"id"`
+		Name        string    `json:"name"`
+		Description string    `json:"description"`
+		Tags        []string  `json:"tags"`
+		PriceCents  int       `json:"price_cents"`
+		InStock     bool      `json:"in_stock"`
+		UpdatedAt   time.Time `json:"updated_at"`
+	}
+	updated := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		n, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil || n < 1 || n > 100 {
+			n = 8
+		}
+		items := make([]item, n)
+		for i := range items {
+			items[i] = item{ID: 1000 + i, Name: "Item " + strconv.Itoa(i), Description: "A thing the API returns to " + r.Header.Get("X-AuthGPTs-User"),
+				Tags: []string{"bench", "json"}, PriceCents: 199 * (i + 1), InStock: i%3 != 0, UpdatedAt: updated}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": items, "count": n})
+	})
+}
 
-func (s staticKeys) KeySet() *oauth.KeySet { return s.ks }
-
-// benchFixture creates a metered, rate-limited app pointing at upstream, a user with a
-// grant, and an access token for it.
-func benchFixture(ctx context.Context, st *store.Store, ks *oauth.KeySet, issuer, upstream string) (token, slug string, err error) {
-	owner, err := st.EnsureUser(ctx, fmt.Sprintf("bench-dev-%d@example.com", time.Now().UnixNano()))
+// benchFixture creates a metered, rate-limited app pointing at upstream with a GPT
+// client, and runs the code flow for a bench user to get its access token.
+func benchFixture(ctx context.Context, env *Env, upstream string) (token, slug string, err error) {
+	const redirect = "https://chatgpt.com/aip/g-bench/oauth/callback"
+	seed, err := env.NewApp(ctx, "Bench API", store.ClientKindGPT, redirect)
 	if err != nil {
 		return "", "", err
 	}
-	user, err := st.EnsureUser(ctx, fmt.Sprintf("bench-user-%d@example.com", time.Now().UnixNano()))
+	if _, err := env.Store.DB().ExecContext(ctx, `UPDATE apps SET upstream_url = $2, metering_enabled = $3, credits_per_call = 1,
+		free_credits = 1000000000000, rate_limit_per_minute = 1000000000 WHERE id = $1`,
+		seed.App.ID, upstream+"/v1", os.Getenv("BENCH_METER") != "off"); err != nil {
+		return "", "", err
+	}
+	toks, err := env.CodeFlowTokens(ctx, seed, "openid email", 1)
 	if err != nil {
 		return "", "", err
 	}
-	app, client, err := st.CreateApp(ctx, store.NewApp{OwnerID: owner.ID, Name: "Bench API", UpstreamURL: upstream + "/v1",
-		Client: store.NewClient{ID: oauth.NewClientID(), Name: "Bench GPT", Kind: store.ClientKindGPT}}, time.Now())
-	if err != nil {
-		return "", "", err
-	}
-	db := st.DB()
-	if _, err := db.ExecContext(ctx, `UPDATE apps SET metering_enabled = $2, credits_per_call = 1, free_credits = 1000000000000,
-		rate_limit_per_minute = 1000000000 WHERE id = $1`, app.ID, os.Getenv("BENCH_METER") != "off"); err != nil {
-		return "", "", err
-	}
-	var grant string
-	if err := db.GetContext(ctx, &grant, `INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, $2, $3, '{openid,email}') RETURNING id`,
-		user.ID, client.ID, app.ID); err != nil {
-		return "", "", err
-	}
-	now := time.Now()
-	token, err = ks.SignAccessToken(oauth.AccessClaims{Issuer: issuer, Subject: user.ID, ClientID: client.ID, Scope: "openid email",
-		JTI: "bench", GrantID: grant, Audience: []string{issuer + "/gw/" + app.Slug}, IssuedAt: now, Expiry: now.Add(time.Hour),
-		Email: user.Email})
-	return token, app.Slug, err
+	return toks[0].AccessToken, seed.App.Slug, nil
 }
 
 // freshDatabase drops and recreates name on the server of dsn and returns its URL.
@@ -182,6 +239,17 @@ func freshDatabase(ctx context.Context, dsn, name string) (string, error) {
 	}
 	u.Path = "/" + strings.TrimPrefix(name, "/")
 	return u.String(), nil
+}
+
+// dropDatabase drops the database this scenario created, by its exact name.
+func dropDatabase(ctx context.Context, dsn, name string) error {
+	admin, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	_, err = admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
+	return err
 }
 
 // profile writes a CPU profile of the step to $BENCH_CPUPROFILE_DIR/name.prof when set.

@@ -52,6 +52,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 	warmup := fs.Duration("warmup", 500*time.Millisecond, "unmeasured warm-up before each measurement")
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	upstreamDelay := fs.Duration("upstream-delay", 0, "gateway scenario: time the stand-in API waits per call (its database time)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // `bench gateway` names one scenario
 		args = append([]string{"-scenarios", args[0]}, args[1:]...)
 	}
@@ -96,7 +97,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 		},
-		runID: randomID(),
+		UpstreamDelay: *upstreamDelay,
+		runID:         randomID(),
 	}
 	if external {
 		// The server's own scenarios: seed with its secret, and wait until it answers.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,6 +21,19 @@ import (
 // usable token.
 type tokenKey [sha256.Size]byte
 
+// hashBuffers lend hashToken a byte copy of the token (a conversion would allocate one
+// per call).
+var hashBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func hashToken(token string) tokenKey {
+	bp := hashBuffers.Get().(*[]byte)
+	b := append((*bp)[:0], token...)
+	k := tokenKey(sha256.Sum256(b))
+	*bp = b
+	hashBuffers.Put(bp)
+	return k
+}
+
 // verified is an access token that passed every check for one app: signature, iss, exp,
 // and the grant, client and user state. The aud and scope checks depend on the call
 // and are made on every call from these claims.
@@ -27,15 +41,52 @@ type verified struct {
 	claims oauth.AccessClaims
 	appID  string
 	scopes []string
+	// rateKey is the rate limiter's key: (app, subject).
+	rateKey string
+	// identity holds the X-AuthGPTs-* headers (but the assertion) the upstream gets,
+	// built once; the value slices are shared by every call and never modified.
+	identity []headerValue
 	// assertion is the last signed X-AuthGPTs-Assertion for this token, reused while it
 	// has more than assertionMinLeft to live (RS256 signing costs ~0.7 ms of CPU).
 	assertion atomic.Pointer[signedAssertion]
 }
 
+type headerValue struct {
+	key   string // canonical form
+	value []string
+}
+
 type signedAssertion struct {
-	jwt      string
+	header   []string // the header value: the JWT
 	audience string
 	expires  time.Time
+}
+
+// Canonical header keys and shared values set on every call.
+var (
+	canonUser      = textproto.CanonicalMIMEHeaderKey(HeaderUser)
+	canonEmail     = textproto.CanonicalMIMEHeaderKey(HeaderEmail)
+	canonScopes    = textproto.CanonicalMIMEHeaderKey(HeaderScopes)
+	canonClient    = textproto.CanonicalMIMEHeaderKey(HeaderClient)
+	canonAssertion = textproto.CanonicalMIMEHeaderKey(HeaderAssertion)
+
+	valNoSniff = []string{"nosniff"}
+	valSandbox = []string{"sandbox"}
+)
+
+// newVerified builds the cache entry of a token that passed every check for appID.
+func newVerified(claims oauth.AccessClaims, appID string) *verified {
+	scopes, _ := oauth.ParseScope(claims.Scope)
+	v := &verified{claims: claims, appID: appID, scopes: scopes, rateKey: appID + "\x00" + claims.Subject}
+	v.identity = []headerValue{
+		{canonUser, []string{claims.Subject}},
+		{canonClient, []string{claims.ClientID}},
+		{canonScopes, []string{strings.Join(scopes, " ")}},
+	}
+	if claims.Email != "" && oauth.HasScope(scopes, "email") {
+		v.identity = append(v.identity, headerValue{canonEmail, []string{claims.Email}})
+	}
+	return v
 }
 
 // tokenCache is a bounded map of verified tokens. Entries expire with their token and
@@ -140,7 +191,8 @@ func (c *tokenCache) len() int {
 // gatewayApp is an app as the gateway serves it, with its upstream parsed once.
 type gatewayApp struct {
 	store.GatewayApp
-	upstream *url.URL // nil when the developer set none
+	upstream       *url.URL // nil when the developer set none
+	upstreamString string   // upstream.String(): the audience of the gateway's assertions
 }
 
 type appEntry struct {
@@ -189,7 +241,7 @@ func (c *appCache) get(ctx context.Context, slug string, now time.Time) (*gatewa
 		}
 		app := &gatewayApp{GatewayApp: ga}
 		if u, err := url.Parse(strings.TrimSpace(ga.UpstreamURL)); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			app.upstream = u
+			app.upstream, app.upstreamString = u, u.String()
 		}
 		c.put(slug, appEntry{app: app, expires: now.Add(c.ttl), gen: gen})
 		return app, nil

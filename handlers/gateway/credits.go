@@ -13,20 +13,27 @@ import (
 // worth of credits from it in one guarded UPDATE and spends them in memory; near zero
 // (less than leaseReserve leases left) every call spends with its own guarded UPDATE, so
 // the balance ends at exactly zero and no instance refuses a call while another holds
-// credits the user could still spend. Unspent leased credits go back to the balance when
-// idle for leaseIdle and when the gateway closes. The database balance therefore reads
-// low by at most one lease per instance while a user is active.
+// credits the user could still spend.
+//
+// When a lease runs low (leaseLowWater calls left) the next one is taken in the
+// background, so a busy user's calls do not queue behind that UPDATE; a call that finds
+// the lease empty while the refill runs waits for it. Unspent leased credits go back to
+// the balance when idle for leaseIdle and when the gateway closes. The database balance
+// therefore reads low by at most two leases per instance while a user is active.
 const (
-	leaseCalls   = 64
-	leaseReserve = 4
-	leaseIdle    = 10 * time.Second
-	leaseBackoff = time.Second // after a refused lease, spend per call for this long
+	leaseCalls    = 64
+	leaseLowWater = 16
+	leaseReserve  = 4
+	leaseIdle     = 10 * time.Second
+	leaseBackoff  = time.Second // after a refused lease, spend per call for this long
+	leaseTimeout  = 10 * time.Second
 )
 
 type creditLeases struct {
-	st *store.Store
-	mu sync.Mutex
-	m  map[leaseKey]*lease
+	st      *store.Store
+	mu      sync.Mutex
+	m       map[leaseKey]*lease
+	refills sync.WaitGroup // background refills in flight
 }
 
 type leaseKey struct{ app, user string }
@@ -36,6 +43,8 @@ type lease struct {
 	left      int64
 	used      time.Time
 	noLeaseTo time.Time
+	refill    chan struct{} // non-nil while a background refill runs; closed when it ends
+	released  bool          // given back and dropped from the map: a new lease replaces it
 }
 
 func newCreditLeases(st *store.Store) *creditLeases {
@@ -56,17 +65,46 @@ func (c *creditLeases) get(k leaseKey) *lease {
 // spend takes cost credits for one call; store.ErrNoCredits (with the balance) when the
 // user has too few.
 func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, free int64, now time.Time) (int64, error) {
-	le := c.get(leaseKey{appID, userID})
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	le.used = now
-	if le.left >= cost {
-		le.left -= cost
-		return le.left, nil
+	k := leaseKey{appID, userID}
+	for {
+		le := c.get(k)
+		le.mu.Lock()
+		if le.released {
+			le.mu.Unlock()
+			continue // released meanwhile: get makes a new one
+		}
+		le.used = now
+		if le.left >= cost {
+			le.left -= cost
+			left := le.left
+			if left < cost*leaseLowWater && le.refill == nil && now.After(le.noLeaseTo) {
+				c.refillLocked(le, k, cost, free, now)
+			}
+			le.mu.Unlock()
+			return left, nil
+		}
+		if wait := le.refill; wait != nil {
+			le.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		left, err := c.spendLocked(ctx, le, k, cost, free, now)
+		le.mu.Unlock()
+		return left, err
 	}
+}
+
+// spendLocked takes a lease now (none is running low in the background), or spends
+// this call alone near zero. le.mu is held: one user's database spends on this instance
+// go one at a time.
+func (c *creditLeases) spendLocked(ctx context.Context, le *lease, k leaseKey, cost, free int64, now time.Time) (int64, error) {
 	if now.After(le.noLeaseTo) {
 		size := cost * leaseCalls
-		got, err := c.st.LeaseCredits(ctx, appID, userID, size, size*leaseReserve, free, now)
+		got, err := c.st.LeaseCredits(ctx, k.app, k.user, size, size*leaseReserve, free, now)
 		if err != nil {
 			return 0, err
 		}
@@ -76,7 +114,38 @@ func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, fr
 		}
 		le.noLeaseTo = now.Add(leaseBackoff)
 	}
-	return c.st.SpendCredits(ctx, appID, userID, cost, free, now)
+	return c.st.SpendCredits(ctx, k.app, k.user, cost, free, now)
+}
+
+// refillLocked starts taking the next lease in the background (le.mu is held).
+func (c *creditLeases) refillLocked(le *lease, k leaseKey, cost, free int64, now time.Time) {
+	done := make(chan struct{})
+	le.refill = done
+	c.refills.Add(1)
+	go func() {
+		defer c.refills.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
+		defer cancel()
+		size := cost * leaseCalls
+		got, err := c.st.LeaseCredits(ctx, k.app, k.user, size, size*leaseReserve, free, now)
+		le.mu.Lock()
+		giveBack := int64(0)
+		switch {
+		case err != nil || got == 0:
+			// Refused (near zero) or failed: calls spend one by one for a while.
+			le.noLeaseTo = now.Add(leaseBackoff)
+		case le.released:
+			giveBack = got // the lease was returned meanwhile: these credits go back too
+		default:
+			le.left += got
+		}
+		le.refill = nil
+		close(done)
+		le.mu.Unlock()
+		if giveBack > 0 {
+			_ = c.st.RefundCredits(ctx, k.app, k.user, giveBack, now)
+		}
+	}()
 }
 
 // refund gives back the credits of a failed call: to the lease when there is one (it
@@ -88,7 +157,7 @@ func (c *creditLeases) refund(ctx context.Context, appID, userID string, amount 
 	if le != nil {
 		le.mu.Lock()
 		defer le.mu.Unlock()
-		if le.left > 0 {
+		if le.left > 0 && !le.released {
 			le.left += amount
 			return nil
 		}
@@ -97,8 +166,12 @@ func (c *creditLeases) refund(ctx context.Context, appID, userID string, amount 
 }
 
 // release returns the unspent credits of leases idle since before idleBefore (all of
-// them when idleBefore is zero) to the database.
+// them when idleBefore is zero, after the refills in flight have landed) to the
+// database.
 func (c *creditLeases) release(ctx context.Context, idleBefore time.Time, now time.Time) error {
+	if idleBefore.IsZero() {
+		c.refills.Wait()
+	}
 	c.mu.Lock()
 	var keys []leaseKey
 	for k, le := range c.m {
@@ -112,10 +185,13 @@ func (c *creditLeases) release(ctx context.Context, idleBefore time.Time, now ti
 		c.mu.Lock()
 		le := c.m[k]
 		c.mu.Unlock()
-		le.mu.Lock()
-		if !idleBefore.IsZero() && !le.used.Before(idleBefore) {
-			le.mu.Unlock()
+		if le == nil {
 			continue
+		}
+		le.mu.Lock()
+		if le.refill != nil || (!idleBefore.IsZero() && !le.used.Before(idleBefore)) {
+			le.mu.Unlock()
+			continue // in use again, or a refill is landing: not idle
 		}
 		left := le.left
 		le.left = 0
@@ -129,8 +205,11 @@ func (c *creditLeases) release(ctx context.Context, idleBefore time.Time, now ti
 				firstErr = err
 			}
 		} else {
+			le.released = true
 			c.mu.Lock()
-			delete(c.m, k)
+			if c.m[k] == le {
+				delete(c.m, k)
+			}
 			c.mu.Unlock()
 		}
 		le.mu.Unlock()

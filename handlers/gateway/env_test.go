@@ -16,93 +16,75 @@ import (
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
 
-// testKeys is the one place tests get the server's signing keys from.
-var testKeys = sync.OnceValue(func() gateway.KeySource {
-	k, err := oauth.GenerateKey(oauth.AlgES256)
-	if err != nil {
-		panic(err)
-	}
-	return staticKeys{oauth.NewKeySet(k)}
-})
-
-type staticKeys struct{ ks *oauth.KeySet }
-
-func (s staticKeys) KeySet() *oauth.KeySet { return s.ks }
-
-// env is a full server with a started gateway on a fresh database.
+// env is a full server with a started gateway on a fresh database: the real OAuth
+// server (handlertest builds its key manager and LISTEN connection as serve does) mints
+// every token the tests send, and Admin is an admin of that server.
 type env struct {
 	*handlertest.Env
-	GW   *gateway.Gateway
-	Keys gateway.KeySource
+	GW    *gateway.Gateway
+	Admin string // the admin's email (handlers.Deps.AdminEmails)
+
+	adminOnce sync.Once
+	admin     *http.Client
+
+	mu       sync.Mutex
+	sessions map[string]*http.Client // grant ID → the browser session of the user who consented
+}
+
+// userSession returns the signed-in browser client of the user behind a grant.
+func (e *env) userSession(t testing.TB, grantID string) *http.Client {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.sessions[grantID]
+	if c == nil {
+		t.Fatalf("no session for grant %s", grantID)
+	}
+	return c
+}
+
+// adminClient signs the admin in once (codes are throttled per email) and returns the
+// client holding that session.
+func (e *env) adminClient(t testing.TB) *http.Client {
+	t.Helper()
+	e.adminOnce.Do(func() { e.admin = e.SignIn(t, e.Admin) })
+	if e.admin == nil {
+		t.Fatal("the admin could not sign in")
+	}
+	return e.admin
 }
 
 // newEnv starts the server with a gateway; cfg adjusts the gateway's configuration.
 func newEnv(t testing.TB, cfg ...func(*gateway.Config)) *env {
 	t.Helper()
-	e := &env{Keys: testKeys()}
-	e.Env = handlertest.New(t, func(d *handlers.Deps) {
-		d.Gateway = newGateway(t, d, "", e.Keys, cfg...)
-	})
-	e.GW = e.Deps.Gateway
-	waitCaching(t, e.GW)
+	e := &env{Admin: handlertest.UniqueEmail(t, "admin")}
+	e.Env = handlertest.NewWithGateway(t, func(c *gateway.Config) {
+		for _, f := range cfg {
+			f(c)
+		}
+	}, func(d *handlers.Deps) { d.AdminEmails = []string{e.Admin} })
+	e.GW = e.Gateway
 	return e
 }
 
-// newGateway builds and starts a gateway for the server d describes, LISTENing on the
-// test database (dsn, or the DSN handlertest opened when empty).
-func newGateway(t testing.TB, d *handlers.Deps, dsn string, keys gateway.KeySource, cfg ...func(*gateway.Config)) *gateway.Gateway {
+// secondInstance starts another router and gateway on the same database, as a second
+// `authgpts serve` behind the load balancer would run; keys is its signing-key manager
+// (nil: share the first instance's). It returns the instance's base URL and gateway.
+func (e *env) secondInstance(t testing.TB, keys *tokens.Keys) (string, *gateway.Gateway) {
 	t.Helper()
-	if dsn == "" {
-		dsn = dsnOf(t, d.Store)
+	d := e.Deps
+	if keys != nil {
+		d.Keys = keys
 	}
-	c := gateway.Config{Store: d.Store, Keys: keys, BaseURL: d.BaseURL, DatabaseURL: dsn, Log: d.Log, Now: d.Now,
-		RollupInterval: -1}
-	for _, f := range cfg {
-		f(&c)
-	}
-	gw := gateway.New(c)
-	gw.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Close(ctx); err != nil {
-			t.Errorf("gateway Close: %v", err)
-		}
-	})
-	return gw
-}
-
-// dsnOf finds the URL of the store's database (handlertest builds Deps before it
-// returns its DSN).
-func dsnOf(t testing.TB, st *store.Store) string {
-	t.Helper()
-	var name string
-	if err := st.DB().Get(&name, `SELECT current_database()`); err != nil {
-		t.Fatal(err)
-	}
-	base := envDatabaseURL(t)
-	i := strings.LastIndex(base, "/")
-	j := strings.Index(base[i:], "?")
-	if j < 0 {
-		return base[:i+1] + name
-	}
-	return base[:i+1] + name + base[i+j:]
-}
-
-// waitCaching waits until the gateway's LISTEN is up (caches on).
-func waitCaching(t testing.TB, gw *gateway.Gateway) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !gw.Stats().CacheEnabled {
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway's revocation listener did not connect within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	d.Gateway = handlertest.StartGateway(t, d, e.DSN, nil)
+	srv := httptest.NewServer(handlers.NewRouter(d))
+	t.Cleanup(srv.Close)
+	return srv.URL, d.Gateway
 }
 
 // upstream is a real HTTP server standing in for the developer's API. It answers with
@@ -192,30 +174,57 @@ func (e *env) exec(t testing.TB, query string, args ...any) {
 	}
 }
 
-// userToken signs in a new end user, records their consent (a grant) for the app's client
-// and returns an access token for it with the given scopes.
+// userToken signs a new end user in and runs the authorization-code flow of the app's
+// client through the real /oauth/authorize, consent and /oauth/token endpoints. It
+// returns the access token, the user and the grant the consent created.
 func (e *env) userToken(t testing.TB, f fixture, scope string) (token string, user store.User, grantID string) {
 	t.Helper()
-	user, err := e.Store.EnsureUser(context.Background(), handlertest.UniqueEmail(t, "user"))
+	toks, user := e.userTokens(t, f, scope)
+	return toks.Access, user, toks.Claims.GrantID
+}
+
+// userTokens is userToken returning everything the token endpoint answered.
+func (e *env) userTokens(t testing.TB, f fixture, scope string) (handlertest.Tokens, store.User) {
+	t.Helper()
+	email := handlertest.UniqueEmail(t, "user")
+	session := e.SignIn(t, email)
+	toks := e.UserTokenFor(t, session, f.AppFixture, scope)
+	e.mu.Lock()
+	if e.sessions == nil {
+		e.sessions = map[string]*http.Client{}
+	}
+	e.sessions[toks.Claims.GrantID] = session
+	e.mu.Unlock()
+	user, err := e.Store.EnsureUser(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Store.DB().Get(&grantID, `INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id`,
-		user.ID, f.Client.ID, f.App.ID, "{"+strings.ReplaceAll(scope, " ", ",")+"}"); err != nil {
-		t.Fatal(err)
+	if toks.Claims.Subject != user.ID || toks.Claims.GrantID == "" || toks.Scope != scope {
+		t.Fatalf("token for %s: claims %+v, scope %q; want the user's grant with scope %q", email, toks.Claims, toks.Scope, scope)
 	}
-	return e.sign(t, oauth.AccessClaims{Subject: user.ID, GrantID: grantID, ClientID: f.Client.ID, Scope: scope,
-		Email: user.Email, Audience: []string{e.BaseURL + "/gw/" + f.App.Slug}}), user, grantID
+	return toks, user
 }
 
-// serviceToken returns a client_credentials token of the app's (service) client.
+// serviceToken returns a client_credentials token of the app's (service) client from
+// the real token endpoint.
 func (e *env) serviceToken(t testing.TB, f fixture, scope string) string {
 	t.Helper()
-	return e.sign(t, oauth.AccessClaims{Subject: f.Client.ID, ClientID: f.Client.ID, Scope: scope,
-		Audience: []string{e.BaseURL + "/gw/" + f.App.Slug}})
+	return e.ServiceToken(t, f.AppFixture, scope).Access
 }
 
-// sign fills the defaults of an access token and signs it with the server's keys.
+// addScopes adds custom scopes to the app, as the portal does.
+func (e *env) addScopes(t testing.TB, f fixture, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := e.Store.CreateScope(context.Background(), f.Owner.ID, f.App.ID, store.Scope{Name: n, Description: "Test scope " + n}, time.Now()); err != nil {
+			t.Fatalf("add scope %s: %v", n, err)
+		}
+	}
+}
+
+// sign signs a hand-made access token with the server's own active key, for the tests
+// that need a token the token endpoint never issues (expired, not yet valid, another
+// issuer or audience, an unknown grant). Every other token comes from the endpoint.
 func (e *env) sign(t testing.TB, c oauth.AccessClaims) string {
 	t.Helper()
 	now := e.Clock.Now()
@@ -231,7 +240,7 @@ func (e *env) sign(t testing.TB, c oauth.AccessClaims) string {
 	if c.JTI == "" {
 		c.JTI = randomID()
 	}
-	tok, err := e.Keys.KeySet().SignAccessToken(c)
+	tok, err := e.Deps.Keys.KeySet().SignAccessToken(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,20 +304,6 @@ func (e *env) events(t testing.TB, appID string) []store.UsageEvent {
 		t.Fatal(err)
 	}
 	return ev
-}
-
-// httptestServer serves another instance of the router built from d.
-func httptestServer(t testing.TB, d handlers.Deps) string {
-	t.Helper()
-	srv := httptest.NewServer(handlers.NewRouter(d))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// publishedJWKS returns the server's public keys as published.
-func publishedJWKS(t testing.TB, e *env) []byte {
-	t.Helper()
-	return e.Keys.KeySet().JWKS()
 }
 
 func newRouter(d handlers.Deps) http.Handler { return handlers.NewRouter(d) }

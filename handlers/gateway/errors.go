@@ -80,8 +80,14 @@ func unavailable(w http.ResponseWriter) int {
 // allowCORS lets browser-based clients read gateway answers: access is by bearer token,
 // never by cookie, so any origin may call.
 func allowCORS(h http.Header) {
-	if h.Get("Access-Control-Allow-Origin") == "" {
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Retry-After, Mcp-Session-Id")
+	if len(h["Access-Control-Allow-Origin"]) == 0 {
+		h["Access-Control-Allow-Origin"] = valAnyOrigin
+		h["Access-Control-Expose-Headers"] = valExposeHeaders
 	}
 }
+
+// Shared, never modified header values (a Header.Set would allocate them per call).
+var (
+	valAnyOrigin     = []string{"*"}
+	valExposeHeaders = []string{"WWW-Authenticate, Retry-After, Mcp-Session-Id"}
+)

@@ -19,10 +19,15 @@ import (
 	"github.com/authgpts/authgpts/store"
 )
 
-// KeySource gives the server's current signing and verification keys. The OAuth
-// server's key manager implements it; KeySet is called on every call, so it must be an
-// in-memory read.
-type KeySource interface{ KeySet() *oauth.KeySet }
+// KeySource gives the server's signing and verification keys: the OAuth server's key
+// manager (*tokens.Keys) implements it. KeySet signs the gateway's assertions and must be
+// an in-memory read. VerifyAccessToken verifies a token with the current keys, and when
+// the token names a key this instance does not hold yet (rotated on another instance,
+// its NOTIFY not yet arrived) reloads them first, at a bounded rate.
+type KeySource interface {
+	KeySet() *oauth.KeySet
+	VerifyAccessToken(ctx context.Context, token string, now time.Time, issuer string) (oauth.AccessClaims, error)
+}
 
 // RevocationChannel is the PostgreSQL NOTIFY channel of revocations and suspensions.
 const RevocationChannel = "authgpts_revocations"

@@ -3,15 +3,19 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgpts/authgpts/handlers/gateway"
+	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -115,16 +119,32 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 		mod(&c)
 		return e.sign(t, c)
 	}
-	idLike, err := e.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
+	idLike, err := e.Deps.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A real token with its payload changed (scope widened), and the same payload with
+	// alg "none" and no signature.
+	real, _, _ := e.userToken(t, f, "openid")
+	parts := strings.Split(real, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	widened := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), `"scope":"openid"`, `"scope":"openid admin"`, 1)))
+	if widened == parts[1] {
+		t.Fatalf("payload %s has no scope claim to widen", payload)
+	}
+	tampered := parts[0] + "." + widened + "." + parts[2]
+	algNone := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + "."
 	tests := []struct {
 		name  string
 		token string
 		desc  string
 	}{
 		{"garbage", "not.a.jwt", "malformed"},
+		{"tampered payload", tampered, ""},
+		{"alg none", algNone, ""},
 		{"signed by another key", foreign, "unknown key"},
 		{"expired", with(func(c *oauth.AccessClaims) { c.IssuedAt, c.Expiry = now.Add(-2*time.Hour), now.Add(-time.Hour) }), "expired"},
 		{"not yet valid", with(func(c *oauth.AccessClaims) { c.NotBefore = now.Add(time.Hour) }), "not valid yet"},
@@ -157,39 +177,69 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 	}
 }
 
-func TestGateway_RevokedAndSuspendedTokensAre401(t *testing.T) {
-	e := newEnv(t)
-	tests := []struct {
+// revocations are the real ways a token stops working, each as the server does it: the
+// client revoking its refresh token (RFC 7009), the user revoking the app on /account, a
+// grant revocation through the store (what the OAuth server's replay detection calls),
+// and the admin console's suspensions. want is the error description the gateway then answers with.
+func revocations(e *env) []struct {
+	name   string
+	revoke func(t *testing.T, f fixture, toks handlertest.Tokens)
+	desc   string
+} {
+	suspend := func(t *testing.T, targetType, targetID string) {
+		t.Helper()
+		resp, body := e.PostForm(t, e.adminClient(t), "/admin/suspend", url.Values{"target_type": {targetType}, "target_id": {targetID},
+			"action": {"suspend"}, "reason": {"test: abuse"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST /admin/suspend %s = %d, want 303: %.300s", targetType, resp.StatusCode, body)
+		}
+	}
+	return []struct {
 		name   string
-		revoke func(f fixture, user store.User, grant string)
+		revoke func(t *testing.T, f fixture, toks handlertest.Tokens)
 		desc   string
 	}{
-		{"revoked grant", func(f fixture, _ store.User, g string) {
-			e.exec(t, `UPDATE grants SET revoked_at = now() WHERE id = $1`, g)
-			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'grant:' || $1)`, g)
+		{"refresh token revoked at /oauth/revoke", func(t *testing.T, f fixture, toks handlertest.Tokens) {
+			resp, body := e.PostForm(t, http.DefaultClient, oauth.PathRevoke, url.Values{"token": {toks.Refresh},
+				"token_type_hint": {"refresh_token"}, "client_id": {f.Client.ID}, "client_secret": {f.Secret}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("POST /oauth/revoke = %d: %s", resp.StatusCode, body)
+			}
 		}, "revoked"},
-		{"suspended client", func(f fixture, _ store.User, _ string) {
-			e.exec(t, `UPDATE clients SET suspended_at = now() WHERE id = $1`, f.Client.ID)
-			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'client:' || $1)`, f.Client.ID)
+		{"app revoked by the user on /account", func(t *testing.T, _ fixture, toks handlertest.Tokens) {
+			resp, body := e.PostForm(t, e.userSession(t, toks.Claims.GrantID), "/account/grants/"+toks.Claims.GrantID+"/revoke", nil)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST /account/grants/…/revoke = %d: %.300s", resp.StatusCode, body)
+			}
+		}, "revoked"},
+		{"grant revoked (store.RevokeGrant)", func(t *testing.T, _ fixture, toks handlertest.Tokens) {
+			if ok, err := e.Store.RevokeGrant(context.Background(), toks.Claims.GrantID, e.Clock.Now()); !ok || err != nil {
+				t.Fatalf("RevokeGrant = %v, %v", ok, err)
+			}
+		}, "revoked"},
+		{"client suspended by an admin", func(t *testing.T, f fixture, _ handlertest.Tokens) {
+			suspend(t, store.TargetClient, f.Client.ID)
 		}, "client of this access token is suspended"},
-		{"suspended user", func(f fixture, u store.User, _ string) {
-			e.exec(t, `UPDATE users SET suspended_at = now() WHERE id = $1`, u.ID)
-			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'user:' || $1)`, u.ID)
+		{"user suspended by an admin", func(t *testing.T, _ fixture, toks handlertest.Tokens) {
+			suspend(t, store.TargetUser, toks.Claims.Subject)
 		}, "user of this access token is suspended"},
-		{"suspended app", func(f fixture, _ store.User, _ string) {
-			e.exec(t, `UPDATE apps SET suspended_at = now() WHERE id = $1`, f.App.ID)
-			e.exec(t, `SELECT pg_notify('authgpts_revocations', 'app:' || $1::text)`, f.App.ID)
+		{"app suspended by an admin", func(t *testing.T, f fixture, _ handlertest.Tokens) {
+			suspend(t, store.TargetApp, f.App.ID)
 		}, "suspended"},
 	}
-	for _, tc := range tests {
+}
+
+func TestGateway_RevokedAndSuspendedTokensAre401(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range revocations(e) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := e.newApp(t, store.ClientKindGPT)
-			tok, user, grant := e.userToken(t, f, "openid")
-			if resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/a", tok, nil); resp.StatusCode != 200 {
+			toks, _ := e.userTokens(t, f, "openid")
+			if resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/a", toks.Access, nil); resp.StatusCode != 200 {
 				t.Fatalf("before: status %d body %s", resp.StatusCode, body)
 			}
-			tc.revoke(f, user, grant)
-			resp, body := waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/a", tok, http.StatusUnauthorized)
+			tc.revoke(t, f, toks)
+			resp, body := waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/a", toks.Access, http.StatusUnauthorized)
 			if m := jsonBody(t, body); m["error"] != "invalid_token" || !strings.Contains(m["error_description"].(string), tc.desc) {
 				t.Errorf("status %d body %s, want invalid_token mentioning %q", resp.StatusCode, body, tc.desc)
 			}
@@ -214,45 +264,77 @@ func waitStatus(t testing.TB, base, path, token string, want int) (*http.Respons
 	}
 }
 
+// TestGateway_RevocationReachesSecondInstanceWithinASecond: a token cached by two
+// gateway instances on one database stops working on the other instance too, within a
+// second (NOTIFY), for every real way of revoking it.
 func TestGateway_RevocationReachesSecondInstanceWithinASecond(t *testing.T) {
 	e := newEnv(t)
-	// A second instance: its own router and gateway on the same database.
-	d2 := e.Deps
-	d2.Gateway = newGateway(t, &d2, e.DSN, e.Keys)
-	waitCaching(t, d2.Gateway)
-	srv2 := httptestServer(t, d2)
-
-	f := e.newApp(t, store.ClientKindGPT)
-	tok, _, grant := e.userToken(t, f, "openid")
-	for _, base := range []string{e.BaseURL, srv2} {
-		// Twice, so both instances hold the token in their caches.
-		for range 2 {
-			if resp, body := do(t, base, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
-				t.Fatalf("%s before revocation: %d %s", base, resp.StatusCode, body)
+	second, gw2 := e.secondInstance(t, nil)
+	for _, tc := range revocations(e) {
+		t.Run(tc.name, func(t *testing.T) {
+			f := e.newApp(t, store.ClientKindGPT)
+			toks, _ := e.userTokens(t, f, "openid")
+			for _, base := range []string{e.BaseURL, second} {
+				// Twice, so both instances hold the token in their caches.
+				for range 2 {
+					if resp, body := do(t, base, "GET", "/gw/"+f.App.Slug+"/x", toks.Access, nil); resp.StatusCode != 200 {
+						t.Fatalf("%s before revocation: %d %s", base, resp.StatusCode, body)
+					}
+				}
 			}
-		}
+			if e.GW.Stats().TokenCacheSize == 0 || gw2.Stats().TokenCacheSize == 0 {
+				t.Fatal("the token is not cached on both instances: the test would prove nothing")
+			}
+			tc.revoke(t, f, toks)
+			_, body := waitStatus(t, second, "/gw/"+f.App.Slug+"/x", toks.Access, http.StatusUnauthorized)
+			if d, _ := jsonBody(t, body)["error_description"].(string); !strings.Contains(d, tc.desc) {
+				t.Errorf("second instance: %s, want a description mentioning %q", body, tc.desc)
+			}
+			waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", toks.Access, http.StatusUnauthorized)
+		})
 	}
-	if e.GW.Stats().TokenCacheSize == 0 || d2.Gateway.Stats().TokenCacheSize == 0 {
-		t.Fatal("the token is not cached on both instances: the test would prove nothing")
-	}
-	// Revoke as the OAuth server does: the update and the NOTIFY in one transaction.
-	tx, err := e.Store.DB().Begin()
+}
+
+// TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp: instance A rotates the access-token
+// key (`authgpts keys rotate`) and issues a token with the new key; instance B, whose key
+// manager never hears the NOTIFY, reloads its keys when the token names an unknown kid
+// and accepts it.
+func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	keysB, err := tokens.NewKeys(ctx, e.Store, e.Deps.Secret, e.Clock.Now, e.Deps.Log) // no Watch: deaf to NOTIFY
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(`UPDATE grants SET revoked_at = now() WHERE id = $1`, grant); err != nil {
+	second, _ := e.secondInstance(t, keysB)
+	f := e.newApp(t, store.ClientKindGPT)
+	old, _, _ := e.userToken(t, f, "openid")
+	if resp, body := do(t, second, "GET", "/gw/"+f.App.Slug+"/x", old, nil); resp.StatusCode != 200 {
+		t.Fatalf("before rotation: %d %s", resp.StatusCode, body)
+	}
+
+	newKid, err := e.Deps.Keys.Rotate(ctx, oauth.AlgES256)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(`SELECT pg_notify('authgpts_revocations', 'grant:' || $1)`, grant); err != nil {
-		t.Fatal(err)
+	if keysB.KeySet().HasKey(newKid) {
+		t.Fatal("instance B already knows the new key: the test would prove nothing")
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
+	fresh, _, _ := e.userToken(t, f, "openid")
+	if oauth.TokenKeyID(fresh) != newKid {
+		t.Fatalf("the new token is signed with %q, want the rotated-in key %q", oauth.TokenKeyID(fresh), newKid)
 	}
-	waitStatus(t, srv2, "/gw/"+f.App.Slug+"/x", tok, http.StatusUnauthorized)
-	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusUnauthorized)
+	if resp, body := do(t, second, "GET", "/gw/"+f.App.Slug+"/x", fresh, nil); resp.StatusCode != 200 {
+		t.Errorf("instance B refused a token signed with the key rotated in on A: %d %s", resp.StatusCode, body)
+	}
+	// The retired key stays valid until its tokens expire.
+	if resp, body := do(t, second, "GET", "/gw/"+f.App.Slug+"/y", old, nil); resp.StatusCode != 200 {
+		t.Errorf("a token of the retired key: %d %s", resp.StatusCode, body)
+	}
 }
 
+// The sub-resource token is hand-made: the token endpoint binds `resource` (RFC 8707) into
+// aud only once the MCP work lands; the grant behind it is real.
 func TestGateway_SubResourceAudienceCoversOnlyItsPaths(t *testing.T) {
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
@@ -282,6 +364,7 @@ func TestGateway_ScopeRulesRefuseWithInsufficientScope(t *testing.T) {
 	}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	e.addScopes(t, f, "admin", "write")
 	reader, _, _ := e.userToken(t, f, "openid email")
 	admin, _, _ := e.userToken(t, f, "openid admin write")
 	tests := []struct {
@@ -390,7 +473,7 @@ func TestGateway_ForwardsWithIdentityHeadersOnly(t *testing.T) {
 	if got.Header.Get("X-Authgpts-Email") != "" || got.Path != "/v1" {
 		t.Errorf("without email scope: email %q, path %q", got.Header.Get("X-Authgpts-Email"), got.Path)
 	}
-	a, err := e.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
+	a, err := e.Deps.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
 	if err != nil || a.Email != "" {
 		t.Errorf("assertion %+v, %v", a, err)
 	}
@@ -405,7 +488,10 @@ func TestGateway_AssertionVerifiesWithPublishedJWKS(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
-	jwks := publishedJWKS(t, e)
+	resp, jwks := e.call(t, "GET", "/.well-known/jwks.json", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("JWKS: %d", resp.StatusCode)
+	}
 	ks, err := oauth.NewVerifyingKeySet(jwks)
 	if err != nil {
 		t.Fatal(err)
@@ -678,4 +764,26 @@ func TestGateway_AppSettingsApplyOnNotify(t *testing.T) {
 	e.exec(t, `UPDATE apps SET upstream_url = $2 WHERE id = $1`, f.App.ID, gone.URL)
 	e.exec(t, `SELECT pg_notify($1, $2::text)`, store.ChannelAppChanged, f.App.ID)
 	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusBadGateway)
+}
+
+// TestGateway_RequestLineIsDebugUnlessItFails: every call is a usage event, so its
+// request log line is at debug level (off in production), except a 5xx, logged as an
+// error.
+func TestGateway_RequestLineIsDebugUnlessItFails(t *testing.T) {
+	e := newEnv(t)
+	f := e.newApp(t, store.ClientKindGPT)
+	tok, _, _ := e.userToken(t, f, "openid")
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/ok", tok, nil)
+	f.Upstream.Close()
+	e.call(t, "GET", "/gw/"+f.App.Slug+"/down", tok, nil)
+	levels := map[string]string{}
+	for _, line := range strings.Split(e.Logs.String(), "\n") {
+		var l struct{ Level, Msg, Path string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "request" && strings.HasPrefix(l.Path, "/gw/") {
+			levels[l.Path] = l.Level
+		}
+	}
+	if levels["/gw/"+f.App.Slug+"/ok"] != "DEBUG" || levels["/gw/"+f.App.Slug+"/down"] != "ERROR" {
+		t.Errorf("request line levels %v, want DEBUG for the 200 and ERROR for the 502", levels)
+	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -45,12 +44,13 @@ const maxRouteLen = 256
 
 // call is the per-request state shared between serve and the reverse proxy's hooks.
 type call struct {
-	target   *url.URL
-	rest     *url.URL // path (and raw path) below /gw/<slug>
-	identity http.Header
-	status   int       // upstream status; 0 when it never answered
-	headerAt time.Time // when the upstream's response headers arrived
-	failed   bool      // the proxy's ErrorHandler ran
+	target    *url.URL
+	rest      *url.URL  // path (and raw path) below /gw/<slug>
+	caller    *verified // the verified token: its identity headers
+	assertion []string  // the X-AuthGPTs-Assertion value
+	status    int       // upstream status; 0 when it never answered
+	headerAt  time.Time // when the upstream's response headers arrived
+	failed    bool      // the proxy's ErrorHandler ran
 	// refund gives back the call's credits; the proxy hooks run it before the caller
 	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
 	refund   func() bool
@@ -70,6 +70,9 @@ type callKey struct{}
 func (g *Gateway) serve(c *gin.Context) {
 	start := time.Now()
 	r, w := c.Request, c.Writer
+	// Every call becomes a usage event; the request log line adds nothing but cost
+	// unless the call failed on our side.
+	web.QuietRequest(c)
 	if isPreflight(r) {
 		preflight(c)
 		return
@@ -100,13 +103,13 @@ func (g *Gateway) serve(c *gin.Context) {
 // handle runs the checks and the proxy for one call and returns the status answered.
 func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.Time, cl *call, ev *store.UsageEvent) int {
 	r, w := c.Request, c.Writer
-	metadata := g.metadataURL(app, rest)
+	metadata := func() string { return g.metadataURL(app, rest) } // only errors need it
 
 	// RFC 6750 §2.3 (URI query parameter) is not supported: a token in a URL ends up in
 	// logs and Referer headers (RFC 9700 §2.5).
 	if strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
 		return challenge(w, http.StatusBadRequest, "invalid_request",
-			"Send the access token in the Authorization header, never in the URL.", "", metadata)
+			"Send the access token in the Authorization header, never in the URL.", "", metadata())
 	}
 	if !cleanPath(rest) {
 		return fail(w, http.StatusBadRequest, errorBody{Error: "invalid_request",
@@ -116,14 +119,14 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return challenge(w, http.StatusUnauthorized, "", "This API needs an access token: send Authorization: Bearer <token>.", required, metadata)
+		return challenge(w, http.StatusUnauthorized, "", "This API needs an access token: send Authorization: Bearer <token>.", required, metadata())
 	}
 	token, ok := oauth.BearerToken(auth)
 	if !ok {
-		return challenge(w, http.StatusUnauthorized, "invalid_token", "The Authorization header must hold a Bearer token.", required, metadata)
+		return challenge(w, http.StatusUnauthorized, "invalid_token", "The Authorization header must hold a Bearer token.", required, metadata())
 	}
 	if app.IsSuspended() {
-		return challenge(w, http.StatusUnauthorized, "invalid_token", "This API is suspended.", required, metadata)
+		return challenge(w, http.StatusUnauthorized, "invalid_token", "This API is suspended.", required, metadata())
 	}
 	v, desc, err := g.verify(r.Context(), token, app, now)
 	if err != nil {
@@ -131,25 +134,25 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 		return unavailable(w)
 	}
 	if v == nil {
-		return challenge(w, http.StatusUnauthorized, "invalid_token", desc, required, metadata)
+		return challenge(w, http.StatusUnauthorized, "invalid_token", desc, required, metadata())
 	}
 	ev.ClientID, ev.GrantID = v.claims.ClientID, v.claims.GrantID
 	if v.claims.GrantID != "" {
 		ev.UserID = v.claims.Subject
 	}
 	if !g.audienceCovers(v.claims.Audience, app, rest) {
-		return challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is for another resource.", required, metadata)
+		return challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is for another resource.", required, metadata())
 	}
 	if required != "" && !oauth.HasScope(v.scopes, required) {
 		// RFC 6750 §3.1: insufficient_scope names the scope needed.
 		return challenge(w, http.StatusForbidden, "insufficient_scope",
-			"This call needs the "+required+" scope.", required, metadata)
+			"This call needs the "+required+" scope.", required, metadata())
 	}
 	if r.ContentLength > g.cfg.MaxBodyBytes {
 		return fail(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			ErrorDescription: "The request body is larger than this gateway accepts."})
 	}
-	if ok, wait := g.limiter.allow(app.ID+"\x00"+v.claims.Subject, app.RateLimitPerMinute, now); !ok {
+	if ok, wait := g.limiter.allow(v.rateKey, app.RateLimitPerMinute, now); !ok {
 		return rateLimited(w, app.RateLimitPerMinute, wait)
 	}
 	if app.upstream == nil {
@@ -177,7 +180,7 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 
 	cl.target = app.upstream
 	cl.rest = &url.URL{Path: rest, RawPath: rawRest(r.URL, c.Param("slug"))}
-	cl.identity = identityHeaders(v, assertion)
+	cl.caller, cl.assertion = v, assertion
 	if charged > 0 {
 		cl.refund = func() bool {
 			// The upstream failed or was never reached: the call is not charged.
@@ -207,7 +210,7 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 // verify returns the verified token for app, or nil and a description for the 401. err
 // is set only when the database could not be asked.
 func (g *Gateway) verify(ctx context.Context, token string, app *gatewayApp, now time.Time) (*verified, string, error) {
-	key := tokenKey(sha256.Sum256([]byte(token)))
+	key := hashToken(token)
 	v, gen := g.tokens.get(key, now)
 	if v != nil {
 		if v.appID != app.ID {
@@ -215,7 +218,7 @@ func (g *Gateway) verify(ctx context.Context, token string, app *gatewayApp, now
 		}
 		return v, "", nil
 	}
-	claims, err := g.cfg.Keys.KeySet().VerifyAccessToken(token, now, g.issuer)
+	claims, err := g.cfg.Keys.VerifyAccessToken(ctx, token, now, g.issuer)
 	if err != nil {
 		var oe oauth.Error
 		if errors.As(err, &oe) && oe.Description != "" {
@@ -245,8 +248,7 @@ func (g *Gateway) verify(ctx context.Context, token string, app *gatewayApp, now
 	case !st.Active(app.ID):
 		return nil, "The access token is for another API.", nil
 	}
-	scopes, _ := oauth.ParseScope(claims.Scope)
-	v = &verified{claims: claims, appID: app.ID, scopes: scopes}
+	v = newVerified(claims, app.ID)
 	g.tokens.put(key, v, gen)
 	return v, "", nil
 }
@@ -350,25 +352,12 @@ func route(rest string) string {
 	return rest
 }
 
-// identityHeaders are the headers that tell the upstream who is calling.
-func identityHeaders(v *verified, assertion string) http.Header {
-	h := http.Header{}
-	h.Set(HeaderUser, v.claims.Subject)
-	h.Set(HeaderClient, v.claims.ClientID)
-	h.Set(HeaderScopes, strings.Join(v.scopes, " "))
-	if v.claims.Email != "" && oauth.HasScope(v.scopes, "email") {
-		h.Set(HeaderEmail, v.claims.Email)
-	}
-	h.Set(HeaderAssertion, assertion)
-	return h
-}
-
 // assertion returns a signed gateway assertion for the token's caller, reusing the last
 // one while it has enough life left.
-func (g *Gateway) assertion(v *verified, app *gatewayApp, now time.Time) (string, error) {
-	aud := app.upstream.String()
+func (g *Gateway) assertion(v *verified, app *gatewayApp, now time.Time) ([]string, error) {
+	aud := app.upstreamString
 	if a := v.assertion.Load(); a != nil && a.audience == aud && a.expires.Sub(now) > assertionMinLeft {
-		return a.jwt, nil
+		return a.header, nil
 	}
 	exp := now.Add(assertionTTL)
 	if v.claims.Expiry.Before(exp) {
@@ -383,10 +372,11 @@ func (g *Gateway) assertion(v *verified, app *gatewayApp, now time.Time) (string
 		Scope: strings.Join(v.scopes, " "), Email: email, JTI: newJTI(), IssuedAt: now, Expiry: exp,
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	v.assertion.Store(&signedAssertion{jwt: jwt, audience: aud, expires: exp})
-	return jwt, nil
+	a := &signedAssertion{header: []string{jwt}, audience: aud, expires: exp}
+	v.assertion.Store(a)
+	return a.header, nil
 }
 
 func newJTI() string {
@@ -425,9 +415,11 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 					delete(h, k)
 				}
 			}
-			for k, v := range cl.identity {
-				h[k] = v
+			// The values are built once per verified token and shared read-only.
+			for _, kv := range cl.caller.identity {
+				h[kv.key] = kv.value
 			}
+			h[canonAssertion] = cl.assertion
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			cl := resp.Request.Context().Value(callKey{}).(*call)
@@ -438,9 +430,13 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 			h := resp.Header
 			// The upstream's content is served from the AuthGPTs origin: it may not set
 			// cookies there, and a browser must not run it as an AuthGPTs page.
-			h.Del("Set-Cookie")
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Add("Content-Security-Policy", "sandbox")
+			delete(h, "Set-Cookie")
+			h["X-Content-Type-Options"] = valNoSniff
+			if len(h["Content-Security-Policy"]) == 0 {
+				h["Content-Security-Policy"] = valSandbox
+			} else {
+				h.Add("Content-Security-Policy", "sandbox")
+			}
 			allowCORS(h)
 			return nil
 		},

@@ -58,7 +58,8 @@ func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
 
 func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
 	e := newEnv(t)
-	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0, metering_enabled = true, credits_per_call = 2, free_credits = 100")
+	// Tokens live a day (ChatGPT refreshes rarely), so one still works an hour later.
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0, metering_enabled = true, credits_per_call = 2, free_credits = 100, access_token_ttl_seconds = 86400")
 	tokA, userA, _ := e.userToken(t, f, "openid")
 	tokB, userB, _ := e.userToken(t, f, "openid")
 	hour1 := e.Clock.Now().UTC().Truncate(time.Hour)
@@ -70,7 +71,7 @@ func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
 	e.events(t, f.App.ID) // flush
 
 	// Two instances rolling up at once take disjoint events.
-	e2 := gateway.New(gateway.Config{Store: e.Store, Keys: e.Keys, BaseURL: e.Deps.BaseURL, RollupInterval: -1})
+	e2 := gateway.New(gateway.Config{Store: e.Store, Keys: e.Deps.Keys, BaseURL: e.Deps.BaseURL, RollupInterval: -1})
 	var wg sync.WaitGroup
 	var total atomic.Int64
 	for _, g := range []*gateway.Gateway{e.GW, e2, e.GW, e2} {
@@ -168,7 +169,7 @@ func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
 	// A separate instance on a real listener, as `authgpts serve` runs it: nothing is
 	// flushed before shutdown (1 h interval, huge batches).
 	d := e.Deps
-	gw := gateway.New(gateway.Config{Store: e.Store, Keys: e.Keys, BaseURL: d.BaseURL, Log: d.Log, Now: d.Now,
+	gw := gateway.New(gateway.Config{Store: e.Store, Keys: e.Deps.Keys, BaseURL: d.BaseURL, Log: d.Log, Now: d.Now,
 		UsageFlushInterval: time.Hour, UsageBatchSize: 1 << 20, RollupInterval: -1})
 	gw.Start()
 	d.Gateway = gw

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/authgpts/authgpts/handlers"
+	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/mailer/mailertest"
 	"github.com/authgpts/authgpts/handlers/tokens"
@@ -34,6 +35,7 @@ type Env struct {
 	Clock   *Clock
 	Logs    *SyncBuffer
 	Deps    handlers.Deps
+	Gateway *gateway.Gateway // set by NewWithGateway
 }
 
 // Option adjusts the dependencies before the router is built.
@@ -41,7 +43,26 @@ type Option func(*handlers.Deps)
 
 // New starts a server for the test on a fresh database. Mail goes over SMTP (go-mail) to
 // an in-process server; logs are captured as JSON so tests can assert what they hold.
+//
+// The instance's LISTEN connection and signing keys are built before the options run, as
+// serve builds them, so an option can use d.Keys and d.Listener.
 func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	return start(t, nil, opts)
+}
+
+// NewWithGateway is New with the /gw gateway built as serve builds it (the server's key
+// manager, LISTEN on the test database) and started; cfg adjusts its configuration (the
+// roll-up job is off unless cfg turns it on). The gateway closes with the test.
+func NewWithGateway(t testing.TB, cfg func(*gateway.Config), opts ...Option) *Env {
+	t.Helper()
+	if cfg == nil {
+		cfg = func(*gateway.Config) {}
+	}
+	return start(t, cfg, opts)
+}
+
+func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 	t.Helper()
 	dsn := storetest.NewDSN(t)
 	st, err := store.Open(context.Background(), dsn)
@@ -67,31 +88,61 @@ func New(t testing.TB, opts ...Option) *Env {
 		BaseURL: baseURL,
 		Secret:  []byte("test-secret-test-secret-test-secret-0123456789"),
 	}
-	for _, o := range opts {
-		o(&deps)
-	}
 	// The LISTEN connection and the signing keys, as serve builds them; they stop with
 	// the test.
 	ctx, cancel := context.WithCancel(context.Background())
-	if deps.Listener == nil {
-		l := tokens.NewListener(ctx, dsn, deps.Log)
-		deps.Listener = l
-		t.Cleanup(func() { cancel(); <-l.Done() })
-	} else {
-		t.Cleanup(cancel)
+	l := tokens.NewListener(ctx, dsn, deps.Log)
+	t.Cleanup(func() { cancel(); <-l.Done() })
+	deps.Listener = l
+	if deps.Keys, err = tokens.NewKeys(ctx, st, deps.Secret, clock.Now, deps.Log); err != nil {
+		t.Fatalf("handlertest: signing keys: %v", err)
 	}
-	if deps.Keys == nil {
-		if deps.Keys, err = tokens.NewKeys(ctx, st, deps.Secret, clock.Now, deps.Log); err != nil {
-			t.Fatalf("handlertest: signing keys: %v", err)
-		}
-		if err := deps.Keys.Watch(ctx, deps.Listener); err != nil {
-			t.Fatalf("handlertest: watch keys: %v", err)
-		}
+	if err := deps.Keys.Watch(ctx, deps.Listener); err != nil {
+		t.Fatalf("handlertest: watch keys: %v", err)
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	if gwCfg != nil {
+		deps.Gateway = StartGateway(t, deps, dsn, gwCfg)
 	}
 	srv.Config.Handler = handlers.NewRouter(deps)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps}
+	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps, Gateway: deps.Gateway}
+}
+
+// StartGateway builds and starts a gateway for the server d describes, with d's key
+// manager, LISTENing on dsn, and waits until its revocation listener is up (its caches
+// are on). It closes with the test. Tests call it directly for a second instance on the
+// same database.
+func StartGateway(t testing.TB, d handlers.Deps, dsn string, cfg func(*gateway.Config)) *gateway.Gateway {
+	t.Helper()
+	c := gateway.Config{Store: d.Store, Keys: d.Keys, BaseURL: d.BaseURL, DatabaseURL: dsn, Log: d.Log, Now: d.Now,
+		RollupInterval: -1}
+	if cfg != nil {
+		cfg(&c)
+	}
+	gw := gateway.New(c)
+	gw.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Close(ctx); err != nil {
+			t.Errorf("gateway Close: %v", err)
+		}
+	})
+	if dsn == "" {
+		return gw
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !gw.Stats().CacheEnabled {
+		if time.Now().After(deadline) {
+			t.Fatal("handlertest: the gateway's revocation listener did not connect within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return gw
 }
 
 // Client returns a browser-like client with its own cookie jar that does not follow

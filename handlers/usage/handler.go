@@ -171,16 +171,16 @@ func stats(cur, prev store.UsageBucket) []usage.Stat {
 	p50 := store.LatencyPercentile(cur.Latency, 0.50)
 	p95 := store.LatencyPercentile(cur.Latency, 0.95)
 	return []usage.Stat{
-		change("Calls", cur.Calls, prev.Calls, true),
-		change("Users", cur.Users, prev.Users, true),
-		change("Errors", cur.Errors(), prev.Errors(), false),
-		change("Credits spent", cur.Credits, prev.Credits, true),
-		{Label: "Latency p50 / p95", Value: ms(p50) + " / " + ms(p95), Change: "upper bounds of histogram buckets"},
+		change("calls", "Calls", cur.Calls, prev.Calls, true),
+		change("users", "Users", cur.Users, prev.Users, true),
+		change("errors", "Errors", cur.Errors(), prev.Errors(), false),
+		change("credits", "Credits spent", cur.Credits, prev.Credits, true),
+		{Key: "latency", Label: "Latency p50 / p95", Value: ms(p50) + " / " + ms(p95), Change: "median / 95th percentile"},
 	}
 }
 
-func change(label string, cur, prev int64, goodWhenUp bool) usage.Stat {
-	s := usage.Stat{Label: label, Value: strconv.FormatInt(cur, 10), GoodWhenUp: goodWhenUp}
+func change(key, label string, cur, prev int64, goodWhenUp bool) usage.Stat {
+	s := usage.Stat{Key: key, Label: label, Value: strconv.FormatInt(cur, 10), GoodWhenUp: goodWhenUp}
 	switch {
 	case prev == 0 && cur == 0:
 		s.Change = "no change"

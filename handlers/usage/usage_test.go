@@ -28,7 +28,7 @@ func recordCalls(t *testing.T, env *handlertest.Env, events []store.UsageEvent) 
 	}
 }
 
-var statRe = regexp.MustCompile(`(?s)<p class="text-xs font-medium uppercase tracking-wide text-slate-500">([^<]+)</p><p class="mt-1 text-2xl font-semibold tabular-nums">([^<]+)</p>`)
+var statRe = regexp.MustCompile(`(?s)<p class="text-xs font-medium uppercase tracking-wide text-slate-500">([^<]+)</p><p class="mt-1 text-2xl font-semibold tabular-nums"[^>]*>([^<]+)</p>`)
 
 func stats(body string) map[string]string {
 	out := map[string]string{}

@@ -15,6 +15,8 @@ const (
 	keyLog
 	keyRequestID
 	keySessionHash
+	keyBaseLog // the logger RequestLog was built with
+	keyQuiet   // QuietRequest was called
 )
 
 // CurrentUser returns the signed-in user of the request, if any.
@@ -28,6 +30,12 @@ func setUser(c *gin.Context, u store.User) { c.Set(keyUser, u) }
 // Log returns the request's logger, carrying its request ID.
 func Log(c *gin.Context) *slog.Logger {
 	if l, ok := get[*slog.Logger](c, keyLog); ok {
+		return l
+	}
+	if base, ok := get[*slog.Logger](c, keyBaseLog); ok {
+		// Built on first use: most requests never log beyond their request line.
+		l := base.With("request_id", RequestID(c))
+		c.Set(keyLog, l)
 		return l
 	}
 	return slog.Default()

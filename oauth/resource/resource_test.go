@@ -1,92 +1,56 @@
 package resource_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/authgpts/authgpts/handlers/gateway"
+	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/resource"
+	"github.com/authgpts/authgpts/store"
 )
 
-// authServer stands in for AuthGPTs' discovery and JWKS endpoints, with keys the test
-// can rotate, counting JWKS fetches.
-type authServer struct {
-	*httptest.Server
-	mu        sync.Mutex
-	ks        *oauth.KeySet
-	jwksHits  atomic.Int64
-	issuerURL string
+// world is a real AuthGPTs server (discovery, JWKS, token endpoint, gateway) with an
+// app "notes" that has a notes.read and a notes.admin scope, and the developer's API
+// using the middleware as the README shows.
+type world struct {
+	env      *handlertest.Env
+	app      handlertest.AppFixture
+	audience string
+	jwksHits atomic.Int64 // JWKS fetches made by the API's verifier
+	verifier *resource.Verifier
+	api      *httptest.Server
 }
 
-func newAuthServer(t *testing.T) *authServer {
+// apiPrefix is the path of the app's upstream URL (as set in the portal) on the API.
+const apiPrefix = "/v1"
+
+func newWorld(t *testing.T, cfg func(*resource.Config)) *world {
 	t.Helper()
-	a := &authServer{ks: oauth.NewKeySet(newKey(t))}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": a.URL, "jwks_uri": a.URL + "/.well-known/jwks.json"})
-		case "/.well-known/jwks.json":
-			a.jwksHits.Add(1)
-			a.mu.Lock()
-			_, _ = w.Write(a.ks.JWKS())
-			a.mu.Unlock()
-		default:
-			http.NotFound(w, r)
+	w := &world{env: handlertest.NewWithGateway(t, nil)}
+	w.app = w.env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT, "https://chatgpt.com/aip/g-notes/oauth/callback")
+	ctx := context.Background()
+	for _, s := range []string{"notes.read", "notes.admin"} {
+		if err := w.env.Store.CreateScope(ctx, w.app.Owner.ID, w.app.App.ID, store.Scope{Name: s, Description: "Notes " + s}, time.Now()); err != nil {
+			t.Fatal(err)
 		}
-	}))
-	t.Cleanup(a.Close)
-	return a
-}
-
-func newKey(t testing.TB) oauth.SigningKey {
-	k, err := oauth.GenerateKey(oauth.AlgES256)
-	if err != nil {
-		t.Fatal(err)
 	}
-	return k
-}
+	w.audience = w.env.BaseURL + "/gw/" + w.app.App.Slug
 
-func (a *authServer) keys() *oauth.KeySet {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ks
-}
-
-// rotate makes a new key active, keeping the old one published.
-func (a *authServer) rotate(t *testing.T) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.ks = oauth.NewKeySet(newKey(t), a.ks.Active())
-}
-
-func (a *authServer) token(t *testing.T, mod func(*oauth.AccessClaims)) string {
-	t.Helper()
-	now := time.Now()
-	c := oauth.AccessClaims{Issuer: a.URL, Subject: "user-1", ClientID: "agpt_client", Scope: "openid email notes.read",
-		JTI: "j1", GrantID: "g1", Audience: []string{a.URL + "/gw/notes"}, IssuedAt: now, Expiry: now.Add(time.Hour),
-		Email: "ann@example.com"}
-	if mod != nil {
-		mod(&c)
+	c := resource.Config{
+		Issuer:           w.env.BaseURL,
+		Audience:         []string{w.audience},
+		ResourceMetadata: w.env.BaseURL + "/.well-known/oauth-protected-resource/gw/" + w.app.App.Slug,
+		HTTPClient:       &http.Client{Timeout: 10 * time.Second, Transport: countJWKS{&w.jwksHits, http.DefaultTransport}},
 	}
-	tok, err := a.keys().SignAccessToken(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-// api is the developer's API using the middleware, as in the README example.
-func api(t *testing.T, a *authServer, cfg func(*resource.Config)) (*resource.Verifier, *httptest.Server) {
-	t.Helper()
-	c := resource.Config{Issuer: a.URL, Audience: []string{a.URL + "/gw/notes"},
-		ResourceMetadata: a.URL + "/.well-known/oauth-protected-resource/gw/notes"}
 	if cfg != nil {
 		cfg(&c)
 	}
@@ -94,20 +58,47 @@ func api(t *testing.T, a *authServer, cfg func(*resource.Config)) (*resource.Ver
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.verifier = v
 	mux := http.NewServeMux()
-	whoami := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	whoami := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, ok := resource.FromContext(r.Context())
 		if !ok {
 			t.Error("no claims in the context")
 		}
-		_ = json.NewEncoder(w).Encode(c)
+		_ = json.NewEncoder(rw).Encode(c)
 	})
 	mux.Handle("/notes", v.Require("notes.read")(whoami))
 	mux.Handle("/admin", v.Require("notes.admin")(whoami))
-	mux.Handle("/via-gateway", v.RequireGateway("https://api.example.com/v1", "notes.read")(whoami))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return v, srv
+	w.api = httptest.NewServer(mux)
+	t.Cleanup(w.api.Close)
+	// The gateway forwards /gw/<slug>/<path> to <api>/v1/<path>; the API checks the
+	// gateway's assertion for that upstream.
+	mux.Handle(apiPrefix+"/via-gateway", v.RequireGateway(w.upstream(), "notes.read")(whoami))
+	if _, err := w.env.Store.DB().Exec(`UPDATE apps SET upstream_url = $2 WHERE id = $1`, w.app.App.ID, w.upstream()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) upstream() string { return w.api.URL + apiPrefix }
+
+// countJWKS counts the verifier's JWKS fetches.
+type countJWKS struct {
+	n    *atomic.Int64
+	next http.RoundTripper
+}
+
+func (c countJWKS) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/jwks.json") {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// token runs the real authorization-code flow for a new user.
+func (w *world) token(t *testing.T, scope string) handlertest.Tokens {
+	t.Helper()
+	return w.env.UserToken(t, w.app, handlertest.UniqueEmail(t, "ann"), scope)
 }
 
 func get(t *testing.T, url, auth string, hdr ...string) (*http.Response, map[string]any) {
@@ -133,43 +124,53 @@ func get(t *testing.T, url, auth string, hdr ...string) (*http.Response, map[str
 }
 
 func TestRequire_ValidTokenPutsClaimsInContext(t *testing.T) {
-	a := newAuthServer(t)
-	_, srv := api(t, a, nil)
-	resp, m := get(t, srv.URL+"/notes", "bearer "+a.token(t, nil))
-	if resp.StatusCode != 200 || m["Subject"] != "user-1" || m["ClientID"] != "agpt_client" || m["Email"] != "ann@example.com" || m["GrantID"] != "g1" {
-		t.Errorf("status %d claims %v", resp.StatusCode, m)
+	w := newWorld(t, nil)
+	toks := w.token(t, "openid email notes.read")
+	resp, m := get(t, w.api.URL+"/notes", "bearer "+toks.Access)
+	c := toks.Claims
+	if resp.StatusCode != 200 || m["Subject"] != c.Subject || m["ClientID"] != w.app.Client.ID || m["Email"] != c.Email ||
+		c.Email == "" || m["GrantID"] != c.GrantID || m["ViaGateway"] != false {
+		t.Errorf("status %d claims %v, want those of %+v", resp.StatusCode, m, c)
+	}
+	if w.jwksHits.Load() != 1 {
+		t.Errorf("JWKS fetched %d times, want 1", w.jwksHits.Load())
 	}
 }
 
 func TestRequire_Errors(t *testing.T) {
-	a := newAuthServer(t)
-	_, srv := api(t, a, nil)
-	other, err := oauth.GenerateKey(oauth.AlgES256)
+	w := newWorld(t, nil)
+	good := w.token(t, "openid notes.read").Access
+	// A token of another app on the same server, and one of another AuthGPTs server.
+	other := w.env.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindGPT, "https://chatgpt.com/aip/g-other/oauth/callback")
+	otherApp := w.env.UserToken(t, other, handlertest.UniqueEmail(t, "bob"), "openid").Access
+	env2 := handlertest.New(t)
+	app2 := env2.NewApp(t, handlertest.UniqueEmail(t, "dev3"), store.ClientKindGPT, "https://chatgpt.com/aip/g-x/oauth/callback")
+	foreign := env2.UserToken(t, app2, handlertest.UniqueEmail(t, "cid"), "openid").Access
+	// Hand-made with the server's own key: the token endpoint never issues another iss.
+	now := time.Now()
+	wrongIssuer, err := w.env.Deps.Keys.KeySet().SignAccessToken(oauth.AccessClaims{Issuer: "https://evil.example", Subject: "u",
+		ClientID: w.app.Client.ID, JTI: "j", Scope: "notes.read", Audience: []string{w.audience}, IssuedAt: now, Expiry: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	foreign, _ := oauth.NewKeySet(other).SignAccessToken(oauth.AccessClaims{Issuer: a.URL, Subject: "u", ClientID: "c", JTI: "j",
-		Audience: []string{a.URL + "/gw/notes"}, IssuedAt: now, Expiry: now.Add(time.Hour), Scope: "notes.read"})
-	meta := `resource_metadata="` + a.URL + `/.well-known/oauth-protected-resource/gw/notes"`
+	meta := `resource_metadata="` + w.env.BaseURL + `/.well-known/oauth-protected-resource/gw/` + w.app.App.Slug + `"`
 	tests := []struct {
 		name, path, auth, query string
 		status                  int
 		code                    string
 	}{
 		{"no token", "/notes", "", "", 401, ""},
-		{"token in the query", "/notes", "", "?access_token=" + a.token(t, nil), 400, "invalid_request"},
+		{"token in the query", "/notes", "", "?access_token=" + good, 400, "invalid_request"},
 		{"basic scheme", "/notes", "Basic dXNlcjpwYXNz", "", 401, "invalid_token"},
 		{"garbage", "/notes", "Bearer abc.def.ghi", "", 401, "invalid_token"},
-		{"expired", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.IssuedAt, c.Expiry = now.Add(-2*time.Hour), now.Add(-time.Hour) }), "", 401, "invalid_token"},
-		{"another issuer", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.Issuer = "https://evil.example" }), "", 401, "invalid_token"},
-		{"another audience", "/notes", "Bearer " + a.token(t, func(c *oauth.AccessClaims) { c.Audience = []string{a.URL + "/gw/other"} }), "", 401, "invalid_token"},
-		{"unknown signing key", "/notes", "Bearer " + foreign, "", 401, "invalid_token"},
-		{"missing scope", "/admin", "Bearer " + a.token(t, nil), "", 403, "insufficient_scope"},
+		{"another issuer", "/notes", "Bearer " + wrongIssuer, "", 401, "invalid_token"},
+		{"another app's token", "/notes", "Bearer " + otherApp, "", 401, "invalid_token"},
+		{"another server's token", "/notes", "Bearer " + foreign, "", 401, "invalid_token"},
+		{"missing scope", "/admin", "Bearer " + good, "", 403, "insufficient_scope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, m := get(t, srv.URL+tc.path+tc.query, tc.auth)
+			resp, m := get(t, w.api.URL+tc.path+tc.query, tc.auth)
 			wa := resp.Header.Get("WWW-Authenticate")
 			if resp.StatusCode != tc.status || !strings.HasPrefix(wa, "Bearer ") || !strings.Contains(wa, meta) {
 				t.Fatalf("status %d WWW-Authenticate %q body %v", resp.StatusCode, wa, m)
@@ -190,72 +191,97 @@ func TestRequire_Errors(t *testing.T) {
 	}
 }
 
-func TestVerifier_RefetchesJWKSOnUnknownKidRateLimited(t *testing.T) {
-	a := newAuthServer(t)
-	_, srv := api(t, a, func(c *resource.Config) { c.MinRefreshInterval = time.Hour })
-	if resp, _ := get(t, srv.URL+"/notes", "Bearer "+a.token(t, nil)); resp.StatusCode != 200 {
-		t.Fatal(resp.StatusCode)
-	}
-	if a.jwksHits.Load() != 1 {
-		t.Fatalf("JWKS fetched %d times, want 1", a.jwksHits.Load())
-	}
-	// Tokens with unknown kids do not make the verifier hammer the server.
-	other, _ := oauth.GenerateKey(oauth.AlgES256)
-	now := time.Now()
-	for range 20 {
-		tok, _ := oauth.NewKeySet(other).SignAccessToken(oauth.AccessClaims{Issuer: a.URL, Subject: "u", ClientID: "c", JTI: "j",
-			Audience: []string{a.URL + "/gw/notes"}, IssuedAt: now, Expiry: now.Add(time.Hour)})
-		get(t, srv.URL+"/notes", "Bearer "+tok)
-	}
-	if a.jwksHits.Load() != 1 {
-		t.Errorf("JWKS fetched %d times within the refresh interval, want 1", a.jwksHits.Load())
+// TestVerify_ExpiredToken: a real token checked by an API whose clock is past its
+// expiry (plus the leeway).
+func TestVerify_ExpiredToken(t *testing.T) {
+	w := newWorld(t, func(c *resource.Config) { c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } })
+	tok := w.token(t, "openid notes.read")
+	if _, err := w.verifier.Verify(context.Background(), tok.Access); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("Verify of an expired token = %v, want an expiry error", err)
 	}
 }
 
-func TestVerifier_KeyRotationPicksUpTheNewKey(t *testing.T) {
-	a := newAuthServer(t)
-	_, srv := api(t, a, func(c *resource.Config) { c.MinRefreshInterval = time.Nanosecond })
-	old := a.token(t, nil)
-	if resp, _ := get(t, srv.URL+"/notes", "Bearer "+old); resp.StatusCode != 200 {
+func TestVerifier_RefetchesJWKSOnUnknownKidRateLimited(t *testing.T) {
+	w := newWorld(t, func(c *resource.Config) { c.MinRefreshInterval = time.Hour })
+	if resp, _ := get(t, w.api.URL+"/notes", "Bearer "+w.token(t, "openid notes.read").Access); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
-	a.rotate(t)
-	if resp, m := get(t, srv.URL+"/notes", "Bearer "+a.token(t, nil)); resp.StatusCode != 200 {
+	if w.jwksHits.Load() != 1 {
+		t.Fatalf("JWKS fetched %d times, want 1", w.jwksHits.Load())
+	}
+	// Tokens with unknown kids (another server's) do not make the verifier hammer the
+	// server.
+	env2 := handlertest.New(t)
+	app2 := env2.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindService)
+	for range 20 {
+		get(t, w.api.URL+"/notes", "Bearer "+env2.ServiceToken(t, app2, "").Access)
+	}
+	if w.jwksHits.Load() != 1 {
+		t.Errorf("JWKS fetched %d times within the refresh interval, want 1", w.jwksHits.Load())
+	}
+}
+
+// TestVerifier_KeyRotationPicksUpTheNewKey: `authgpts keys rotate` on the server; the
+// API fetches the JWKS again for the first token of the new key and still accepts
+// tokens of the retired key, which stays published until they expire.
+func TestVerifier_KeyRotationPicksUpTheNewKey(t *testing.T) {
+	w := newWorld(t, func(c *resource.Config) { c.MinRefreshInterval = time.Nanosecond })
+	old := w.token(t, "openid notes.read").Access
+	if resp, _ := get(t, w.api.URL+"/notes", "Bearer "+old); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	kid, err := w.env.Deps.Keys.Rotate(context.Background(), oauth.AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := w.token(t, "openid notes.read").Access
+	if oauth.TokenKeyID(fresh) != kid || oauth.TokenKeyID(old) == kid {
+		t.Fatalf("kids: old %q, new %q, rotated in %q", oauth.TokenKeyID(old), oauth.TokenKeyID(fresh), kid)
+	}
+	if resp, m := get(t, w.api.URL+"/notes", "Bearer "+fresh); resp.StatusCode != 200 {
 		t.Errorf("token signed with the new key: %d %v", resp.StatusCode, m)
 	}
-	if resp, _ := get(t, srv.URL+"/notes", "Bearer "+old); resp.StatusCode != 200 {
-		t.Errorf("token of the previous (still published) key: %d", resp.StatusCode)
+	if resp, _ := get(t, w.api.URL+"/notes", "Bearer "+old); resp.StatusCode != 200 {
+		t.Errorf("token of the retired (still published) key: %d", resp.StatusCode)
 	}
-	if a.jwksHits.Load() != 2 {
-		t.Errorf("JWKS fetched %d times, want 2", a.jwksHits.Load())
+	if w.jwksHits.Load() != 2 {
+		t.Errorf("JWKS fetched %d times, want 2", w.jwksHits.Load())
 	}
 }
 
+// TestRequireGateway_VerifiesTheAssertion: a call through the real gateway reaches the
+// API with an assertion RequireGateway accepts; anything else is refused.
 func TestRequireGateway_VerifiesTheAssertion(t *testing.T) {
-	a := newAuthServer(t)
-	_, srv := api(t, a, nil)
-	now := time.Now()
-	sign := func(aud string, scope string) string {
-		s, err := a.keys().SignGatewayAssertion(oauth.GatewayAssertion{Issuer: a.URL, Audience: aud, Subject: "user-1",
-			ClientID: "agpt_client", Scope: scope, JTI: "j", IssuedAt: now, Expiry: now.Add(time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	w := newWorld(t, nil)
+	toks := w.token(t, "openid email notes.read")
+	resp, m := get(t, w.env.BaseURL+"/gw/"+w.app.App.Slug+"/via-gateway", "Bearer "+toks.Access)
+	if resp.StatusCode != 200 || m["Subject"] != toks.Claims.Subject || m["ViaGateway"] != true ||
+		m["ClientID"] != w.app.Client.ID || m["Email"] != toks.Claims.Email {
+		t.Fatalf("through the gateway: %d %v", resp.StatusCode, m)
 	}
-	resp, m := get(t, srv.URL+"/via-gateway", "", resource.AssertionHeader, sign("https://api.example.com/v1", "notes.read"))
-	if resp.StatusCode != 200 || m["Subject"] != "user-1" || m["ViaGateway"] != true {
-		t.Errorf("valid assertion: %d %v", resp.StatusCode, m)
+	// Without the notes.read scope the gateway passes the call (no scope rule) and the
+	// API refuses it.
+	if resp, m := get(t, w.env.BaseURL+"/gw/"+w.app.App.Slug+"/via-gateway", "Bearer "+w.token(t, "openid").Access); resp.StatusCode != 403 {
+		t.Errorf("assertion without the scope: %d %v", resp.StatusCode, m)
+	}
+	now := time.Now()
+	otherUpstream, err := w.env.Deps.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{Issuer: w.env.BaseURL,
+		Audience: "https://other.example.com", Subject: "u", ClientID: w.app.Client.ID, Scope: "notes.read", JTI: "j",
+		IssuedAt: now, Expiry: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for name, hdr := range map[string]string{
-		"none":              "",
-		"another upstream":  sign("https://other.example.com", "notes.read"),
-		"an access token":   a.token(t, nil),
-		"missing the scope": sign("https://api.example.com/v1", "openid"),
+		"none (a direct call)": "",
+		"another upstream":     otherUpstream,
+		"an access token":      toks.Access,
 	} {
-		resp, m := get(t, srv.URL+"/via-gateway", "", resource.AssertionHeader, hdr)
-		if resp.StatusCode != 401 && resp.StatusCode != 403 {
-			t.Errorf("%s: %d %v", name, resp.StatusCode, m)
+		resp, m := get(t, w.upstream()+"/via-gateway", "", resource.AssertionHeader, hdr)
+		if resp.StatusCode != 401 {
+			t.Errorf("%s: %d %v, want 401", name, resp.StatusCode, m)
 		}
+	}
+	if gateway.HeaderAssertion != resource.AssertionHeader {
+		t.Errorf("gateway sets %q, middleware reads %q", gateway.HeaderAssertion, resource.AssertionHeader)
 	}
 }

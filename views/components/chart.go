@@ -84,28 +84,28 @@ func (p ChartProps) bars() []bar {
 	return out
 }
 
-// axisLabels picks at most six bucket labels to print under the chart.
-func (p ChartProps) axisLabels() []struct {
-	X    float64
-	Text string
-} {
+// xLabels are the first, middle and last bucket labels, printed as HTML under the
+// chart: text inside the stretched SVG would be distorted and too small on a phone.
+func (p ChartProps) xLabels() []string {
 	n := len(p.Labels)
-	var out []struct {
-		X    float64
-		Text string
+	switch {
+	case n == 0:
+		return nil
+	case n < 3:
+		return []string{p.Labels[0], p.Labels[n-1]}
 	}
-	if n == 0 {
-		return out
+	return []string{p.Labels[0], p.Labels[n/2], p.Labels[n-1]}
+}
+
+// yLabels are the scale's top, middle and bottom values. Counts (no unit) get no
+// middle label when it would be a fraction: "1.5 users" reads as a bug.
+func (p ChartProps) yLabels() []string {
+	m := p.max()
+	mid := formatValue(m/2) + p.Unit
+	if p.Unit == "" && m/2 != float64(int64(m/2)) {
+		mid = ""
 	}
-	step := (n + 5) / 6
-	slot := chartW / float64(n)
-	for i := 0; i < n; i += step {
-		out = append(out, struct {
-			X    float64
-			Text string
-		}{float64(i)*slot + slot/2, p.Labels[i]})
-	}
-	return out
+	return []string{formatValue(m) + p.Unit, mid, "0"}
 }
 
 func (p ChartProps) value(s Series, i int) string {
@@ -124,4 +124,4 @@ func formatValue(v float64) string {
 
 func f(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
-func viewBox() string { return fmt.Sprintf("0 0 %d %d", int(chartW), int(chartH+20)) }
+func viewBox() string { return fmt.Sprintf("0 0 %d %d", int(chartW), int(chartH)) }

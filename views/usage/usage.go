@@ -23,6 +23,7 @@ type Option struct{ Value, Label string }
 
 // Stat is a headline number and its change against the previous period.
 type Stat struct {
+	Key                  string // stable name for tests and styling: calls, users, errors, credits, latency
 	Label, Value, Change string
 	Trend                int // 1 up, -1 down, 0 flat/unknown
 	GoodWhenUp           bool

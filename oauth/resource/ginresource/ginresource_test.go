@@ -1,7 +1,7 @@
 package ginresource_test
 
 import (
-	"encoding/json"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,32 +9,24 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/oauth/resource"
 	"github.com/authgpts/authgpts/oauth/resource/ginresource"
+	"github.com/authgpts/authgpts/store"
 )
 
+// TestRequire_Gin: a Gin API behind ginresource.Require accepts a token from the real
+// AuthGPTs token endpoint, verified with the server's published JWKS.
 func TestRequire_Gin(t *testing.T) {
-	key, err := oauth.GenerateKey(oauth.AlgES256)
+	env := handlertest.New(t)
+	app := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT, "https://chatgpt.com/aip/g-gin/oauth/callback")
+	if err := env.Store.CreateScope(context.Background(), app.Owner.ID, app.App.ID, store.Scope{Name: "notes.read", Description: "Read notes"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := resource.New(resource.Config{Issuer: env.BaseURL, Audience: []string{env.BaseURL + "/gw/" + app.App.Slug}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks := oauth.NewKeySet(key)
-	var issuer string
-	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/.well-known/openid-configuration" {
-			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": issuer, "jwks_uri": issuer + "/jwks"})
-			return
-		}
-		_, _ = w.Write(ks.JWKS())
-	}))
-	defer as.Close()
-	issuer = as.URL
-	v, err := resource.New(resource.Config{Issuer: issuer, Audience: []string{issuer + "/gw/notes"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/notes", ginresource.Require(v, "notes.read"), func(c *gin.Context) {
 		claims, ok := ginresource.Claims(c)
@@ -47,13 +39,12 @@ func TestRequire_Gin(t *testing.T) {
 	api := httptest.NewServer(r)
 	defer api.Close()
 
-	now := time.Now()
-	tok, _ := ks.SignAccessToken(oauth.AccessClaims{Issuer: issuer, Subject: "u1", ClientID: "c", JTI: "j", Scope: "notes.read",
-		Audience: []string{issuer + "/gw/notes"}, IssuedAt: now, Expiry: now.Add(time.Hour)})
+	tok := env.UserToken(t, app, handlertest.UniqueEmail(t, "user"), "openid notes.read").Access
+	narrow := env.UserToken(t, app, handlertest.UniqueEmail(t, "user2"), "openid").Access
 	for _, tc := range []struct {
 		auth string
 		want int
-	}{{"Bearer " + tok, 200}, {"", 401}, {"Bearer nope", 401}} {
+	}{{"Bearer " + tok, 200}, {"", 401}, {"Bearer nope", 401}, {"Bearer " + narrow, 403}} {
 		req, _ := http.NewRequest("GET", api.URL+"/notes", nil)
 		if tc.auth != "" {
 			req.Header.Set("Authorization", tc.auth)
@@ -63,8 +54,8 @@ func TestRequire_Gin(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != tc.want || (tc.want == 401 && resp.Header.Get("WWW-Authenticate") == "") {
-			t.Errorf("%q: %d %v", tc.auth, resp.StatusCode, resp.Header)
+		if resp.StatusCode != tc.want || (tc.want != 200 && resp.Header.Get("WWW-Authenticate") == "") {
+			t.Errorf("%.20q: %d %v", tc.auth, resp.StatusCode, resp.Header)
 		}
 	}
 }
