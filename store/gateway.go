@@ -21,15 +21,17 @@ const (
 		SELECT coalesce(c.app_id, g.app_id) AS app_id, g.app_id AS grant_app_id,
 		       c.suspended_at IS NOT NULL AS client_suspended,
 		       (g.revoked_at IS NOT NULL OR g.user_id <> $3::uuid OR g.client_id <> c.id) AS grant_revoked,
-		       u.suspended_at IS NOT NULL AS user_suspended
+		       u.suspended_at IS NOT NULL AS user_suspended,
+		       (c.app_id IS NULL AND NOT a.mcp_enabled) AS mcp_closed
 		  FROM grants g
 		  JOIN clients c ON c.id = $2
 		  JOIN users u ON u.id = g.user_id
+		  JOIN apps a ON a.id = g.app_id
 		 WHERE g.id = $1`
 	// client_credentials tokens have no grant and no user: only the client matters.
 	qClientTokenStatus = `
 		SELECT coalesce(c.app_id::text, '') AS app_id, coalesce(c.app_id::text, '') AS grant_app_id, c.suspended_at IS NOT NULL AS client_suspended,
-		       false AS grant_revoked, false AS user_suspended
+		       false AS grant_revoked, false AS user_suspended, false AS mcp_closed
 		  FROM clients c WHERE c.id = $1`
 )
 
@@ -101,11 +103,14 @@ type TokenStatus struct {
 	ClientSuspended bool   `db:"client_suspended"`
 	GrantRevoked    bool   `db:"grant_revoked"` // revoked, or no longer this user's grant for this client
 	UserSuspended   bool   `db:"user_suspended"`
+	// MCPClosed: an MCP client (registered or metadata-document, bound to the app only
+	// through its grant) whose app is no longer open to MCP clients.
+	MCPClosed bool `db:"mcp_closed"`
 }
 
 // Active reports whether a token with this status may be used for appID.
 func (t TokenStatus) Active(appID string) bool {
-	return !t.ClientSuspended && !t.GrantRevoked && !t.UserSuspended &&
+	return !t.ClientSuspended && !t.GrantRevoked && !t.UserSuspended && !t.MCPClosed &&
 		t.ClientAppID == appID && t.GrantAppID == appID
 }
 

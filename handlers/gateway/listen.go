@@ -65,7 +65,9 @@ func (g *Gateway) startListener() {
 					continue
 				}
 				if n.Channel == store.ChannelAppChanged {
-					g.apps.evictApp(n.Extra)
+					// Settings such as the MCP switch can end tokens' validity: drop
+					// the app and the tokens verified for it, as for 'app:<id>'.
+					g.revoke("app:" + n.Extra)
 					continue
 				}
 				g.revoke(n.Extra)

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -307,12 +308,28 @@ func TestGrant_OneMCPClientConnectsAUserToManyApps(t *testing.T) {
 	}
 }
 
-func TestMCP_SwitchingMCPOffStopsRefresh(t *testing.T) {
-	w := newMCPWorld(t)
+func TestMCP_SwitchingMCPOffStopsRefreshAndGatewayCalls(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }))
+	defer upstream.Close()
+	env := handlertest.NewWithGateway(t, nil)
+	w := &mcpWorld{env: env, app: env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev"), upstream.URL), reg: mustRegister(t, env, claudeDCR)}
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	verifier, challenge := pkcePair()
 	tok := w.exchange(t, w.code(t, user, w.query(w.resource("/mcp"), challenge)), verifier, "")
 	wantOK(t, tok)
+	gatewayStatus := func() int {
+		req, _ := http.NewRequest(http.MethodGet, w.resource("/mcp"), nil)
+		req.Header.Set("Authorization", "Bearer "+tok.str("access_token"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := gatewayStatus(); got != http.StatusOK {
+		t.Fatalf("gateway call with MCP on = %d, want 200", got)
+	}
 	settings := w.app.App.Settings()
 	settings.MCPEnabled = false
 	if _, err := w.env.Store.UpdateAppSettings(context.Background(), w.app.Owner.ID, w.app.App.ID, settings, w.env.Clock.Now()); err != nil {
@@ -331,6 +348,9 @@ func TestMCP_SwitchingMCPOffStopsRefresh(t *testing.T) {
 	q := w.query(w.resource("/mcp"), challenge)
 	resp, _ := w.get(t, user, q)
 	wantRedirectError(t, w.env, resp, q, "invalid_target")
+	// Access tokens already issued to the MCP client stop at the gateway too, at once:
+	// the settings notice drops the tokens cached for the app.
+	waitFor(t, func() bool { return gatewayStatus() == http.StatusUnauthorized })
 }
 
 func TestIntrospect_MCPTokenIsActiveOnlyForItsApp(t *testing.T) {

@@ -9,6 +9,7 @@
 package usage
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -119,17 +120,11 @@ func (h *Handler) page(c *gin.Context) {
 func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 	ctx := c.Request.Context()
 	p := periodOf(c.Query("range"), h.Now())
-	clients, err := h.Store.ClientsByApp(ctx, app.ID)
+	clients, err := h.clientOptions(ctx, app)
 	if err != nil {
 		return usage.PanelVM{}, err
 	}
-	vm := usage.PanelVM{Slug: app.Slug, Range: p.name}
-	for _, cl := range clients {
-		vm.Clients = append(vm.Clients, usage.Option{Value: cl.ID, Label: cl.Name})
-		if cl.ID == c.Query("client") {
-			vm.ClientID = cl.ID // only a client of this app filters; anything else means all
-		}
-	}
+	vm := usage.PanelVM{Slug: app.Slug, Range: p.name, Clients: clients, ClientID: pickClient(clients, c.Query("client"))}
 	q := p.query(app.ID, vm.ClientID)
 	cur, err := h.Store.UsageReport(ctx, q, true)
 	if err != nil {
@@ -165,6 +160,38 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 	}
 	vm.CSVURL = fmt.Sprintf("/dashboard/apps/%s/usage/export.csv?range=%s&client=%s", app.Slug, p.name, vm.ClientID)
 	return vm, nil
+}
+
+// clientOptions lists the clients whose calls the page can filter on: the app's own
+// clients and the MCP clients (registered or metadata-document) connected to it.
+func (h *Handler) clientOptions(ctx context.Context, app store.App) ([]usage.Option, error) {
+	own, err := h.Store.ClientsByApp(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	mcp, err := h.Store.MCPClientsOfApp(ctx, app.OwnerID, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]usage.Option, 0, len(own)+len(mcp))
+	for _, cl := range own {
+		out = append(out, usage.Option{Value: cl.ID, Label: cl.Name})
+	}
+	for _, cl := range mcp {
+		out = append(out, usage.Option{Value: cl.ID, Label: cl.Name + " (MCP)"})
+	}
+	return out, nil
+}
+
+// pickClient returns the requested client when it is one of the options; anything else
+// means all clients.
+func pickClient(options []usage.Option, requested string) string {
+	for _, o := range options {
+		if o.Value == requested {
+			return requested
+		}
+	}
+	return ""
 }
 
 func stats(cur, prev store.UsageBucket) []usage.Stat {
@@ -260,9 +287,12 @@ func (h *Handler) exportCSV(c *gin.Context) {
 	}
 	p := periodOf(c.Query("range"), h.Now())
 	q := p.query(app.ID, "")
-	if cl, err := h.Store.ClientByID(c.Request.Context(), c.Query("client")); err == nil && cl.AppID == app.ID {
-		q.ClientID = cl.ID
+	clients, err := h.clientOptions(c.Request.Context(), app)
+	if err != nil {
+		web.Fail(c, err)
+		return
 	}
+	q.ClientID = pickClient(clients, c.Query("client"))
 	report, err := h.Store.UsageReport(c.Request.Context(), q, true)
 	if err != nil {
 		web.Fail(c, err)

@@ -240,3 +240,36 @@ func TestCredits_TopUpSetAndResetAreAudited(t *testing.T) {
 		t.Errorf("bad input changed the balance to %d", b.Balance)
 	}
 }
+
+func TestUsage_ClientFilterIncludesConnectedMCPClients(t *testing.T) {
+	env := handlertest.New(t)
+	devEmail := handlertest.UniqueEmail(t, "dev")
+	fx := env.NewApp(t, devEmail, store.ClientKindGPT)
+	ctx := context.Background()
+	u, _ := env.Store.EnsureUser(ctx, handlertest.UniqueEmail(t, "u"))
+	// A dynamically registered client belongs to no app; its grant binds it to this one.
+	if _, err := env.Store.DB().Exec(`INSERT INTO clients (id, app_id, name, kind, origin) VALUES ('mcp-claude', NULL, 'claudeai', 'public', 'registration')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.DB().Exec(`INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, 'mcp-claude', $2, '{openid}')`, u.ID, fx.App.ID); err != nil {
+		t.Fatal(err)
+	}
+	var events []store.UsageEvent
+	for _, client := range []string{"mcp-claude", "mcp-claude", fx.Client.ID} {
+		events = append(events, store.UsageEvent{At: env.Clock.Now(), AppID: fx.App.ID, ClientID: client, UserID: u.ID, Method: "POST", Route: "/mcp", Status: 200, LatencyMicros: 900})
+	}
+	recordCalls(t, env, events)
+	c := env.SignIn(t, devEmail)
+	_, body := env.Get(t, c, "/dashboard/apps/"+fx.App.Slug+"/usage?client=mcp-claude")
+	if !strings.Contains(body, `<option value="mcp-claude" selected>claudeai (MCP)</option>`) {
+		t.Fatal("the client filter does not offer the connected MCP client")
+	}
+	if got := stats(body); got["Calls"] != "2" {
+		t.Errorf("calls of the MCP client = %q, want 2", got["Calls"])
+	}
+	_, csvBody := env.Get(t, c, "/dashboard/apps/"+fx.App.Slug+"/usage/export.csv?range=24h&client=mcp-claude")
+	rows, _ := csv.NewReader(strings.NewReader(csvBody)).ReadAll()
+	if len(rows) != 2 || rows[1][1] != "2" {
+		t.Errorf("CSV for the MCP client = %v, want one hour with 2 calls", rows)
+	}
+}
