@@ -41,9 +41,46 @@ func (e *documentError) Unwrap() error { return e.cause }
 
 // documentClients fetches metadata documents and the JWKS of private_key_jwt clients.
 type documentClients struct {
-	fetch *safefetch.Fetcher
-	group singleflight.Group
-	jwks  jwksCache
+	fetch    *safefetch.Fetcher
+	group    singleflight.Group
+	jwks     jwksCache
+	failures failureCache
+}
+
+// documentFailureTTL is how long a document that could not be fetched or used is not
+// fetched again: without it, anyone could make the server fetch a URL of their choice on
+// every authorization request.
+const documentFailureTTL = time.Minute
+
+// failureCache remembers recent document failures per URL, bounded in size.
+type failureCache struct {
+	mu    sync.Mutex
+	until map[string]failure
+}
+
+type failure struct {
+	err   error
+	until time.Time
+}
+
+const maxRememberedFailures = 10_000
+
+func (f *failureCache) get(url string, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.until[url]; ok && now.Before(e.until) {
+		return e.err
+	}
+	return nil
+}
+
+func (f *failureCache) put(url string, err error, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.until == nil || len(f.until) >= maxRememberedFailures {
+		f.until = make(map[string]failure) // forgetting only costs a refetch
+	}
+	f.until[url] = failure{err: err, until: now.Add(documentFailureTTL)}
 }
 
 // lookupClient returns the client with this ID. A metadata-document client is fetched
@@ -59,9 +96,16 @@ func (h *Handler) lookupClient(ctx context.Context, id string) (*clientEntry, er
 		(e.oc.Client.MetadataExpiresAt != nil && now.Before(*e.oc.Client.MetadataExpiresAt))) {
 		return e, nil
 	}
+	if err := h.cimd.failures.get(id, now); err != nil {
+		return nil, err
+	}
 	_, err, _ = h.cimd.group.Do(id, func() (any, error) {
 		return nil, h.refreshDocument(context.WithoutCancel(ctx), id, now)
 	})
+	var docErr *documentError
+	if errors.As(err, &docErr) {
+		h.cimd.failures.put(id, err, now)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -337,3 +337,24 @@ func (w *mcpWorld) code2(t *testing.T, c *http.Client, q url.Values) string {
 	}
 	return cb.Get("code")
 }
+
+func TestCIMD_FailedDocumentIsNotRefetchedForAMinute(t *testing.T) {
+	w := newCIMDWorld(t)
+	docURL := w.docs.publish("/broken.json", document(w.docs.URL+"/someone-else.json", nil), "")
+	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
+	_, challenge := pkcePair()
+	hits := func() int { return w.docs.hitCount("/broken.json") }
+	for range 3 {
+		resp, body := w.get(t, user, w.query(docURL, "http://127.0.0.1:9/callback", challenge))
+		wantErrorPage(t, resp, body)
+	}
+	if n := hits(); n != 1 {
+		t.Fatalf("document fetched %d times for 3 requests within a minute, want 1", n)
+	}
+	w.env.Clock.Advance(time.Minute + time.Second) // the failure is remembered for a minute
+	resp, body := w.get(t, user, w.query(docURL, "http://127.0.0.1:9/callback", challenge))
+	wantErrorPage(t, resp, body)
+	if n := hits(); n != 2 {
+		t.Errorf("document fetched %d times after the failure expired, want 2", n)
+	}
+}
