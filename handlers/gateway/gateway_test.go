@@ -657,7 +657,7 @@ func TestGateway_RateLimitIs429WithRetryAfter(t *testing.T) {
 	if b.Spent != 3 {
 		t.Errorf("spent %d, want 3: a rate-limited call must not be charged", b.Spent)
 	}
-	// The window is a clock minute: the next one lets calls through again.
+	// A minute later the bucket has refilled.
 	e.Clock.Advance(time.Minute)
 	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != 200 {
 		t.Errorf("next minute: %d, want 200", resp.StatusCode)

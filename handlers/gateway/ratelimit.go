@@ -4,70 +4,68 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// rateLimiter counts calls per key in fixed one-minute windows: "N calls per minute" is
-// what developers set and what a 429's Retry-After (the seconds left in the window) can
-// state exactly. It lives in memory, per instance: behind a load balancer with k
-// instances a user can make up to k×N calls a minute. A shared counter would cost a
-// database round trip on every call, which the ≤ 1 ms overhead budget does not allow;
-// credits, which are money, are the exact shared limit.
+// rateLimiter gives each key (app, user) a golang.org/x/time/rate token bucket holding
+// the app's per-minute limit and refilling at that rate: "N calls per minute" on
+// average, a full minute's burst at most, and a 429's Retry-After is the exact wait for
+// the next token (no double burst at a minute boundary, as fixed windows allow). It lives
+// in memory, per instance: behind a load balancer with k instances a user can make up to
+// k×N calls a minute. A shared counter would cost a database round trip on every call,
+// which the ≤ 1 ms overhead budget does not allow; credits, which are money, are the
+// exact shared limit.
 type rateLimiter struct {
 	seed   maphash.Seed
-	shards [64]rateShard
+	shards [64]rateShard // sharded so concurrent users do not contend on one lock
 }
 
 type rateShard struct {
 	mu sync.Mutex
-	m  map[string]*rateWindow
-}
-
-type rateWindow struct {
-	minute int64 // Unix minute the count belongs to
-	count  int
+	m  map[string]*rate.Limiter
 }
 
 func newRateLimiter() *rateLimiter {
 	l := &rateLimiter{seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].m = make(map[string]*rateWindow)
+		l.shards[i].m = make(map[string]*rate.Limiter)
 	}
 	return l
 }
 
-// allow counts one call for key against limit calls per minute. When the limit is
-// reached it returns false and the time until the window ends. limit <= 0 is unlimited.
+// allow takes one call for key against limit calls per minute. When none is left it
+// returns false and the wait until the next call is allowed. limit <= 0 is unlimited.
 func (l *rateLimiter) allow(key string, limit int, now time.Time) (bool, time.Duration) {
 	if limit <= 0 {
 		return true, 0
 	}
-	minute := now.Unix() / 60
+	perSecond := rate.Limit(float64(limit) / 60)
 	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.m[key]
-	if w == nil {
-		w = &rateWindow{}
-		s.m[key] = w
+	lim := s.m[key]
+	// A new key, or the developer changed the app's limit: start a full bucket at the
+	// new limit (resizing would keep the old bucket's few tokens).
+	if lim == nil || lim.Burst() != limit {
+		lim = rate.NewLimiter(perSecond, limit)
+		s.m[key] = lim
 	}
-	if w.minute != minute {
-		w.minute, w.count = minute, 0
+	s.mu.Unlock()
+	r := lim.ReserveN(now, 1)
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return false, wait
 	}
-	if w.count >= limit {
-		return false, time.Unix((minute+1)*60, 0).Sub(now)
-	}
-	w.count++
 	return true, 0
 }
 
-// sweep forgets windows that ended.
+// sweep forgets buckets that have refilled: a new one would be identical.
 func (l *rateLimiter) sweep(now time.Time) {
-	minute := now.Unix() / 60
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for k, w := range s.m {
-			if w.minute < minute {
+		for k, lim := range s.m {
+			if lim.TokensAt(now) >= float64(lim.Burst()) {
 				delete(s.m, k)
 			}
 		}
