@@ -127,6 +127,10 @@ func NewRouter(d Deps) *gin.Engine {
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
 
+	// A wrong method on a known machine endpoint is a JSON 405 with Allow, since its
+	// clients parse every answer (AI-CLIENTS.md M10); pages keep answering 404.
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(web.SecurityHeaders(secure), web.MethodNotAllowed)
 	r.NoRoute(web.SecurityHeaders(secure), sessions.Load(), web.NotFound)
 	return r
 }

@@ -11,7 +11,8 @@ const (
 		VALUES ($1, $2, $3, $3, $4, $5, $6)`
 	// The join returns the user with the session so a signed-in request costs one query.
 	qSessionUser = `
-		SELECT u.id, u.email, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at
+		SELECT u.id, u.email, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at,
+		       s.created_at AS session_started
 		  FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id_hash = $1 AND s.expires_at > $2`
 	qDeleteSession      = `DELETE FROM sessions WHERE id_hash = $1`
@@ -34,11 +35,15 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession, now time.Time) 
 	return wrap("create session", err)
 }
 
-// SessionUser returns the user of a live session, or ErrNotFound.
-func (s *Store) SessionUser(ctx context.Context, idHash []byte, now time.Time) (User, error) {
-	var u User
-	err := s.getContext(ctx, &u, qSessionUser, idHash, now)
-	return u, wrap("session user", err)
+// SessionUser returns the user of a live session and when the session began, which is
+// when the user signed in on this browser (the ID is new at every sign-in), or ErrNotFound.
+func (s *Store) SessionUser(ctx context.Context, idHash []byte, now time.Time) (User, time.Time, error) {
+	var row struct {
+		User
+		Started time.Time `db:"session_started"`
+	}
+	err := s.getContext(ctx, &row, qSessionUser, idHash, now)
+	return row.User, row.Started, wrap("session user", err)
 }
 
 // DeleteSession ends one session (sign-out). Deleting a missing session is not an error.

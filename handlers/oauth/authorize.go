@@ -115,7 +115,7 @@ func (h *Handler) authorize(c *gin.Context) {
 		web.Redirect(c, "/login?return_to="+url.QueryEscape(c.Request.URL.RequestURI()))
 		return
 	}
-	authTime := authTimeOf(user)
+	authTime := authTimeOf(c, user)
 	if req.NeedsLogin(authTime, now) {
 		if req.Prompt.None {
 			h.redirectError(c, redirectURI, oauth.ErrLoginRequired.WithDescription("The user must sign in again."), req.State)
@@ -333,9 +333,12 @@ func (h *Handler) errorPage(c *gin.Context, status int, message string) {
 	}))
 }
 
-// authTimeOf is when the user last signed in (OpenID Connect auth_time): the session
-// layer records every verified sign-in on the user.
-func authTimeOf(u store.User) time.Time {
+// authTimeOf is when the user signed in on this browser (OpenID Connect auth_time): the
+// start of the session, so a sign-in on another device cannot satisfy max_age here.
+func authTimeOf(c *gin.Context, u store.User) time.Time {
+	if started, ok := web.SessionStarted(c); ok {
+		return started.UTC()
+	}
 	if u.LastLoginAt != nil {
 		return u.LastLoginAt.UTC()
 	}

@@ -392,3 +392,18 @@ func TestConsentPage_ShowsWhoAsksAndCannotBeFramed(t *testing.T) {
 		t.Errorf("consent page framing headers: XFO %q CSP %q", resp.Header.Get("X-Frame-Options"), resp.Header.Get("Content-Security-Policy"))
 	}
 }
+
+// TestAuthorize_MaxAgeCountsFromThisBrowsersSignIn: auth_time is when the user signed in
+// on this browser, so a fresh sign-in on another device does not satisfy max_age here.
+func TestAuthorize_MaxAgeCountsFromThisBrowsersSignIn(t *testing.T) {
+	w := newWorld(t, store.ClientKindGPT)
+	email := handlertest.UniqueEmail(t, "user")
+	laptop := w.env.SignIn(t, email)
+	w.env.Clock.Advance(2 * time.Minute)
+	w.env.SignIn(t, email) // the phone, just now
+
+	resp, _ := w.authorize(t, laptop, w.authorizeQuery("max_age", "60"))
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?reauth=1&return_to=") {
+		t.Fatalf("laptop signed in 2 minutes ago, max_age=60: %d %q, want a sign-in again", resp.StatusCode, loc)
+	}
+}

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,5 +36,24 @@ func TestMetrics_CountTokensIssuedAndRequests(t *testing.T) {
 	}
 	if strings.Contains(body, fx.Secret) {
 		t.Error("/metrics contains the client secret")
+	}
+}
+
+func TestWrongMethodOnMachineEndpointsIsJSON405(t *testing.T) {
+	env := handlertest.New(t)
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/oauth/token"}, {"GET", "/oauth/revoke"}, {"PUT", "/.well-known/jwks.json"}, {"DELETE", "/oauth/introspect"},
+	} {
+		req, _ := http.NewRequest(tt.method, env.BaseURL+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || err != nil || body["error"] != "invalid_request" || resp.Header.Get("Allow") == "" {
+			t.Errorf("%s %s = %d %v (Allow %q), want a JSON 405", tt.method, tt.path, resp.StatusCode, body, resp.Header.Get("Allow"))
+		}
 	}
 }

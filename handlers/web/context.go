@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,6 +18,7 @@ const (
 	keySessionHash
 	keyBaseLog // the logger RequestLog was built with
 	keyQuiet   // QuietRequest was called
+	keySessionStarted
 )
 
 // CurrentUser returns the signed-in user of the request, if any.
@@ -26,6 +28,12 @@ func CurrentUser(c *gin.Context) (store.User, bool) {
 }
 
 func setUser(c *gin.Context, u store.User) { c.Set(keyUser, u) }
+
+// SessionStarted returns when the signed-in user signed in on this browser: the start
+// of the session, which gets a new ID at every sign-in (OpenID Connect auth_time).
+func SessionStarted(c *gin.Context) (time.Time, bool) {
+	return get[time.Time](c, keySessionStarted)
+}
 
 // Log returns the request's logger, carrying its request ID.
 func Log(c *gin.Context) *slog.Logger {

@@ -60,6 +60,22 @@ func NotFound(c *gin.Context) {
 	Error(c, http.StatusNotFound, "There is nothing here.", "Check the address, or go back to your dashboard.")
 }
 
+// MethodNotAllowed answers a known path asked with the wrong method. The OAuth and
+// well-known endpoints answer 405 in the RFC 6749 JSON shape, since their clients parse
+// every response as JSON; pages answer 404 as for any path, as before.
+func MethodNotAllowed(c *gin.Context) {
+	p := c.Request.URL.Path
+	if strings.HasPrefix(p, "/oauth/") || strings.HasPrefix(p, "/.well-known/") {
+		c.Header("Cache-Control", "no-store")
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{
+			"error": "invalid_request", "error_description": "This endpoint does not accept " + c.Request.Method + " requests.",
+		})
+		return
+	}
+	c.Writer.Header().Del("Allow")
+	NotFound(c)
+}
+
 // BadRequest answers 400 with a readable message.
 func BadRequest(c *gin.Context, message, hint string) {
 	Error(c, http.StatusBadRequest, message, hint)

@@ -10,7 +10,9 @@ import (
 // another origin is refused: scheme-relative //host, backslashes (/\host is //host to
 // browsers), encoded forms of those, control characters, and anything with a scheme or host.
 func SafeReturnTo(raw, fallback string) string {
-	if raw == "" || len(raw) > 2048 || !strings.HasPrefix(raw, "/") {
+	// 8 KiB: an authorization request with a long state, scopes and resource must survive
+	// the round trip through /login.
+	if raw == "" || len(raw) > 8192 || !strings.HasPrefix(raw, "/") {
 		return fallback
 	}
 	decoded := raw

@@ -1,6 +1,9 @@
 package web
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSafeReturnTo(t *testing.T) {
 	tests := []struct {
@@ -28,6 +31,14 @@ func TestSafeReturnTo(t *testing.T) {
 		{" /dashboard", "/fallback"},
 		{"/%zz", "/fallback"},
 	}
+	long := "/oauth/authorize?state=" + strings.Repeat("s", 5000)
+	tests = append(tests, struct {
+		raw  string
+		want string
+	}{long, long}, struct {
+		raw  string
+		want string
+	}{"/" + strings.Repeat("x", 9000), "/fallback"})
 	for _, tt := range tests {
 		if got := SafeReturnTo(tt.raw, "/fallback"); got != tt.want {
 			t.Errorf("SafeReturnTo(%q) = %q, want %q", tt.raw, got, tt.want)

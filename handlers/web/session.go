@@ -55,11 +55,12 @@ func (s *Sessions) Load() gin.HandlerFunc {
 		if err == nil {
 			if sid, ok := sess.Values[sessionIDKey].(string); ok && sid != "" {
 				hash := s.hasher.Hash(sid)
-				u, err := s.store.SessionUser(c.Request.Context(), hash, s.now())
+				u, started, err := s.store.SessionUser(c.Request.Context(), hash, s.now())
 				switch {
 				case err == nil && !u.IsSuspended():
 					setUser(c, u)
 					c.Set(keySessionHash, hash)
+					c.Set(keySessionStarted, started)
 				case err != nil && !errors.Is(err, store.ErrNotFound):
 					Log(c).Error("load session", "err", err)
 				}
@@ -102,6 +103,7 @@ func (s *Sessions) SignIn(c *gin.Context, u store.User) error {
 		return err
 	}
 	setUser(c, u)
+	c.Set(keySessionStarted, now)
 	return nil
 }
 
