@@ -40,10 +40,12 @@ type Deps struct {
 	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
-	DevMode     bool             // development mode (DESIGN.md): http loopback base URL
-	Keys        *tokens.Keys     // signing keys (required)
-	Listener    *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
-	Gateway     *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
+	// TrustedProxies (AUTHGPTS_TRUSTED_PROXIES) may set the client IP with X-Forwarded-For.
+	TrustedProxies []string
+	DevMode        bool             // development mode (DESIGN.md): http loopback base URL
+	Keys           *tokens.Keys     // signing keys (required)
+	Listener       *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
+	Gateway        *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
@@ -71,8 +73,11 @@ func NewRouter(d Deps) *gin.Engine {
 
 	r := gin.New()
 	r.ContextWithFallback = true
-	// Client IPs (rate limits, audit) come from the connection unless a proxy is trusted.
-	_ = r.SetTrustedProxies(nil)
+	// Client IPs (rate limits, audit) come from the connection unless it is a trusted
+	// proxy, whose X-Forwarded-For then names the client.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		panic("handlers: trusted proxies were validated by the config: " + err.Error())
+	}
 	r.Use(web.RequestLog(d.Log), web.Recover(), web.Metrics())
 
 	// Machine endpoints: no cookies, no browser-only headers.

@@ -25,6 +25,10 @@ type Config struct {
 	MailFrom    string
 	AdminEmails []string
 	DevMode     bool
+	// TrustedProxies are the load balancers (IPs or CIDRs) whose X-Forwarded-For is
+	// believed; without them every client would share the balancer's address in the
+	// per-IP limits.
+	TrustedProxies []string
 }
 
 const minSecretLen = 32
@@ -66,6 +70,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			continue
 		}
 		c.AdminEmails = append(c.AdminEmails, norm)
+	}
+
+	for _, p := range strings.Split(getenv("AUTHGPTS_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			problems = append(problems, fmt.Sprintf("AUTHGPTS_TRUSTED_PROXIES: %q is not an IP address or CIDR range", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 
 	checks := []struct {

@@ -76,3 +76,13 @@ func TestLoadConfig_LoopbackIsDevelopment(t *testing.T) {
 		t.Error("a base URL with a trailing slash was accepted; it would make iss differ from the issuer")
 	}
 }
+
+func TestLoadConfig_TrustedProxies(t *testing.T) {
+	c, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://x/y", "AUTHGPTS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7"}))
+	if err != nil || len(c.TrustedProxies) != 2 {
+		t.Fatalf("LoadConfig() = %v, %v; want two trusted proxies", c.TrustedProxies, err)
+	}
+	if _, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://x/y", "AUTHGPTS_TRUSTED_PROXIES": "the-load-balancer"})); err == nil || !strings.Contains(err.Error(), "AUTHGPTS_TRUSTED_PROXIES") {
+		t.Errorf("a host name was accepted as a trusted proxy (err = %v)", err)
+	}
+}

@@ -39,15 +39,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go oauthhandler.RunJanitor(ctx, st, 10*time.Minute, log)
 
 	deps := handlers.Deps{
-		Store:       st,
-		Log:         log,
-		Now:         time.Now,
-		BaseURL:     cfg.BaseURL,
-		Secret:      cfg.Secret,
-		AdminEmails: cfg.AdminEmails,
-		DevMode:     cfg.DevMode,
-		Keys:        keys,
-		Listener:    listener,
+		Store:          st,
+		Log:            log,
+		Now:            time.Now,
+		BaseURL:        cfg.BaseURL,
+		Secret:         cfg.Secret,
+		AdminEmails:    cfg.AdminEmails,
+		TrustedProxies: cfg.TrustedProxies,
+		DevMode:        cfg.DevMode,
+		Keys:           keys,
+		Listener:       listener,
 	}
 	if cfg.SMTP != nil {
 		if deps.Mail, err = mailer.NewSMTP(cfg.SMTP, cfg.MailFrom); err != nil {

@@ -458,3 +458,31 @@ func TestSessionCookie_SecureOnHTTPS(t *testing.T) {
 		t.Error("no HSTS header on an https deployment")
 	}
 }
+
+func TestPerIPLimit_UsesForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	limits := store.OTPSendLimits{ResendAfter: time.Second, Window: time.Hour, PerEmail: 10, PerIP: 1}
+	send := func(env *handlertest.Env, forwardedFor string) int {
+		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+"/login", strings.NewReader(url.Values{"email": {handlertest.UniqueEmail(t, "ip")}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Behind a trusted load balancer (the test's loopback), each client has its own limit.
+	behindLB := handlertest.New(t, func(d *handlers.Deps) { d.OTPLimits, d.TrustedProxies = limits, []string{"127.0.0.1/32", "::1/128"} })
+	if a, b := send(behindLB, "203.0.113.1"), send(behindLB, "203.0.113.2"); a != http.StatusOK || b != http.StatusOK {
+		t.Errorf("two clients behind a trusted proxy = %d, %d; want both 200", a, b)
+	}
+	if c := send(behindLB, "203.0.113.1"); c != http.StatusTooManyRequests {
+		t.Errorf("the same client again = %d, want 429", c)
+	}
+	// Without trusted proxies a forged header changes nothing: the connection's IP counts.
+	direct := handlertest.New(t, func(d *handlers.Deps) { d.OTPLimits = limits })
+	if a, b := send(direct, "203.0.113.1"), send(direct, "203.0.113.2"); a != http.StatusOK || b != http.StatusTooManyRequests {
+		t.Errorf("forged X-Forwarded-For without trusted proxies = %d, %d; want 200 then 429", a, b)
+	}
+}
