@@ -73,6 +73,24 @@ const (
 // The uncorrelated sub-select runs once (an InitPlan): one new ID for all the user's rows.
 const qPseudonymizeDaily = `UPDATE usage_user_daily SET user_id = (SELECT gen_random_uuid()) WHERE user_id = $1`
 
+// qPruneUsageEvents deletes up to $2 rolled-up events older than $1. Events not yet
+// rolled up are never deleted, whatever their age: the roll-ups must count them first.
+const qPruneUsageEvents = `
+	DELETE FROM usage_events WHERE id IN (
+		SELECT id FROM usage_events WHERE rolled_up AND at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+// PruneUsageEvents deletes rolled-up raw events older than before, at most limit of
+// them, and returns how many it deleted. The roll-ups keep their totals. Safe on every
+// instance at once.
+func (s *Store) PruneUsageEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.q.ExecContext(ctx, qPruneUsageEvents, before, limit)
+	if err != nil {
+		return 0, wrap("prune usage events", err)
+	}
+	n, err := res.RowsAffected()
+	return n, wrap("prune usage events", err)
+}
+
 // usageColumns are the columns one usage event fills, in COPY order.
 var usageColumns = []string{"at", "app_id", "client_id", "user_id", "method", "route", "status", "latency_us", "credits"}
 

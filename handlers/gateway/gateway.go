@@ -53,6 +53,7 @@ type Config struct {
 	UsageFlushInterval time.Duration // flush at least this often (default 1 s)
 	UsageBufferSize    int           // events held in memory at most; beyond, events are dropped and counted (default 200 000)
 	RollupInterval     time.Duration // roll-up job period (default 1 min; negative: disabled)
+	UsageRetention     time.Duration // raw events kept after their roll-up (default 30 days; negative: forever)
 }
 
 // Gateway is the /gw proxy with its caches and background workers.
@@ -90,6 +91,7 @@ func New(cfg Config) *Gateway {
 	setDefault(&cfg.UsageFlushInterval, time.Second)
 	setDefault(&cfg.UsageBufferSize, 200_000)
 	setDefault(&cfg.RollupInterval, time.Minute)
+	setDefault(&cfg.UsageRetention, 30*24*time.Hour)
 	if cfg.Transport == nil {
 		cfg.Transport = newTransport(cfg)
 	}
@@ -247,14 +249,28 @@ func (g *Gateway) Close(ctx context.Context) error {
 func (g *Gateway) Flush(ctx context.Context) error { return g.usage.flush(ctx) }
 
 // RollUp adds every pending usage event to the hourly roll-ups and returns how many
-// events it took. Safe to call on every instance at once.
+// events it took, then deletes rolled-up raw events past the retention window (the
+// roll-ups keep their totals). Safe to call on every instance at once.
 func (g *Gateway) RollUp(ctx context.Context) (int, error) {
 	const batch = 5000
 	total := 0
 	for {
 		n, err := g.cfg.Store.RollUpUsage(ctx, batch)
 		total += n
-		if err != nil || n < batch {
+		if err != nil {
+			return total, err
+		}
+		if n < batch {
+			break
+		}
+	}
+	if g.cfg.UsageRetention < 0 {
+		return total, nil
+	}
+	before := g.cfg.Now().Add(-g.cfg.UsageRetention)
+	for {
+		n, err := g.cfg.Store.PruneUsageEvents(ctx, before, 10_000)
+		if err != nil || n < 10_000 {
 			return total, err
 		}
 	}

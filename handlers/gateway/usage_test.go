@@ -228,3 +228,41 @@ func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
 		t.Errorf("stats %+v, want everything in the one batch written at Close", s)
 	}
 }
+
+func TestUsage_RolledUpRawEventsArePrunedAfterRetention(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.UsageRetention = 30 * 24 * time.Hour })
+	ctx := context.Background()
+	app := "8a0e5a52-3a9f-4c35-8f44-6f1f7c1b7a12"
+	now := e.Clock.Now().UTC()
+	mk := func(at time.Time) store.UsageEvent {
+		return store.UsageEvent{At: at, AppID: app, ClientID: "agpt_c", Method: "GET", Route: "/r", Status: 200, LatencyMicros: 500, Credits: 1}
+	}
+	old, recent := now.Add(-40*24*time.Hour), now.Add(-time.Hour)
+	if err := e.Store.InsertUsageEvents(ctx, []store.UsageEvent{mk(old), mk(old), mk(recent)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GW.RollUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An old event that arrives late (not rolled up yet) is never pruned before it counts.
+	if err := e.Store.InsertUsageEvents(ctx, []store.UsageEvent{mk(old)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Store.PruneUsageEvents(ctx, now.Add(-30*24*time.Hour), 100); err != nil || n != 0 {
+		t.Fatalf("prune removed %d events (%v) before the new one was rolled up, want 0 (the two old ones went already)", n, err)
+	}
+	var raw, pending, calls int
+	_ = e.Store.DB().Get(&raw, `SELECT count(*) FROM usage_events WHERE app_id = $1`, app)
+	_ = e.Store.DB().Get(&pending, `SELECT count(*) FROM usage_events WHERE app_id = $1 AND NOT rolled_up`, app)
+	if raw != 2 || pending != 1 {
+		t.Fatalf("raw events = %d (pending %d), want the recent one and the late old one", raw, pending)
+	}
+	if _, err := e.GW.RollUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.Store.DB().Get(&raw, `SELECT count(*) FROM usage_events WHERE app_id = $1`, app)
+	_ = e.Store.DB().Get(&calls, `SELECT coalesce(sum(calls), 0) FROM usage_hourly WHERE app_id = $1`, app)
+	if raw != 1 || calls != 4 {
+		t.Errorf("after the next roll-up: %d raw events (want 1, the recent one), %d calls rolled up (want all 4)", raw, calls)
+	}
+}
