@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -29,7 +28,6 @@ import (
 	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth/safefetch"
-	"github.com/authgpts/authgpts/store"
 )
 
 // The MCP journey (DESIGN.md journey 5) with the official MCP Go SDK on both sides: a
@@ -80,7 +78,7 @@ func newMCPEnv(t *testing.T) *mcpEnv {
 			t.Fatalf("signing keys: %v", err)
 		}
 		d.Keys = keys
-		gw := gateway.New(gateway.Config{Store: d.Store, Keys: keys, BaseURL: d.BaseURL, DatabaseURL: testDSN(t, d.Store),
+		gw := gateway.New(gateway.Config{Store: d.Store, Keys: keys, BaseURL: d.BaseURL, Notifications: d.Listener,
 			Log: d.Log, Now: d.Now, RollupInterval: -1})
 		gw.Start()
 		t.Cleanup(func() {
@@ -91,22 +89,6 @@ func newMCPEnv(t *testing.T) *mcpEnv {
 		d.Gateway = gw
 	})
 	return e
-}
-
-// testDSN is the URL of the store's database, for the gateway's LISTEN connection.
-func testDSN(t *testing.T, st *store.Store) string {
-	t.Helper()
-	var name string
-	if err := st.DB().Get(&name, `SELECT current_database()`); err != nil {
-		t.Fatal(err)
-	}
-	base := os.Getenv("DATABASE_URL")
-	u, err := url.Parse(base)
-	if err != nil || base == "" {
-		t.Fatal("DATABASE_URL is not set; run the tests with `make test`")
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // upstreamMCP is the developer's MCP server: one tool, "count", that reports progress

@@ -64,7 +64,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// It needs the OAuth server's signing keys; without them there are no gateway routes.
 	var gw *gateway.Gateway
 	if keys := gatewayKeys(deps); keys != nil {
-		gw = gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: cfg.BaseURL, DatabaseURL: cfg.DatabaseURL, Log: log, Now: time.Now})
+		gw = gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: cfg.BaseURL, Notifications: listener, Log: log, Now: time.Now})
 		gw.Start()
 		deps.Gateway = gw
 	}

@@ -105,7 +105,7 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 	if err := keys.Watch(srvCtx, listener); err != nil {
 		return err
 	}
-	gw := gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: base, DatabaseURL: benchDSN, Log: log})
+	gw := gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: base, Notifications: listener, Log: log})
 	gw.Start()
 	mailbox := mailer.NewDevMailbox(log, time.Now)
 	router := handlers.NewRouter(handlers.Deps{Store: st, Mail: mailbox, DevMailbox: mailbox, DevMode: true, Log: log, Now: time.Now,

@@ -19,10 +19,12 @@
 //
 // Cross-instance signals: the OAuth server (and admin suspensions) run
 // pg_notify('authgpts_revocations', 'grant:<id>' | 'client:<id>' | 'app:<id>' | 'user:<id>').
-// Every instance LISTENs and evicts matching cache entries; while the listener is down the
-// caches are bypassed (every call reads the database), and on reconnect they are flushed.
+// Every instance hears them on its one shared LISTEN connection (tokens.Listener, given as
+// Config.Notifications) and evicts matching cache entries; while that connection is down
+// the caches are bypassed (every call reads the database), and on reconnect they are
+// flushed.
 //
-// Background work (Start/Close): the listener, the usage flusher, the hourly roll-up
+// Background work (Start/Close): the usage flusher, the hourly roll-up
 // (FOR UPDATE SKIP LOCKED, safe on every instance) and cache sweeping. Close flushes the
 // usage buffer; call it after http.Server.Shutdown and before the database closes.
 package gateway

@@ -81,7 +81,11 @@ func (e *env) secondInstance(t testing.TB, keys *tokens.Keys) (string, *gateway.
 	if keys != nil {
 		d.Keys = keys
 	}
-	d.Gateway = handlertest.StartGateway(t, d, e.DSN, nil)
+	// Its own LISTEN connection, as another server process has.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d.Listener = tokens.NewListener(ctx, e.DSN, d.Log)
+	d.Gateway = handlertest.StartGateway(t, d, nil)
 	srv := httptest.NewServer(handlers.NewRouter(d))
 	t.Cleanup(srv.Close)
 	return srv.URL, d.Gateway

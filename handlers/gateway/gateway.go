@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/lib/pq"
 
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
@@ -34,12 +33,12 @@ const RevocationChannel = "authgpts_revocations"
 
 // Config holds the gateway's dependencies and tunables; zero tunables get defaults.
 type Config struct {
-	Store       *store.Store
-	Keys        KeySource
-	BaseURL     *url.URL // the issuer; resources are BaseURL + /gw/<slug>[/…]
-	DatabaseURL string   // for LISTEN; empty: no cross-instance invalidation (one instance only)
-	Log         *slog.Logger
-	Now         func() time.Time
+	Store         *store.Store
+	Keys          KeySource
+	BaseURL       *url.URL      // the issuer; resources are BaseURL + /gw/<slug>[/…]
+	Notifications Notifications // the shared LISTEN connection; nil: no cross-instance invalidation (one instance only)
+	Log           *slog.Logger
+	Now           func() time.Time
 
 	MaxBodyBytes          int64             // request body limit (default 10 MiB)
 	DialTimeout           time.Duration     // upstream connect timeout (default 5 s)
@@ -58,15 +57,14 @@ type Config struct {
 
 // Gateway is the /gw proxy with its caches and background workers.
 type Gateway struct {
-	cfg      Config
-	issuer   string
-	tokens   *tokenCache
-	apps     *appCache
-	limiter  *rateLimiter
-	usage    *usageBuffer
-	credits  *creditLeases
-	proxy    *httputil.ReverseProxy
-	listener *pq.Listener
+	cfg     Config
+	issuer  string
+	tokens  *tokenCache
+	apps    *appCache
+	limiter *rateLimiter
+	usage   *usageBuffer
+	credits *creditLeases
+	proxy   *httputil.ReverseProxy
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -105,11 +103,11 @@ func New(cfg Config) *Gateway {
 		credits: newCreditLeases(cfg.Store),
 		stop:    make(chan struct{}),
 	}
-	// Without a listener there is no way to hear about revocations on other instances:
-	// caching is then only right for a single instance, which is what an empty
-	// DatabaseURL declares.
-	g.tokens.setEnabled(cfg.DatabaseURL == "")
-	g.apps.setEnabled(cfg.DatabaseURL == "")
+	// Without notifications there is no way to hear about revocations on other
+	// instances: caching is then only right for a single instance, which is what a nil
+	// Notifications declares. With them, caching starts once the LISTENs are in effect.
+	g.tokens.setEnabled(cfg.Notifications == nil)
+	g.apps.setEnabled(cfg.Notifications == nil)
 	g.proxy = g.newProxy()
 	return g
 }
@@ -150,12 +148,14 @@ func (g *Gateway) Register(r gin.IRouter) {
 	r.OPTIONS("/.well-known/oauth-protected-resource", preflight)
 }
 
-// Start runs the background workers: the revocation listener (when DatabaseURL is
-// set), the usage flusher, the roll-up job and cache sweeping. Stop them with Close.
+// Start subscribes to revocations (when Notifications is set) and runs the background
+// workers: the usage flusher, the roll-up job and cache sweeping. Stop them with Close.
 func (g *Gateway) Start() {
 	g.startOnce.Do(func() {
-		if g.cfg.DatabaseURL != "" {
-			g.startListener()
+		if n := g.cfg.Notifications; n != nil {
+			if err := g.subscribe(n); err != nil {
+				g.cfg.Log.Error("gateway: LISTEN failed; caches stay off", "err", err)
+			}
 		}
 		g.wg.Add(1)
 		go g.flushLoop()
@@ -229,16 +229,13 @@ func (g *Gateway) every(period time.Duration, kick <-chan struct{}, fn func()) {
 	}()
 }
 
-// Close stops the background workers, closes the listener, writes every buffered usage
+// Close stops the background workers, writes every buffered usage
 // event and returns unspent leased credits. Call it after the HTTP server has shut down (so no call is still being
 // recorded) and before the database closes.
 func (g *Gateway) Close(ctx context.Context) error {
 	var err error
 	g.closeOnce.Do(func() {
 		close(g.stop)
-		if g.listener != nil {
-			_ = g.listener.Close()
-		}
 		g.wg.Wait()
 		err = errors.Join(g.usage.flush(ctx), g.credits.release(ctx, time.Time{}, g.cfg.Now()))
 	})

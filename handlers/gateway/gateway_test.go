@@ -787,3 +787,41 @@ func TestGateway_RequestLineIsDebugUnlessItFails(t *testing.T) {
 		t.Errorf("request line levels %v, want DEBUG for the 200 and ERROR for the 502", levels)
 	}
 }
+
+// TestGateway_CachesOffWhileTheListenerIsDisconnected: while the LISTEN connection is
+// down a revocation could be missed, so the token cache is off; after the reconnection
+// it is back on, empty, and revocations arrive again.
+func TestGateway_CachesOffWhileTheListenerIsDisconnected(t *testing.T) {
+	e := newEnv(t)
+	if !e.GW.Stats().CacheEnabled {
+		t.Fatal("caches off with a live listener")
+	}
+	// Kill the server side of every LISTEN connection of this test database.
+	if _, err := e.Store.DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'`); err != nil {
+		t.Fatal(err)
+	}
+	sawOff := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		on := e.GW.Stats().CacheEnabled
+		sawOff = sawOff || !on
+		if sawOff && on {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cache states: saw off = %v, back on = %v; want off, then on after the reconnection", sawOff, on)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Revocations flow again after the reconnection.
+	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = false")
+	tok, _, grant := e.userToken(t, f, "openid")
+	if resp, _ := e.call(t, "GET", "/gw/"+f.App.Slug+"/x", tok, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("call before revocation = %d", resp.StatusCode)
+	}
+	if _, err := e.Store.RevokeGrant(context.Background(), grant, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e.BaseURL, "/gw/"+f.App.Slug+"/x", tok, http.StatusUnauthorized)
+}

@@ -2,81 +2,40 @@ package gateway
 
 import (
 	"strings"
-	"time"
-
-	"github.com/lib/pq"
 
 	"github.com/authgpts/authgpts/store"
 )
 
-// startListener LISTENs on RevocationChannel. Caches are used only while the listener is
-// connected: before the first LISTEN succeeds, after a disconnect, and until a reconnect
-// has re-subscribed, every call is checked against the database, because a revocation
-// sent meanwhile would be missed.
-func (g *Gateway) startListener() {
+// Notifications is the instance's shared LISTEN connection (tokens.Listener): one per
+// server, also used by the signing keys and the OAuth server's caches.
+type Notifications interface {
+	Subscribe(channel string, onNotify func(payload string), onResync func()) error
+	OnConnection(watch func(up bool))
+}
+
+// subscribe LISTENs on RevocationChannel and the portal's app-changed channel. Caches are
+// used only while the connection is up: until both LISTENs are in effect, after a
+// disconnect and until the reconnection has re-subscribed, every call is checked
+// against the database, because a revocation sent meanwhile would be missed.
+func (g *Gateway) subscribe(n Notifications) error {
 	log := g.cfg.Log
-	g.listener = pq.NewListener(g.cfg.DatabaseURL, 100*time.Millisecond, 5*time.Second,
-		func(ev pq.ListenerEventType, err error) {
-			switch ev {
-			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
-				if g.tokens.isEnabled() {
-					log.Warn("gateway: revocation listener lost its connection; caches off until it reconnects", "err", err)
-				}
-				g.setCaching(false)
-			case pq.ListenerEventReconnected:
-				// resync has re-run LISTEN before this event: anything sent while we
-				// were away is unknown, so start from empty caches.
-				g.setCaching(true)
-				log.Info("gateway: revocation listener reconnected; caches flushed")
-			}
-		})
-	l := g.listener
-	g.wg.Add(2)
-	go func() {
-		defer g.wg.Done()
-		// Listen returns once LISTEN has run on a live connection. The portal announces
-		// app edits on store.ChannelAppChanged, so new settings apply at once.
-		for _, ch := range []string{RevocationChannel, store.ChannelAppChanged} {
-			if err := l.Listen(ch); err != nil {
-				select {
-				case <-g.stop:
-				default:
-					log.Error("gateway: LISTEN failed; caches stay off", "channel", ch, "err", err)
-				}
-				return
-			}
+	n.OnConnection(func(up bool) {
+		if !up && g.tokens.isEnabled() {
+			log.Warn("gateway: notification listener lost its connection; caches off until it reconnects")
 		}
-		g.setCaching(true)
-	}()
-	go func() {
-		defer g.wg.Done()
-		ping := time.NewTicker(30 * time.Second)
-		defer ping.Stop()
-		for {
-			select {
-			case <-g.stop:
-				return
-			case n, ok := <-l.Notify:
-				if !ok {
-					return
-				}
-				if n == nil { // reconnected: notifications may have been lost
-					g.setCaching(true)
-					continue
-				}
-				if n.Channel == store.ChannelAppChanged {
-					// Settings such as the MCP switch can end tokens' validity: drop
-					// the app and the tokens verified for it, as for 'app:<id>'.
-					g.revoke("app:" + n.Extra)
-					continue
-				}
-				g.revoke(n.Extra)
-			case <-ping.C:
-				// A dead TCP connection is only noticed when used.
-				go func() { _ = l.Ping() }()
-			}
-		}
-	}()
+		// On reconnection the caches restart empty: anything sent meanwhile is unknown.
+		g.setCaching(up)
+	})
+	if err := n.Subscribe(RevocationChannel, g.revoke, nil); err != nil {
+		return err
+	}
+	// Settings such as the MCP switch can end tokens' validity: an app-changed notice
+	// drops the app and the tokens verified for it, as 'app:<id>' does.
+	if err := n.Subscribe(store.ChannelAppChanged, func(appID string) { g.revoke("app:" + appID) }, nil); err != nil {
+		return err
+	}
+	g.setCaching(true)
+	return nil
 }
 
 func (g *Gateway) setCaching(on bool) {

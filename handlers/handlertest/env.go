@@ -104,7 +104,7 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 		o(&deps)
 	}
 	if gwCfg != nil {
-		deps.Gateway = StartGateway(t, deps, dsn, gwCfg)
+		deps.Gateway = StartGateway(t, deps, gwCfg)
 	}
 	srv.Config.Handler = handlers.NewRouter(deps)
 	srv.Start()
@@ -113,13 +113,16 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 }
 
 // StartGateway builds and starts a gateway for the server d describes, with d's key
-// manager, LISTENing on dsn, and waits until its revocation listener is up (its caches
-// are on). It closes with the test. Tests call it directly for a second instance on the
-// same database.
-func StartGateway(t testing.TB, d handlers.Deps, dsn string, cfg func(*gateway.Config)) *gateway.Gateway {
+// manager and d's LISTEN connection (d.Listener; nil: a single instance that hears no
+// revocations from elsewhere). It closes with the test. Tests call it directly for a
+// second instance on the same database, giving it its own Listener.
+func StartGateway(t testing.TB, d handlers.Deps, cfg func(*gateway.Config)) *gateway.Gateway {
 	t.Helper()
-	c := gateway.Config{Store: d.Store, Keys: d.Keys, BaseURL: d.BaseURL, DatabaseURL: dsn, Log: d.Log, Now: d.Now,
+	c := gateway.Config{Store: d.Store, Keys: d.Keys, BaseURL: d.BaseURL, Log: d.Log, Now: d.Now,
 		RollupInterval: -1}
+	if d.Listener != nil {
+		c.Notifications = d.Listener
+	}
 	if cfg != nil {
 		cfg(&c)
 	}
@@ -132,15 +135,9 @@ func StartGateway(t testing.TB, d handlers.Deps, dsn string, cfg func(*gateway.C
 			t.Errorf("gateway Close: %v", err)
 		}
 	})
-	if dsn == "" {
-		return gw
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !gw.Stats().CacheEnabled {
-		if time.Now().After(deadline) {
-			t.Fatal("handlertest: the gateway's revocation listener did not connect within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Start returns once the LISTENs are in effect, and then the caches are on.
+	if c.Notifications != nil && !gw.Stats().CacheEnabled {
+		t.Fatal("handlertest: the gateway could not LISTEN for revocations")
 	}
 	return gw
 }

@@ -19,6 +19,7 @@ type Listener struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	subs map[string][]subscription
+	conn []func(up bool) // connection watchers, see OnConnection
 	done chan struct{}
 }
 
@@ -36,6 +37,9 @@ func NewListener(ctx context.Context, dsn string, log *slog.Logger) *Listener {
 	l.pq = pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		if err != nil {
 			log.Warn("notification listener", "event", ev.String(), "err", err)
+		}
+		if ev == pq.ListenerEventDisconnected || ev == pq.ListenerEventConnectionAttemptFailed {
+			l.setConnected(false)
 		}
 	})
 	go l.run(ctx)
@@ -58,6 +62,24 @@ func (l *Listener) Subscribe(channel string, onNotify func(payload string), onRe
 		return err
 	}
 	return nil
+}
+
+// OnConnection calls watch(false) when the connection is lost (notifications may be
+// missed from then on) and watch(true) once it is back and every subscriber has
+// resynchronised. Caches that must not serve revoked entries switch off in between.
+func (l *Listener) OnConnection(watch func(up bool)) {
+	l.mu.Lock()
+	l.conn = append(l.conn, watch)
+	l.mu.Unlock()
+}
+
+func (l *Listener) setConnected(up bool) {
+	l.mu.Lock()
+	watchers := append([]func(bool){}, l.conn...)
+	l.mu.Unlock()
+	for _, w := range watchers {
+		w(up)
+	}
 }
 
 // Done is closed when the listener has stopped.
@@ -109,4 +131,6 @@ func (l *Listener) resync() {
 			s.onResync()
 		}
 	}
+	// lib/pq re-runs every LISTEN before it delivers the reconnection marker.
+	l.setConnected(true)
 }
