@@ -11,8 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/authgpts/authgpts/handlers/loadcache"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -195,46 +194,28 @@ type gatewayApp struct {
 	upstreamString string   // upstream.String(): the audience of the gateway's assertions
 }
 
-type appEntry struct {
-	app     *gatewayApp // nil: no such app
-	expires time.Time
-	gen     uint64
-}
+// maxCachedApps bounds the app cache (slugs in URLs are anyone's to make up).
+const maxCachedApps = 10_000
 
 // appCache keeps apps by slug for ttl (settings edited in the portal apply within ttl;
 // suspensions and anything announced with NOTIFY 'app:<id>' apply at once). Loads are
-// deduplicated, so a burst of calls to a cold app costs one query.
+// deduplicated, so a burst of calls to a cold app costs one query; an unknown slug is
+// cached as a nil app.
 type appCache struct {
-	st      *store.Store
-	ttl     time.Duration
-	mu      sync.RWMutex
-	m       map[string]appEntry
-	gen     uint64
-	enabled bool
-	group   singleflight.Group
+	st    *store.Store
+	cache *loadcache.Cache[*gatewayApp]
 }
 
 func newAppCache(st *store.Store, ttl time.Duration) *appCache {
-	return &appCache{st: st, ttl: ttl, m: make(map[string]appEntry)}
+	return &appCache{st: st, cache: loadcache.New[*gatewayApp](ttl, maxCachedApps)}
 }
 
 // get returns the app with that slug, or store.ErrNotFound.
 func (c *appCache) get(ctx context.Context, slug string, now time.Time) (*gatewayApp, error) {
-	c.mu.RLock()
-	e, ok := c.m[slug]
-	gen, on := c.gen, c.enabled
-	c.mu.RUnlock()
-	if on && ok && now.Before(e.expires) {
-		if e.app == nil {
-			return nil, store.ErrNotFound
-		}
-		return e.app, nil
-	}
-	v, err, _ := c.group.Do(slug, func() (any, error) {
-		ga, err := c.st.GatewayAppBySlug(context.WithoutCancel(ctx), slug)
+	app, err := c.cache.Get(ctx, slug, now, func(ctx context.Context) (*gatewayApp, error) {
+		ga, err := c.st.GatewayAppBySlug(ctx, slug)
 		if errors.Is(err, store.ErrNotFound) {
-			c.put(slug, appEntry{expires: now.Add(c.ttl), gen: gen})
-			return (*gatewayApp)(nil), nil
+			return nil, nil
 		}
 		if err != nil {
 			return nil, err
@@ -243,45 +224,21 @@ func (c *appCache) get(ctx context.Context, slug string, now time.Time) (*gatewa
 		if u, err := url.Parse(strings.TrimSpace(ga.UpstreamURL)); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 			app.upstream, app.upstreamString = u, u.String()
 		}
-		c.put(slug, appEntry{app: app, expires: now.Add(c.ttl), gen: gen})
 		return app, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	app := v.(*gatewayApp)
 	if app == nil {
 		return nil, store.ErrNotFound
 	}
 	return app, nil
 }
 
-func (c *appCache) put(slug string, e appEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.enabled || c.gen != e.gen {
-		return
-	}
-	c.m[slug] = e
-}
-
 // evictApp drops the app with that ID (or every app when id is empty) and every cached
 // "no such app" (a new app may have taken that slug).
 func (c *appCache) evictApp(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for slug, e := range c.m {
-		if id == "" || e.app == nil || e.app.ID == id {
-			delete(c.m, slug)
-		}
-	}
+	c.cache.Evict(func(_ string, app *gatewayApp) bool { return id == "" || app == nil || app.ID == id })
 }
 
-func (c *appCache) setEnabled(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.enabled = on
-	clear(c.m)
-}
+func (c *appCache) setEnabled(on bool) { c.cache.SetEnabled(on) }

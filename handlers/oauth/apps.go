@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/authgpts/authgpts/handlers/loadcache"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -19,13 +16,12 @@ import (
 type appEntry struct {
 	found         bool
 	oa            store.OAuthApp
-	loadedAt      time.Time
 	scopeNames    []string
 	defaultScopes []string
 }
 
 func newAppEntry(oa store.OAuthApp) *appEntry {
-	e := &appEntry{found: true, oa: oa, loadedAt: time.Now()}
+	e := &appEntry{found: true, oa: oa}
 	for _, s := range oa.Scopes {
 		e.scopeNames = append(e.scopeNames, s.Name)
 		if s.IsDefault {
@@ -45,16 +41,11 @@ func (a *appEntry) root(issuer string) string { return oauth.AppResource(issuer,
 // lost, and a load that raced with an invalidation is used once but not cached.
 type appCache struct {
 	store *store.Store
-	ttl   time.Duration
-
-	mu    sync.RWMutex
-	byKey map[string]*appEntry // "id:<id>" and "slug:<slug>"
-	gen   atomic.Uint64
-	group singleflight.Group
+	cache *loadcache.Cache[*appEntry] // keys "id:<id>" and "slug:<slug>"
 }
 
 func newAppCache(st *store.Store, ttl time.Duration) *appCache {
-	return &appCache{store: st, ttl: ttl, byKey: make(map[string]*appEntry)}
+	return &appCache{store: st, cache: loadcache.New[*appEntry](ttl, maxCachedClients)}
 }
 
 func (ac *appCache) bySlug(ctx context.Context, slug string) (*appEntry, error) {
@@ -70,67 +61,35 @@ func (ac *appCache) byID(ctx context.Context, id string) (*appEntry, error) {
 }
 
 func (ac *appCache) get(ctx context.Context, key string, load func(context.Context) (store.OAuthApp, error)) (*appEntry, error) {
-	ac.mu.RLock()
-	e := ac.byKey[key]
-	ac.mu.RUnlock()
-	if e != nil && time.Since(e.loadedAt) < ac.ttl {
-		return e, nil
-	}
-	v, err, _ := ac.group.Do(key, func() (any, error) {
-		gen := ac.gen.Load()
-		oa, err := load(context.WithoutCancel(ctx))
-		var e *appEntry
+	return ac.cache.Get(ctx, key, time.Now(), func(ctx context.Context) (*appEntry, error) {
+		oa, err := load(ctx)
 		switch {
 		case err == nil:
-			e = newAppEntry(oa)
+			return newAppEntry(oa), nil
 		case errors.Is(err, store.ErrNotFound):
-			e = &appEntry{loadedAt: time.Now()}
+			return &appEntry{}, nil
 		default:
 			return nil, err
 		}
-		ac.mu.Lock()
-		if ac.gen.Load() == gen {
-			if len(ac.byKey) >= maxCachedClients {
-				ac.byKey = make(map[string]*appEntry)
-			}
-			ac.byKey[key] = e
-		}
-		ac.mu.Unlock()
-		return e, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*appEntry), nil
 }
 
 // invalidate handles a NOTIFY payload of 'authgpts_clients': "app:<id>" drops that app
-// (under both keys, and every unknown-app entry: a new app may now have that slug).
+// (under both keys, and every unknown-app entry: a new app may now have that slug);
+// "client:<id>" concerns no app; anything else drops everything.
 func (ac *appCache) invalidate(payload string) {
 	kind, id, _ := strings.Cut(payload, ":")
-	if kind == "client" {
-		return
-	}
-	ac.gen.Add(1)
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	if kind != "app" {
-		ac.byKey = make(map[string]*appEntry)
-		return
-	}
-	for k, e := range ac.byKey {
-		if !e.found || e.oa.App.ID == id {
-			delete(ac.byKey, k)
-		}
+	switch kind {
+	case "client":
+	case "app":
+		ac.cache.Evict(func(_ string, e *appEntry) bool { return !e.found || e.oa.App.ID == id })
+	default:
+		ac.cache.Clear()
 	}
 }
 
-func (ac *appCache) flush() {
-	ac.gen.Add(1)
-	ac.mu.Lock()
-	ac.byKey = make(map[string]*appEntry)
-	ac.mu.Unlock()
-}
+// flush drops every entry (the listener reconnected: notifications may have been lost).
+func (ac *appCache) flush() { ac.cache.Clear() }
 
 // usable reports whether tokens may be issued for the app (it exists, is not suspended).
 func (a *appEntry) usable() bool { return a.found && !a.oa.App.IsSuspended() }

@@ -9,12 +9,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/authgpts/authgpts/handlers/loadcache"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -32,24 +30,18 @@ const maxCachedClients = 50_000
 //   - Entries also expire after ttl (5 s), bounding staleness when a NOTIFY is lost.
 //   - A lookup that fails against a cached entry (unknown secret, redirect URI or scope)
 //     reloads the entry once, so something added a moment ago is never refused.
-//   - A load that raced with an invalidation is used once but not cached.
+//   - A load that raced with an invalidation is used once but not cached (loadcache).
 //   - Secret expiry (rotation overlap) is checked at use time, not at load time.
 type clientCache struct {
 	store *store.Store
-	ttl   time.Duration
 	now   func() time.Time // the server clock, for secret expiry
-
-	mu    sync.RWMutex
-	m     map[string]*clientEntry
-	gen   atomic.Uint64 // bumped by every invalidation
-	group singleflight.Group
+	cache *loadcache.Cache[*clientEntry]
 }
 
 // clientEntry is one cached client, or the fact that it does not exist.
 type clientEntry struct {
-	found    bool
-	oc       store.OAuthClient
-	loadedAt time.Time // wall clock
+	found bool
+	oc    store.OAuthClient
 	// reloaded marks an entry loaded because a lookup missed: it does not reload again.
 	reloaded bool
 	missUsed atomic.Bool
@@ -61,18 +53,12 @@ type clientEntry struct {
 }
 
 func newClientCache(st *store.Store, ttl time.Duration, now func() time.Time) *clientCache {
-	return &clientCache{store: st, ttl: ttl, now: now, m: make(map[string]*clientEntry)}
+	return &clientCache{store: st, now: now, cache: loadcache.New[*clientEntry](ttl, maxCachedClients)}
 }
 
-// get returns the entry for id, loading it when absent or older than the TTL.
+// get returns the entry for id, loading it when absent or older than the TTL (wall clock).
 func (cc *clientCache) get(ctx context.Context, id string) (*clientEntry, error) {
-	cc.mu.RLock()
-	e := cc.m[id]
-	cc.mu.RUnlock()
-	if e != nil && time.Since(e.loadedAt) < cc.ttl {
-		return e, nil
-	}
-	return cc.load(ctx, id, false)
+	return cc.cache.Get(ctx, id, time.Now(), cc.loader(id, false))
 }
 
 // reloadAfterMiss reloads e from the database when a lookup against it failed, once per
@@ -84,15 +70,19 @@ func (cc *clientCache) reloadAfterMiss(ctx context.Context, id string, e *client
 	return cc.load(ctx, id, true)
 }
 
+// load reads id from the database now; reloads after a miss run as their own flight.
 func (cc *clientCache) load(ctx context.Context, id string, afterMiss bool) (*clientEntry, error) {
-	key := id
+	flight := id
 	if afterMiss {
-		key = "\x00miss\x00" + id
+		flight = "\x00miss\x00" + id
 	}
-	v, err, _ := cc.group.Do(key, func() (any, error) {
-		gen := cc.gen.Load()
-		oc, err := cc.store.OAuthClientByID(context.WithoutCancel(ctx), id, cc.now())
-		e := &clientEntry{loadedAt: time.Now(), reloaded: afterMiss}
+	return cc.cache.Load(ctx, id, flight, time.Now(), cc.loader(id, afterMiss))
+}
+
+func (cc *clientCache) loader(id string, afterMiss bool) func(context.Context) (*clientEntry, error) {
+	return func(ctx context.Context) (*clientEntry, error) {
+		oc, err := cc.store.OAuthClientByID(ctx, id, cc.now())
+		e := &clientEntry{reloaded: afterMiss}
 		switch {
 		case err == nil:
 			e.found, e.oc = true, oc
@@ -110,50 +100,26 @@ func (cc *clientCache) load(ctx context.Context, id string, afterMiss bool) (*cl
 		default:
 			return nil, err
 		}
-		cc.mu.Lock()
-		if cc.gen.Load() == gen { // no invalidation while loading: safe to keep
-			if len(cc.m) >= maxCachedClients {
-				cc.m = make(map[string]*clientEntry)
-			}
-			cc.m[id] = e
-		}
-		cc.mu.Unlock()
 		return e, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return v.(*clientEntry), nil
 }
 
 // invalidate handles a NOTIFY payload: "client:<id>" drops that client, "app:<id>" every
-// client of the app.
+// client of the app (and every "no such client"), anything else everything.
 func (cc *clientCache) invalidate(payload string) {
 	kind, id, _ := strings.Cut(payload, ":")
-	cc.gen.Add(1)
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
 	switch kind {
 	case "client":
-		delete(cc.m, id)
+		cc.cache.Evict(func(k string, _ *clientEntry) bool { return k == id })
 	case "app":
-		for k, e := range cc.m {
-			if !e.found || e.oc.App.ID == id {
-				delete(cc.m, k)
-			}
-		}
+		cc.cache.Evict(func(_ string, e *clientEntry) bool { return !e.found || e.oc.App.ID == id })
 	default:
-		cc.m = make(map[string]*clientEntry)
+		cc.cache.Clear()
 	}
 }
 
 // flush drops every entry (the listener reconnected: notifications may have been lost).
-func (cc *clientCache) flush() {
-	cc.gen.Add(1)
-	cc.mu.Lock()
-	cc.m = make(map[string]*clientEntry)
-	cc.mu.Unlock()
-}
+func (cc *clientCache) flush() { cc.cache.Clear() }
 
 // usable reports whether the client may take part in a flow: it exists and neither it
 // nor its app (when it has one) is suspended. The app an MCP client is bound to is
