@@ -26,8 +26,9 @@ import (
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/handlertest"
-	"github.com/authgpts/authgpts/handlers/tokens"
+
 	"github.com/authgpts/authgpts/oauth/safefetch"
+	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
 // The MCP journey (DESIGN.md journey 5) with the official MCP Go SDK on both sides: a
@@ -73,7 +74,7 @@ func newMCPEnv(t *testing.T) *mcpEnv {
 	t.Cleanup(cancel)
 	e.Env = handlertest.New(t, func(d *handlers.Deps) {
 		d.Fetcher = safefetch.New(safefetch.Options{AllowAddrs: []string{e.docs.Listener.Addr().String()}, RootCAs: pool})
-		keys, err := tokens.NewKeys(ctx, d.Store, d.Secret, d.Now, d.Log)
+		keys, err := signingkeys.NewKeys(ctx, d.Store, d.Secret, d.Now, d.Log)
 		if err != nil {
 			t.Fatalf("signing keys: %v", err)
 		}

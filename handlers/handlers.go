@@ -14,19 +14,20 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/account"
 	"github.com/authgpts/authgpts/handlers/admin"
-	"github.com/authgpts/authgpts/handlers/emailcode"
+	"github.com/authgpts/authgpts/handlers/authserver"
 	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/handlers/mailer"
-	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
-	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/handlers/usage"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/static"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/emailcode"
+	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // Deps is everything the handlers need, built once by main (or a test).
@@ -42,10 +43,10 @@ type Deps struct {
 	OTPLimits   store.OTPSendLimits
 	// TrustedProxies (AUTHGPTS_TRUSTED_PROXIES) may set the client IP with X-Forwarded-For.
 	TrustedProxies []string
-	DevMode        bool             // development mode (DESIGN.md): http loopback base URL
-	Keys           *tokens.Keys     // signing keys (required)
-	Listener       *tokens.Listener // the instance's LISTEN connection; nil: caches rely on their TTL
-	Gateway        *gateway.Gateway // the /gw proxy; built and started by main (nil: no gateway routes)
+	DevMode        bool              // development mode (DESIGN.md): http loopback base URL
+	Keys           *signingkeys.Keys // signing keys (required)
+	Listener       *notify.Listener  // the instance's LISTEN connection; nil: caches rely on their TTL
+	Gateway        *gateway.Gateway  // the /gw proxy; built and started by main (nil: no gateway routes)
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
@@ -113,7 +114,7 @@ func NewRouter(d Deps) *gin.Engine {
 
 	// OAuth / OpenID Connect: machine endpoints on r (no cookies, CORS), the
 	// authorization and consent pages on browser.
-	oauthhandler.New(oauthhandler.Config{
+	authserver.New(authserver.Config{
 		Store: d.Store, Keys: d.Keys, Listener: d.Listener, Issuer: d.BaseURL.String(),
 		Secret: d.Secret, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher,
 	}).Register(r, browser)

@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
 // keysCommand handles `authgpts keys rotate [--alg RS256|ES256]`: without --alg every
@@ -40,7 +40,7 @@ func keysCommand(ctx context.Context, cfg Config, args []string, out io.Writer) 
 		return err
 	}
 	defer st.Close()
-	keys, err := tokens.NewKeys(ctx, st, cfg.Secret, time.Now, slog.New(slog.DiscardHandler))
+	keys, err := signingkeys.NewKeys(ctx, st, cfg.Secret, time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/authgpts/authgpts/handlers"
+	"github.com/authgpts/authgpts/handlers/authserver"
 	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/handlers/mailer"
-	oauthhandler "github.com/authgpts/authgpts/handlers/oauth"
-	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // serve opens the database, migrates it, builds the handlers and serves until ctx ends,
@@ -28,15 +29,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// One LISTEN connection per instance carries key rotations, client changes and
 	// revocations from the other instances.
-	listener := tokens.NewListener(ctx, cfg.DatabaseURL, log)
-	keys, err := tokens.NewKeys(ctx, st, cfg.Secret, time.Now, log)
+	listener := notify.NewListener(ctx, cfg.DatabaseURL, log)
+	keys, err := signingkeys.NewKeys(ctx, st, cfg.Secret, time.Now, log)
 	if err != nil {
 		return err
 	}
 	if err := keys.Watch(ctx, listener); err != nil {
 		return err
 	}
-	go oauthhandler.RunJanitor(ctx, st, 10*time.Minute, log)
+	go authserver.RunJanitor(ctx, st, 10*time.Minute, log)
 
 	deps := handlers.Deps{
 		Store:          st,
@@ -128,7 +129,7 @@ func migrate(ctx context.Context, cfg Config, out io.Writer) error {
 // gatewayKeys is the key source of the gateway: the OAuth server's key manager.
 func gatewayKeys(d handlers.Deps) gateway.KeySource {
 	if d.Keys == nil {
-		return nil // a nil *tokens.Keys must not become a non-nil interface
+		return nil // a nil *signingkeys.Keys must not become a non-nil interface
 	}
 	return d.Keys
 }

@@ -22,10 +22,11 @@ import (
 
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/handlers/mailer"
-	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // gatewayScenario compares a call through the gateway with the same call made directly
@@ -97,8 +98,8 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 	secret := []byte("bench-secret-bench-secret-bench-secret-0123")
 	srvCtx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
-	listener := tokens.NewListener(srvCtx, benchDSN, log)
-	keys, err := tokens.NewKeys(ctx, st, secret, time.Now, log)
+	listener := notify.NewListener(srvCtx, benchDSN, log)
+	keys, err := signingkeys.NewKeys(ctx, st, secret, time.Now, log)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authgpts/authgpts/handlers/emailcode"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/views/account"
 	"github.com/authgpts/authgpts/views/layout"
 )

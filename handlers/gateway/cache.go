@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authgpts/authgpts/handlers/loadcache"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/loadcache"
 )
 
 // tokenKey is the cache key of an access token: its SHA-256, so the cache never holds a

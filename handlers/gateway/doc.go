@@ -19,7 +19,7 @@
 //
 // Cross-instance signals: the OAuth server (and admin suspensions) run
 // pg_notify('authgpts_revocations', 'grant:<id>' | 'client:<id>' | 'app:<id>' | 'user:<id>').
-// Every instance hears them on its one shared LISTEN connection (tokens.Listener, given as
+// Every instance hears them on its one shared LISTEN connection (notify.Listener, given as
 // Config.Notifications) and evicts matching cache entries; while that connection is down
 // the caches are bypassed (every call reads the database), and on reconnect they are
 // flushed.

@@ -16,9 +16,10 @@ import (
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/handlertest"
-	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
 // env is a full server with a started gateway on a fresh database: the real OAuth
@@ -75,7 +76,7 @@ func newEnv(t testing.TB, cfg ...func(*gateway.Config)) *env {
 // secondInstance starts another router and gateway on the same database, as a second
 // `authgpts serve` behind the load balancer would run; keys is its signing-key manager
 // (nil: share the first instance's). It returns the instance's base URL and gateway.
-func (e *env) secondInstance(t testing.TB, keys *tokens.Keys) (string, *gateway.Gateway) {
+func (e *env) secondInstance(t testing.TB, keys *signingkeys.Keys) (string, *gateway.Gateway) {
 	t.Helper()
 	d := e.Deps
 	if keys != nil {
@@ -84,7 +85,7 @@ func (e *env) secondInstance(t testing.TB, keys *tokens.Keys) (string, *gateway.
 	// Its own LISTEN connection, as another server process has.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	d.Listener = tokens.NewListener(ctx, e.DSN, d.Log)
+	d.Listener = notify.NewListener(ctx, e.DSN, d.Log)
 	d.Gateway = handlertest.StartGateway(t, d, nil)
 	srv := httptest.NewServer(handlers.NewRouter(d))
 	t.Cleanup(srv.Close)

@@ -19,7 +19,7 @@ import (
 )
 
 // KeySource gives the server's signing and verification keys: the OAuth server's key
-// manager (*tokens.Keys) implements it. KeySet signs the gateway's assertions and must be
+// manager (*signingkeys.Keys) implements it. KeySet signs the gateway's assertions and must be
 // an in-memory read. VerifyAccessToken verifies a token with the current keys, and when
 // the token names a key this instance does not hold yet (rotated on another instance,
 // its NOTIFY not yet arrived) reloads them first, at a bounded rate.

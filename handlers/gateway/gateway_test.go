@@ -15,9 +15,10 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/handlertest"
-	"github.com/authgpts/authgpts/handlers/tokens"
+
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
 func TestGateway_NoTokenIs401WithResourceMetadata(t *testing.T) {
@@ -302,7 +303,7 @@ func TestGateway_RevocationReachesSecondInstanceWithinASecond(t *testing.T) {
 func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	keysB, err := tokens.NewKeys(ctx, e.Store, e.Deps.Secret, e.Clock.Now, e.Deps.Log) // no Watch: deaf to NOTIFY
+	keysB, err := signingkeys.NewKeys(ctx, e.Store, e.Deps.Secret, e.Clock.Now, e.Deps.Log) // no Watch: deaf to NOTIFY
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/authgpts/authgpts/store"
 )
 
-// Notifications is the instance's shared LISTEN connection (tokens.Listener): one per
+// Notifications is the instance's shared LISTEN connection (notify.Listener): one per
 // server, also used by the signing keys and the OAuth server's caches.
 type Notifications interface {
 	Subscribe(channel string, onNotify func(payload string), onResync func()) error

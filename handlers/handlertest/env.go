@@ -18,11 +18,12 @@ import (
 
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/handlers/mailer"
-	"github.com/authgpts/authgpts/handlers/mailer/mailertest"
-	"github.com/authgpts/authgpts/handlers/tokens"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/store/storetest"
+	"github.com/authgpts/authgpts/views/email/mailer"
+	"github.com/authgpts/authgpts/views/email/mailer/mailertest"
 )
 
 // Env is one running server with its database, mailbox, clock and captured logs.
@@ -91,10 +92,10 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 	// The LISTEN connection and the signing keys, as serve builds them; they stop with
 	// the test.
 	ctx, cancel := context.WithCancel(context.Background())
-	l := tokens.NewListener(ctx, dsn, deps.Log)
+	l := notify.NewListener(ctx, dsn, deps.Log)
 	t.Cleanup(func() { cancel(); <-l.Done() })
 	deps.Listener = l
-	if deps.Keys, err = tokens.NewKeys(ctx, st, deps.Secret, clock.Now, deps.Log); err != nil {
+	if deps.Keys, err = signingkeys.NewKeys(ctx, st, deps.Secret, clock.Now, deps.Log); err != nil {
 		t.Fatalf("handlertest: signing keys: %v", err)
 	}
 	if err := deps.Keys.Watch(ctx, deps.Listener); err != nil {

@@ -9,11 +9,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authgpts/authgpts/handlers/emailcode"
-	"github.com/authgpts/authgpts/handlers/mailer"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/views/email"
+	"github.com/authgpts/authgpts/views/email/mailer"
 	"github.com/authgpts/authgpts/views/signin"
 )
 

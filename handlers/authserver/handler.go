@@ -1,0 +1,205 @@
+package authserver
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/oauth/safefetch"
+	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/signingkeys"
+)
+
+// Config is what the OAuth endpoints are built from.
+type Config struct {
+	Store    *store.Store
+	Keys     *signingkeys.Keys
+	Listener *notify.Listener // nil: no cross-instance invalidation (the cache TTL still bounds staleness)
+	Issuer   string           // AUTHGPTS_BASE_URL exactly
+	Secret   []byte           // AUTHGPTS_SECRET
+	Now      func() time.Time
+	Log      *slog.Logger
+	// ClientCacheTTL bounds how long a cached client is used without a NOTIFY; zero means
+	// DefaultClientCacheTTL.
+	ClientCacheTTL time.Duration
+	// Fetcher fetches client ID metadata documents and client JWKS; nil means the
+	// production policy (safefetch.New with no allow-list). Tests pass one whose
+	// allow-list names their local HTTPS server.
+	Fetcher *safefetch.Fetcher
+	// RegistrationsPerMinute is how many dynamic registrations one IP address may make
+	// per minute (also the burst); zero means DefaultRegistrationsPerMinute.
+	RegistrationsPerMinute int
+}
+
+// DefaultRegistrationsPerMinute is generous on purpose: Claude and ChatGPT register from
+// a few cloud addresses on behalf of all their users (AI-CLIENTS.md K4, C2).
+const DefaultRegistrationsPerMinute = 60
+
+// DefaultClientCacheTTL is the longest a client, its app, scopes or secrets may be served
+// from memory after a change whose NOTIFY was missed.
+const DefaultClientCacheTTL = 5 * time.Second
+
+// Handler serves the OAuth and OpenID Connect endpoints.
+type Handler struct {
+	store   *store.Store
+	keys    *signingkeys.Keys
+	issuer  string
+	hasher  oauth.Hasher
+	tickets oauth.TicketSigner
+	rotator oauth.Rotator
+	now     func() time.Time
+	log     *slog.Logger
+
+	clients  *clientCache
+	apps     *appCache
+	grants   *grantStatus
+	verified verifiedTokens
+	docs     *documents
+
+	registrations *ipLimiter       // POST /oauth/register per client IP
+	cimd          *documentClients // client ID metadata documents, client JWKS
+}
+
+// New builds the handler and subscribes its caches to their NOTIFY channels. A failed
+// subscription is logged: the caches' TTLs still bound staleness.
+func New(cfg Config) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ClientCacheTTL == 0 {
+		cfg.ClientCacheTTL = DefaultClientCacheTTL
+	}
+	if cfg.Fetcher == nil {
+		cfg.Fetcher = safefetch.New(safefetch.Options{})
+	}
+	if cfg.RegistrationsPerMinute == 0 {
+		cfg.RegistrationsPerMinute = DefaultRegistrationsPerMinute
+	}
+	h := &Handler{
+		store:   cfg.Store,
+		keys:    cfg.Keys,
+		issuer:  cfg.Issuer,
+		hasher:  oauth.NewHasher(oauth.DeriveKey(cfg.Secret, oauth.PurposeTokenHash, 32)),
+		tickets: oauth.NewTicketSigner(oauth.DeriveKey(cfg.Secret, oauth.PurposeConsentTicket, 32)),
+		rotator: oauth.NewRotator(oauth.DeriveKey(cfg.Secret, oauth.PurposeRefreshRotation, 32)),
+		now:     cfg.Now,
+		log:     cfg.Log,
+		clients: newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL),
+		grants:  newGrantStatus(cfg.Store),
+		docs:    &documents{issuer: cfg.Issuer},
+
+		registrations: newIPLimiter(cfg.RegistrationsPerMinute, time.Minute),
+		cimd:          &documentClients{fetch: cfg.Fetcher},
+	}
+	if cfg.Listener != nil {
+		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {
+			cfg.Log.Error("subscribe to client changes", "err", err)
+		}
+		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.apps.invalidate, h.apps.flush); err != nil {
+			cfg.Log.Error("subscribe to app changes", "err", err)
+		}
+		if err := cfg.Listener.Subscribe(store.RevocationsChannel, h.grants.onNotify, h.grants.resync); err != nil {
+			cfg.Log.Error("subscribe to revocations", "err", err)
+		}
+	}
+	return h
+}
+
+// Register mounts the machine endpoints on machine (no session, no cookies) and the
+// authorization and consent pages on browser (sessions, security headers, same-origin
+// POSTs).
+func (h *Handler) Register(machine, browser gin.IRouter) {
+	m := machine.Group("/", noSniff, web.LimitBody(oauth.MaxRequestBody))
+	public := m.Group("/", cors)
+	for _, p := range []string{oauth.PathOpenIDConfiguration, oauth.PathServerMetadata} {
+		public.GET(p, h.discovery)
+		public.OPTIONS(p, preflight)
+	}
+	public.GET(oauth.PathJWKS, h.jwks)
+	public.OPTIONS(oauth.PathJWKS, preflight)
+	public.POST(oauth.PathToken, h.token)
+	public.OPTIONS(oauth.PathToken, preflight)
+	public.POST(oauth.PathRevoke, h.revoke)
+	public.OPTIONS(oauth.PathRevoke, preflight)
+	public.POST(oauth.PathRegister, h.register)
+	public.OPTIONS(oauth.PathRegister, preflight)
+	public.GET(oauth.PathRegister+"/:client_id", h.registrationRead)
+	public.PUT(oauth.PathRegister+"/:client_id", h.registrationUpdate)
+	public.DELETE(oauth.PathRegister+"/:client_id", h.registrationDelete)
+	public.OPTIONS(oauth.PathRegister+"/:client_id", preflight)
+	public.GET(oauth.PathUserInfo, h.userinfo)
+	public.POST(oauth.PathUserInfo, h.userinfo)
+	public.OPTIONS(oauth.PathUserInfo, preflight)
+	// Introspection is for resource servers, server to server: no CORS.
+	m.POST(oauth.PathIntrospect, h.introspect)
+
+	browser.GET(oauth.PathAuthorize, h.authorize)
+	browser.POST(PathConsent, h.consent)
+}
+
+// PathConsent is where the consent form posts.
+const PathConsent = "/oauth/consent"
+
+// cors lets browser-based clients (MCP Inspector, single-page apps) call the machine
+// endpoints: any origin, never credentials (AI-CLIENTS.md M11). Nothing here reads
+// cookies, so "*" exposes nothing a server-side caller could not fetch.
+func cors(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+	c.Next()
+}
+
+// preflight answers a CORS preflight.
+func preflight(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+	h.Set("Access-Control-Max-Age", "86400")
+	c.AbortWithStatus(http.StatusNoContent)
+}
+
+func noSniff(c *gin.Context) {
+	c.Writer.Header().Set("X-Content-Type-Options", "nosniff")
+	c.Next()
+}
+
+// writeError is the one responder for JSON OAuth errors (RFC 6749 §5.2).
+func writeError(c *gin.Context, err error, basicAuthUsed bool) {
+	oauth.WriteError(c.Writer, err, basicAuthUsed, web.Log(c))
+	c.Abort()
+}
+
+// writeJSON answers 200 with a no-store JSON body.
+func writeJSON(c *gin.Context, v any) {
+	oauth.WriteJSON(c.Writer, http.StatusOK, v)
+	c.Abort()
+}
+
+// newJTI returns a random 128-bit token ID.
+func newJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// mustJSON encodes audit details built from plain values, which always encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{}`)
+	}
+	return b
+}
