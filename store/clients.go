@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"time"
@@ -205,6 +206,10 @@ func (s *Store) RotateClientSecret(ctx context.Context, clientID string, newHash
 		}
 		if _, err := tx.q.ExecContext(ctx, qInsertSecret, clientID, newHash, hint, now); err != nil {
 			return err
+		}
+		var n int
+		if err := tx.getContext(ctx, &n, qEmitSecretRotated, clientID, now.Add(overlap), now); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err // no row: a client without an app (MCP) has no webhooks
 		}
 		return tx.notifyChange(ctx, ChannelClientChanged, clientID)
 	})
