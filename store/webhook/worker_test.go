@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -811,5 +815,117 @@ func TestDeliver_RefusesPrivateAddressAtDialTime(t *testing.T) {
 	attempts, _ := f.s.WebhookAttempts(ctx, epID, 10, 10)
 	if len(attempts) != 1 || !strings.Contains(attempts[0].Error, "private") || len(rc.all()) != 0 {
 		t.Fatalf("attempts = %+v, receiver got %d", attempts, len(rc.all()))
+	}
+}
+
+// TestHelperWorkerProcess is the child of TestKill9_RestartDeliversTheRest: a worker
+// process that delivers until it is killed. It does nothing in a normal run.
+func TestHelperWorkerProcess(t *testing.T) {
+	dsn := os.Getenv("WEBHOOK_CHILD_DSN")
+	if dsn == "" {
+		t.Skip("only runs as the child of TestKill9_RestartDeliversTheRest")
+	}
+	s, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := os.ReadFile(os.Getenv("WEBHOOK_CHILD_CA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	w := webhook.New(webhook.Config{Store: s, Key: testKey, Now: time.Now, PollInterval: 10 * time.Millisecond,
+		Concurrency: 1, PerEndpoint: 1,
+		Policy: webhook.Policy{AllowAddrs: []string{os.Getenv("WEBHOOK_CHILD_ADDR")}, RootCAs: pool}})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {} // until SIGKILL
+}
+
+func TestKill9_RestartDeliversTheRest(t *testing.T) {
+	dsn := storetest.NewDSN(t)
+	s, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	owner, _ := s.EnsureUser(ctx, "owner@example.com")
+	app, _, err := s.CreateApp(ctx, store.NewApp{OwnerID: owner.ID, Name: "Weather",
+		Client: store.NewClient{ID: "agpt_weather", Name: "GPT", Kind: store.ClientKindPublic}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight := make(chan struct{})
+	release := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 5 {
+			close(inFlight) // the child is waiting for this answer when it is killed
+			<-release
+		}
+	})
+	epID, secret := addEndpoint(t, s, app.ID, rc.srv.URL)
+	const events = 10
+	for i := 0; i < events; i++ {
+		if err := s.SendTestWebhook(ctx, app.ID, epID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caFile := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rc.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperWorkerProcess$", "-test.count=1")
+	child.Env = append(os.Environ(), "WEBHOOK_CHILD_DSN="+dsn, "WEBHOOK_CHILD_CA="+caFile,
+		"WEBHOOK_CHILD_ADDR="+rc.srv.Listener.Addr().String())
+	child.Stdout, child.Stderr = os.Stderr, os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inFlight:
+	case <-time.After(60 * time.Second):
+		child.Process.Kill()
+		t.Fatal("the child worker never reached the fifth delivery")
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	close(release)
+	if n := countRows(t, s, `SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'`); n != 4 {
+		t.Fatalf("delivered before the kill = %d, want 4", n)
+	}
+
+	// The restarted instance: the killed worker's lease (1 min) has run out by its clock.
+	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	w := newWorker(t, s, rc, later, nil)
+	for i := 0; i < events && countRows(t, s, `SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'`) > 0; i++ {
+		runOnce(t, w)
+	}
+	if n := countRows(t, s, `SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'`); n != events {
+		t.Fatalf("delivered after the restart = %d, want %d", n, events)
+	}
+	seen := map[string]int{}
+	for _, g := range rc.all() {
+		if err := verify(t, secret, g, false); err != nil {
+			t.Errorf("delivery %s: Verify() = %v", g.ID, err)
+		}
+		seen[g.ID]++
+	}
+	if len(seen) != events {
+		t.Fatalf("distinct events received = %d, want %d", len(seen), events)
+	}
+	// At least once: only the one cut short by the kill came twice.
+	twice := 0
+	for _, n := range seen {
+		if n > 1 {
+			twice++
+		}
+	}
+	if twice != 1 || len(rc.all()) != events+1 {
+		t.Errorf("events received twice = %d, requests = %d; want 1 and %d", twice, len(rc.all()), events+1)
 	}
 }
