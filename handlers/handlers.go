@@ -27,6 +27,7 @@ import (
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
@@ -50,6 +51,9 @@ type Deps struct {
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
+	// WebhookPolicy is where webhook endpoints may point (the portal checks URLs with
+	// it); DevMode is added from Deps.DevMode. Tests allow-list their local receiver.
+	WebhookPolicy webhook.Policy
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -62,6 +66,7 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.OTPLimits == (store.OTPSendLimits{}) {
 		d.OTPLimits = emailcode.DefaultLimits
 	}
+	d.WebhookPolicy.DevMode = d.WebhookPolicy.DevMode || d.DevMode
 	secure := d.BaseURL.Scheme == "https"
 	sessions := web.NewSessions(d.Store, d.Secret, secure, d.Now)
 	codes := &emailcode.Codes{
@@ -124,11 +129,12 @@ func NewRouter(d Deps) *gin.Engine {
 
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{
-		Store:   d.Store,
-		Hasher:  oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeTokenHash, 32)), // as the token endpoint hashes
-		BaseURL: d.BaseURL.String(),
-		DevMode: d.DevMode,
-		Now:     d.Now,
+		Store:    d.Store,
+		Hasher:   oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeTokenHash, 32)), // as the token endpoint hashes
+		BaseURL:  d.BaseURL.String(),
+		DevMode:  d.DevMode,
+		Now:      d.Now,
+		Webhooks: portal.Webhooks{Key: webhook.SecretKey(d.Secret), Policy: d.WebhookPolicy},
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)

@@ -15,6 +15,7 @@ import (
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
@@ -70,6 +71,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		deps.Gateway = gw
 	}
 
+	// Webhook delivery: every instance claims due deliveries (FOR UPDATE SKIP LOCKED),
+	// woken by NOTIFY authgpts_webhooks when a change commits.
+	webhooks := webhook.New(webhook.Config{Store: st, Key: webhook.SecretKey(cfg.Secret), Notifications: listener,
+		Policy: webhook.Policy{DevMode: cfg.DevMode}, Log: log})
+	if err := webhooks.Start(); err != nil {
+		return err
+	}
+
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handlers.NewRouter(deps),
@@ -97,6 +106,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err := gw.Close(shutdownCtx); err != nil {
 			log.Error("gateway: final usage flush failed", "err", err)
 		}
+	}
+	// Deliveries in flight finish (or keep their lease and are retaken after it).
+	if err := webhooks.Close(shutdownCtx); err != nil {
+		log.Error("webhooks: deliveries still in flight at shutdown", "err", err)
 	}
 	if shutdownErr != nil && !errors.Is(shutdownErr, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", shutdownErr)

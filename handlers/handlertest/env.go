@@ -22,6 +22,7 @@ import (
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/store/storetest"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 	"github.com/authgpts/authgpts/views/email/mailer/mailertest"
 )
@@ -37,6 +38,9 @@ type Env struct {
 	Logs    *SyncBuffer
 	Deps    handlers.Deps
 	Gateway *gateway.Gateway // set by NewWithGateway
+	// Webhooks is the instance's webhook delivery worker, on the test clock, delivering
+	// where Deps.WebhookPolicy allows (set it with an Option to reach a local receiver).
+	Webhooks *webhook.Worker
 }
 
 // Option adjusts the dependencies before the router is built.
@@ -110,7 +114,26 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 	srv.Config.Handler = handlers.NewRouter(deps)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps, Gateway: deps.Gateway}
+	wh := StartWebhooks(t, deps)
+	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps,
+		Gateway: deps.Gateway, Webhooks: wh}
+}
+
+// StartWebhooks starts a webhook delivery worker for the server d describes, as serve
+// does; it closes with the test.
+func StartWebhooks(t testing.TB, d handlers.Deps) *webhook.Worker {
+	t.Helper()
+	w := webhook.New(webhook.Config{Store: d.Store, Key: webhook.SecretKey(d.Secret), Notifications: d.Listener,
+		Policy: d.WebhookPolicy, Now: d.Now, Log: d.Log})
+	if err := w.Start(); err != nil {
+		t.Fatalf("handlertest: webhooks: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+	})
+	return w
 }
 
 // StartGateway builds and starts a gateway for the server d describes, with d's key
