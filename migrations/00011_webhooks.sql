@@ -24,7 +24,8 @@ CREATE TABLE webhook_endpoints (
 CREATE INDEX webhook_endpoints_app_idx ON webhook_endpoints (app_id);
 
 -- The outbox: written in the transaction of the change it reports. payload is the exact
--- body that is signed and sent (text, so its bytes never change).
+-- body that is signed and sent (text, so its bytes never change; built as jsonb, so its
+-- keys come in jsonb's order: data, type, timestamp).
 CREATE TABLE webhook_events (
     id         text PRIMARY KEY,
     app_id     uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
@@ -101,9 +102,9 @@ BEGIN
     ev := 'msg_' || replace(gen_random_uuid()::text, '-', '');
     INSERT INTO webhook_events (id, app_id, type, payload, created_at)
     VALUES (ev, p_app, p_type,
-            json_build_object('type', p_type,
-                              'timestamp', to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                              'data', p_data)::text,
+            jsonb_build_object('type', p_type,
+                               'timestamp', to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                               'data', p_data)::text,
             p_at);
     INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
     SELECT ev, id, p_at, p_at FROM webhook_endpoints

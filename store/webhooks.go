@@ -131,9 +131,9 @@ const (
 	qInsertTestEvent = `
 		WITH ev AS (
 			INSERT INTO webhook_events (id, app_id, type, payload, created_at)
-			SELECT $3, e.app_id, 'webhook.test', json_build_object('type', 'webhook.test',
+			SELECT $3, e.app_id, 'webhook.test', jsonb_build_object('type', 'webhook.test',
 			         'timestamp', to_char($4::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-			         'data', json_build_object('app', json_build_object('id', a.id, 'slug', a.slug), 'endpoint_id', e.id))::text, $4
+			         'data', jsonb_build_object('app', jsonb_build_object('id', a.id, 'slug', a.slug), 'endpoint_id', e.id))::text, $4
 			  FROM webhook_endpoints e JOIN apps a ON a.id = e.app_id WHERE e.app_id = $1 AND e.id = $2
 			RETURNING id)
 		INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
