@@ -169,12 +169,14 @@ const (
 	// endpoint on this instance ($5/$6: the endpoints it already has in flight and how
 	// many), $2 in all. FOR UPDATE SKIP LOCKED lets every instance claim at once without
 	// taking the same row; the lease (locked_until) outlives a worker killed mid-delivery
-	// only until it expires.
+	// only until it expires. A claim lost in a PostgreSQL crash costs nothing (the rows
+	// are due again), so its commit does not wait for the WAL flush.
 	qClaimDeliveries = `
-		WITH busy AS (SELECT * FROM unnest($5::uuid[], $6::int[]) AS b (endpoint_id, n)),
+		WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+		busy AS (SELECT * FROM unnest($5::uuid[], $6::int[]) AS b (endpoint_id, n)),
 		eps AS (
 			SELECT e.id, coalesce(b.n, 0) AS n FROM webhook_endpoints e LEFT JOIN busy b ON b.endpoint_id = e.id
-			 WHERE e.disabled_at IS NULL AND coalesce(b.n, 0) < $4
+			 WHERE e.disabled_at IS NULL AND coalesce(b.n, 0) < $4 AND (SELECT v FROM async) = 'off'
 			   AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending'
 			                  AND d.next_attempt_at <= $1 AND (d.locked_until IS NULL OR d.locked_until <= $1))),
 		picked AS (
@@ -190,22 +192,30 @@ const (
 		 WHERE d.id = picked.id AND ev.id = d.event_id AND e.id = d.endpoint_id
 		RETURNING d.id, d.claim, d.event_id, d.endpoint_id, d.attempts, ev.type AS event_type, ev.payload,
 		          e.url, e.secret_sealed, e.previous_sealed, e.previous_until`
-	qInsertAttempt = `
-		INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempt, at, status_code, latency_ms, error, response_body, next_retry_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	qFinishDelivery = `
-		UPDATE webhook_deliveries SET state = $3, attempts = $4, next_attempt_at = coalesce($5, next_attempt_at),
-		       delivered_at = CASE WHEN $3 = 'delivered' THEN $6::timestamptz END, locked_until = NULL, claim = NULL
-		 WHERE id = $1 AND claim = $2`
-	qEndpointSucceeded = `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`
-	// A failure starts (or continues) the endpoint's failing run; a run of $3 seconds
-	// disables it with the reason shown on the page.
-	qEndpointFailed = `
-		UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2),
-		       disabled_at = CASE WHEN disabled_at IS NULL AND coalesce(failing_since, $2) <= $2 - $3 * interval '1 second' THEN $2 ELSE disabled_at END,
-		       disabled_reason = CASE WHEN disabled_at IS NULL AND coalesce(failing_since, $2) <= $2 - $3 * interval '1 second' THEN $4 ELSE disabled_reason END
-		 WHERE id = $1
-		RETURNING disabled_at IS NOT NULL AND disabled_at = $2`
+	// One statement records an attempt: the attempt row, the delivery moved on (only
+	// while this worker still holds its claim), and the endpoint's health (a success ends
+	// a failing run; a failure starts or continues it, and a run of $13 seconds disables
+	// the endpoint with the reason $14). Its commit does not wait for the WAL flush: a
+	// PostgreSQL crash can at worst forget an attempt, and the event is sent again
+	// (at least once).
+	qRecordAttempt = `
+		WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+		ins AS (
+			INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempt, at, status_code, latency_ms, error, response_body, next_retry_at)
+			SELECT $1::uuid, $3::uuid, $4::int, $5::timestamptz, $6::int, $7::int, $8::text, $9::text, $10::timestamptz
+			  FROM async WHERE async.v = 'off'),
+		fin AS (
+			UPDATE webhook_deliveries SET state = $11::text, attempts = $4, next_attempt_at = coalesce($10, next_attempt_at),
+			       delivered_at = CASE WHEN $11 = 'delivered' THEN $5::timestamptz END, locked_until = NULL, claim = NULL
+			 WHERE id = $1 AND claim = $2),
+		health AS (
+			UPDATE webhook_endpoints SET
+			       failing_since = CASE WHEN $12::boolean THEN NULL ELSE coalesce(failing_since, $5) END,
+			       disabled_at = CASE WHEN NOT $12 AND disabled_at IS NULL AND coalesce(failing_since, $5) <= $5 - $13 * interval '1 second' THEN $5 ELSE disabled_at END,
+			       disabled_reason = CASE WHEN NOT $12 AND disabled_at IS NULL AND coalesce(failing_since, $5) <= $5 - $13::float8 * interval '1 second' THEN $14::text ELSE disabled_reason END
+			 WHERE id = $3 AND ($12 = (failing_since IS NOT NULL) OR NOT $12)
+			RETURNING disabled_at IS NOT NULL AND disabled_at = $5 AS disabled)
+		SELECT coalesce((SELECT disabled FROM health), false)`
 	// Delivered (or abandoned) events are kept for the deliveries view for a while.
 	qPruneEvents = `
 		DELETE FROM webhook_events ev WHERE ev.id IN (
@@ -441,36 +451,24 @@ type WebhookAttemptResult struct {
 
 // RecordWebhookAttempt stores an attempt, moves the delivery on (delivered, retry at
 // NextAttemptAt, or failed) if this worker still holds its claim, and updates the
-// endpoint's health, in one transaction. It reports whether the endpoint was disabled.
+// endpoint's health, in one statement. It reports whether this attempt disabled it.
 func (s *Store) RecordWebhookAttempt(ctx context.Context, r WebhookAttemptResult) (bool, error) {
+	d := r.Delivery
+	var status any
+	if r.StatusCode != 0 {
+		status = r.StatusCode
+	}
+	state := DeliveryDelivered
+	switch {
+	case r.Delivered:
+	case r.NextAttemptAt != nil:
+		state = DeliveryPending
+	default:
+		state = DeliveryFailed
+	}
 	var disabled bool
-	err := s.InTx(ctx, func(tx *Tx) error {
-		d := r.Delivery
-		var status any
-		if r.StatusCode != 0 {
-			status = r.StatusCode
-		}
-		if _, err := tx.q.ExecContext(ctx, qInsertAttempt, d.ID, d.EndpointID, d.Attempts+1, r.At, status,
-			r.Latency.Milliseconds(), r.Error, r.ResponseBody, r.NextAttemptAt); err != nil {
-			return err
-		}
-		state := DeliveryDelivered
-		switch {
-		case r.Delivered:
-		case r.NextAttemptAt != nil:
-			state = DeliveryPending
-		default:
-			state = DeliveryFailed
-		}
-		if _, err := tx.q.ExecContext(ctx, qFinishDelivery, d.ID, d.Claim, state, d.Attempts+1, r.NextAttemptAt, r.At); err != nil {
-			return err
-		}
-		if r.Delivered {
-			_, err := tx.q.ExecContext(ctx, qEndpointSucceeded, d.EndpointID)
-			return err
-		}
-		return tx.getContext(ctx, &disabled, qEndpointFailed, d.EndpointID, r.At, r.DisableAfter.Seconds(), r.DisableReason)
-	})
+	err := s.getContext(ctx, &disabled, qRecordAttempt, d.ID, d.Claim, d.EndpointID, d.Attempts+1, r.At, status,
+		r.Latency.Milliseconds(), r.Error, r.ResponseBody, r.NextAttemptAt, state, r.Delivered, r.DisableAfter.Seconds(), r.DisableReason)
 	return disabled, wrap("record webhook attempt", err)
 }
 
