@@ -313,6 +313,10 @@ func (s *Store) RenameClient(ctx context.Context, ownerID, appID, clientID, name
 // cascades), so every token issued to it stops working.
 func (s *Store) DeleteClient(ctx context.Context, ownerID, appID, clientID string) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
+		var ended int
+		if err := tx.getContext(ctx, &ended, qEmitClientGrantsEnded, clientID, appID, RevokedByDeveloper, EventUserDisconnected); err != nil {
+			return err
+		}
 		if err := tx.execOne(ctx, "delete client", qDeleteClient, clientID, appID, ownerID); err != nil {
 			return err
 		}

@@ -53,13 +53,20 @@ const (
 const (
 	// Grant events carry the app, the user (with the email when the email scope was
 	// granted), the client, the grant and its scopes.
-	qEmitGrantEvent = `
-		SELECT webhook_emit(g.app_id, $2, jsonb_strip_nulls(jsonb_build_object(
+	grantEventData = `jsonb_strip_nulls(jsonb_build_object(
 		         'app', jsonb_build_object('id', a.id, 'slug', a.slug),
 		         'user', jsonb_build_object('id', u.id, 'email', CASE WHEN 'email' = ANY (g.scopes) THEN u.email END),
-		         'client_id', g.client_id, 'grant_id', g.id, 'scopes', to_jsonb(g.scopes), 'reason', $3::text)), $4)
+		         'client_id', g.client_id, 'grant_id', g.id, 'scopes', to_jsonb(g.scopes), 'reason', $3::text))`
+	qEmitGrantEvent = `
+		SELECT webhook_emit(g.app_id, $2, ` + grantEventData + `, $4)
 		  FROM grants g JOIN apps a ON a.id = g.app_id JOIN users u ON u.id = g.user_id
 		 WHERE g.id = $1`
+	// Deleting a client ends its users' grants on the app (by cascade): each is a
+	// user.disconnected by the developer, written before the delete.
+	qEmitClientGrantsEnded = `
+		SELECT count(webhook_emit(g.app_id, $4, ` + grantEventData + `, now()))
+		  FROM grants g JOIN apps a ON a.id = g.app_id JOIN users u ON u.id = g.user_id
+		 WHERE g.client_id = $1 AND g.app_id = $2 AND g.revoked_at IS NULL`
 	// user.deleted goes to every app (of another owner) the user was connected to or
 	// held a balance with; it runs before the rows are deleted.
 	qEmitUserDeleted = `

@@ -929,3 +929,50 @@ func TestKill9_RestartDeliversTheRest(t *testing.T) {
 		t.Errorf("events received twice = %d, requests = %d; want 1 and %d", twice, len(rc.all()), events+1)
 	}
 }
+
+func TestOutbox_DeletingAClientDisconnectsItsUsers(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	addEndpoint(t, f.s, f.app.ID, rc.srv.URL, store.EventUserDisconnected)
+	if _, err := f.s.UpsertGrant(ctx, store.NewGrant{UserID: f.user.ID, ClientID: f.client.ID, AppID: f.app.ID, Scopes: []string{"openid"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's delete (wrong owner) is refused and emits nothing.
+	if err := f.s.DeleteClient(ctx, f.user.ID, f.app.ID, f.client.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteClient() by another user = %v, want ErrNotFound", err)
+	}
+	if n := countRows(t, f.s, `SELECT count(*) FROM webhook_events`); n != 0 {
+		t.Fatalf("events after a refused delete = %d, want 0", n)
+	}
+	if err := f.s.DeleteClient(ctx, f.app.OwnerID, f.app.ID, f.client.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, f.s, `SELECT count(*) FROM webhook_events WHERE type = 'user.disconnected' AND payload LIKE '%"reason": "developer"%'`); n != 1 {
+		t.Fatalf("user.disconnected events after deleting the client = %d, want 1", n)
+	}
+}
+
+func TestOutbox_UserDeletedReachesTheAppsTheyUsed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	_, secret := addEndpoint(t, f.s, f.app.ID, rc.srv.URL, store.EventUserDeleted)
+	if _, err := f.s.UpsertGrant(ctx, store.NewGrant{UserID: f.user.ID, ClientID: f.client.ID, AppID: f.app.ID, Scopes: []string{"openid"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.DeleteUser(ctx, f.user, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorker(t, f.s, rc, time.Now, nil)
+	if n := runOnce(t, w); n != 1 {
+		t.Fatalf("deliveries after the account deletion = %d, want 1", n)
+	}
+	r := rc.wait(t)
+	if err := verify(t, secret, r, true); err != nil || r.Payload.Type != store.EventUserDeleted || !strings.Contains(string(r.Payload.Data), f.user.ID) {
+		t.Fatalf("user.deleted delivery = %s (%v)", r.Body, err)
+	}
+	if strings.Contains(string(r.Body), "user@example.com") {
+		t.Error("user.deleted carries the deleted user's email")
+	}
+}
