@@ -19,7 +19,7 @@ import (
 func adminEnv(t *testing.T) (*handlertest.Env, *http.Client, string) {
 	t.Helper()
 	adminEmail := handlertest.UniqueEmail(t, "admin")
-	env := handlertest.New(t, func(d *handlers.Deps) { d.AdminEmails = []string{adminEmail} })
+	env := handlertest.New(t, func(d *handlers.Config) { d.AdminEmails = []string{adminEmail} })
 	return env, env.SignIn(t, adminEmail), adminEmail
 }
 

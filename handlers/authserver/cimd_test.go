@@ -93,7 +93,7 @@ func newCIMDWorld(t *testing.T) *cimdWorld {
 	pool.AddCert(d.Certificate())
 	pool.AddCert(v.Certificate())
 	fetcher := safefetch.New(safefetch.Options{AllowAddrs: []string{d.Listener.Addr().String()}, RootCAs: pool})
-	env := handlertest.New(t, func(deps *handlers.Deps) { deps.Fetcher = fetcher })
+	env := handlertest.New(t, func(deps *handlers.Config) { deps.Fetcher = fetcher })
 	w := &mcpWorld{env: env, app: env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev"), "")}
 	return &cimdWorld{mcpWorld: w, docs: d, victim: v}
 }

@@ -22,9 +22,9 @@ import (
 type Config struct {
 	Store    *store.Store
 	Keys     *signingkeys.Keys
-	Listener *notify.Listener // nil: no cross-instance invalidation (the cache TTL still bounds staleness)
-	Issuer   string           // AUTHGPTS_BASE_URL exactly
-	Secret   []byte           // AUTHGPTS_SECRET
+	Listener *notify.Listener  // nil: no cross-instance invalidation (the cache TTL still bounds staleness)
+	Issuer   string            // AUTHGPTS_BASE_URL exactly
+	Derived  oauth.DerivedKeys // the keys derived from AUTHGPTS_SECRET
 	Now      func() time.Time
 	Log      *slog.Logger
 	// ClientCacheTTL bounds how long a cached client is used without a NOTIFY; zero means
@@ -90,9 +90,9 @@ func New(cfg Config) *Handler {
 		store:   cfg.Store,
 		keys:    cfg.Keys,
 		issuer:  cfg.Issuer,
-		hasher:  oauth.NewHasher(oauth.DeriveKey(cfg.Secret, oauth.PurposeTokenHash, 32)),
-		tickets: oauth.NewTicketSigner(oauth.DeriveKey(cfg.Secret, oauth.PurposeConsentTicket, 32)),
-		rotator: oauth.NewRotator(oauth.DeriveKey(cfg.Secret, oauth.PurposeRefreshRotation, 32)),
+		hasher:  cfg.Derived.TokenHash,
+		tickets: cfg.Derived.Tickets,
+		rotator: cfg.Derived.Rotator,
 		now:     cfg.Now,
 		log:     cfg.Log,
 		clients: newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),

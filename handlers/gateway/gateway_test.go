@@ -120,7 +120,7 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 		mod(&c)
 		return e.sign(t, c)
 	}
-	idLike, err := e.Deps.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
+	idLike, err := e.Instance.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestGateway_RevocationReachesSecondInstanceWithinASecond(t *testing.T) {
 func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	keysB, err := signingkeys.NewKeys(ctx, e.Store, e.Deps.Secret, e.Clock.Now, e.Deps.Log) // no Watch: deaf to NOTIFY
+	keysB, err := signingkeys.NewKeys(ctx, e.Store, e.Instance.Derived.KeyEncryption, e.Clock.Now, e.Config.Log) // no Watch: deaf to NOTIFY
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
 		t.Fatalf("before rotation: %d %s", resp.StatusCode, body)
 	}
 
-	newKid, err := e.Deps.Keys.Rotate(ctx, oauth.AlgES256)
+	newKid, err := e.Instance.Keys.Rotate(ctx, oauth.AlgES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +474,7 @@ func TestGateway_ForwardsWithIdentityHeadersOnly(t *testing.T) {
 	if got.Header.Get("X-Authgpts-Email") != "" || got.Path != "/v1" {
 		t.Errorf("without email scope: email %q, path %q", got.Header.Get("X-Authgpts-Email"), got.Path)
 	}
-	a, err := e.Deps.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
+	a, err := e.Instance.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
 	if err != nil || a.Email != "" {
 		t.Errorf("assertion %+v, %v", a, err)
 	}

@@ -309,7 +309,7 @@ func TestAppSettings_NewSlugMovesThePage(t *testing.T) {
 }
 
 func TestAppSettings_LoopbackHTTPUpstreamOnlyInDevelopment(t *testing.T) {
-	env := handlertest.New(t, func(d *handlers.Deps) { d.DevMode = true })
+	env := handlertest.New(t, func(d *handlers.Config) { d.DevMode = true })
 	d := signIn(t, env, "dev")
 	ca := createApp(t, env, d, "Local", "")
 	form := settingsForm(ca.app)

@@ -185,7 +185,7 @@ func TestSendCode_ResendThrottled(t *testing.T) {
 }
 
 func TestSendCode_PerEmailAndPerIPLimits(t *testing.T) {
-	env := handlertest.New(t, func(d *handlers.Deps) {
+	env := handlertest.New(t, func(d *handlers.Config) {
 		d.OTPLimits = store.OTPSendLimits{ResendAfter: time.Second, Window: time.Hour, PerEmail: 3, PerIP: 5}
 	})
 	c := env.Client()
@@ -403,7 +403,7 @@ func TestBadInput_ClearErrorsAndNothingWritten(t *testing.T) {
 
 func TestAdminEmail_SeesAdminLink(t *testing.T) {
 	admin := handlertest.UniqueEmail(t, "admin")
-	env := handlertest.New(t, func(d *handlers.Deps) { d.AdminEmails = []string{admin} })
+	env := handlertest.New(t, func(d *handlers.Config) { d.AdminEmails = []string{admin} })
 	_, body := env.Get(t, env.SignIn(t, admin), "/dashboard")
 	if !strings.Contains(body, `data-testid="admin-link"`) {
 		t.Error("admin does not see the Admin link")
@@ -443,7 +443,7 @@ func TestDevMailbox_OnlyInDevelopment(t *testing.T) {
 }
 
 func TestSessionCookie_SecureOnHTTPS(t *testing.T) {
-	env := handlertest.New(t, func(d *handlers.Deps) {
+	env := handlertest.New(t, func(d *handlers.Config) {
 		d.BaseURL, _ = url.Parse("https://auth.example.test")
 	})
 	email := handlertest.UniqueEmail(t, "secure")
@@ -473,7 +473,7 @@ func TestPerIPLimit_UsesForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		return resp.StatusCode
 	}
 	// Behind a trusted load balancer (the test's loopback), each client has its own limit.
-	behindLB := handlertest.New(t, func(d *handlers.Deps) { d.OTPLimits, d.TrustedProxies = limits, []string{"127.0.0.1/32", "::1/128"} })
+	behindLB := handlertest.New(t, func(d *handlers.Config) { d.OTPLimits, d.TrustedProxies = limits, []string{"127.0.0.1/32", "::1/128"} })
 	if a, b := send(behindLB, "203.0.113.1"), send(behindLB, "203.0.113.2"); a != http.StatusOK || b != http.StatusOK {
 		t.Errorf("two clients behind a trusted proxy = %d, %d; want both 200", a, b)
 	}
@@ -481,7 +481,7 @@ func TestPerIPLimit_UsesForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		t.Errorf("the same client again = %d, want 429", c)
 	}
 	// Without trusted proxies a forged header changes nothing: the connection's IP counts.
-	direct := handlertest.New(t, func(d *handlers.Deps) { d.OTPLimits = limits })
+	direct := handlertest.New(t, func(d *handlers.Config) { d.OTPLimits = limits })
 	if a, b := send(direct, "203.0.113.1"), send(direct, "203.0.113.2"); a != http.StatusOK || b != http.StatusTooManyRequests {
 		t.Errorf("forged X-Forwarded-For without trusted proxies = %d, %d; want 200 then 429", a, b)
 	}

@@ -148,7 +148,7 @@ func TestRequire_Errors(t *testing.T) {
 	foreign := env2.UserToken(t, app2, handlertest.UniqueEmail(t, "cid"), "openid").Access
 	// Hand-made with the server's own key: the token endpoint never issues another iss.
 	now := time.Now()
-	wrongIssuer, err := w.env.Deps.Keys.KeySet().SignAccessToken(oauth.AccessClaims{Issuer: "https://evil.example", Subject: "u",
+	wrongIssuer, err := w.env.Instance.Keys.KeySet().SignAccessToken(oauth.AccessClaims{Issuer: "https://evil.example", Subject: "u",
 		ClientID: w.app.Client.ID, JTI: "j", Scope: "notes.read", Audience: []string{w.audience}, IssuedAt: now, Expiry: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestVerifier_KeyRotationPicksUpTheNewKey(t *testing.T) {
 	if resp, _ := get(t, w.api.URL+"/notes", "Bearer "+old); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
-	kid, err := w.env.Deps.Keys.Rotate(context.Background(), oauth.AlgES256)
+	kid, err := w.env.Instance.Keys.Rotate(context.Background(), oauth.AlgES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestRequireGateway_VerifiesTheAssertion(t *testing.T) {
 		t.Errorf("assertion without the scope: %d %v", resp.StatusCode, m)
 	}
 	now := time.Now()
-	otherUpstream, err := w.env.Deps.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{Issuer: w.env.BaseURL,
+	otherUpstream, err := w.env.Instance.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{Issuer: w.env.BaseURL,
 		Audience: "https://other.example.com", Subject: "u", ClientID: w.app.Client.ID, Scope: "notes.read", JTI: "j",
 		IssuedAt: now, Expiry: now.Add(time.Minute)})
 	if err != nil {

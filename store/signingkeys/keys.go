@@ -54,15 +54,15 @@ type keyState struct {
 
 // NewKeys loads the signing keys, first generating an active RS256 and ES256 key when
 // there is none (first start; concurrent instances agree on one through the
-// one-active-key-per-algorithm index). secret is AUTHGPTS_SECRET.
-func NewKeys(ctx context.Context, st *store.Store, secret []byte, now func() time.Time, log *slog.Logger) (*Keys, error) {
+// one-active-key-per-algorithm index). kek is the key-encryption key (DerivedKeys.KeyEncryption).
+func NewKeys(ctx context.Context, st *store.Store, kek []byte, now func() time.Time, log *slog.Logger) (*Keys, error) {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Keys{store: st, kek: oauth.DeriveKey(secret, oauth.PurposeKeyEncryption, 32), now: now, log: log}
+	k := &Keys{store: st, kek: kek, now: now, log: log}
 	if err := k.ensureActive(ctx); err != nil {
 		return nil, err
 	}
