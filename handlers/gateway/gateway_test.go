@@ -109,7 +109,11 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 	foreign := func() string {
 		c := base
 		c.Issuer, c.IssuedAt, c.Expiry, c.JTI = e.BaseURL, now, now.Add(time.Hour), "x"
-		tok, err := oauth.NewKeySet(otherKey).SignAccessToken(c)
+		ks, err := oauth.NewKeySet(otherKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ks.SignAccessToken(c)
 		if err != nil {
 			t.Fatal(err)
 		}
