@@ -96,8 +96,8 @@ func New(cfg Config) *Handler {
 		now:     cfg.Now,
 		log:     cfg.Log,
 		clients: newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
-		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL),
-		grants:  newGrantStatus(cfg.Store),
+		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		grants:  newGrantStatus(cfg.Store, cfg.Now),
 		docs:    &documents{issuer: cfg.Issuer},
 
 		registrations: newIPLimiter(cfg.RegistrationsPerMinute, time.Minute),

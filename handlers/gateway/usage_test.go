@@ -15,6 +15,7 @@ import (
 )
 
 func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *gateway.Config) { c.UsageBatchSize, c.UsageFlushInterval = 50, time.Hour })
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
 	tok, user, grant := e.userToken(t, f, "openid")
@@ -57,6 +58,7 @@ func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
 }
 
 func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Tokens live a day (ChatGPT refreshes rarely), so one still works an hour later.
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0, metering_enabled = true, credits_per_call = 2, free_credits = 100, access_token_ttl_seconds = 86400")
@@ -123,6 +125,7 @@ func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
 }
 
 func TestUsage_RollUpConcurrentInstancesCountEachEventOnce(t *testing.T) {
+	t.Parallel()
 	st := newEnv(t).Store
 	ctx := context.Background()
 	app := "8a0e5a52-3a9f-4c35-8f44-6f1f7c1b7a11"
@@ -162,6 +165,7 @@ func TestUsage_RollUpConcurrentInstancesCountEachEventOnce(t *testing.T) {
 }
 
 func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -231,6 +235,7 @@ func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
 }
 
 func TestUsage_RolledUpRawEventsArePrunedAfterRetention(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *gateway.Config) { c.UsageRetention = 30 * 24 * time.Hour })
 	ctx := context.Background()
 	app := "8a0e5a52-3a9f-4c35-8f44-6f1f7c1b7a12"

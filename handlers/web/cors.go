@@ -17,7 +17,7 @@ var (
 	corsAnyOrigin     = []string{"*"}
 	corsExposeHeaders = []string{"WWW-Authenticate, Retry-After, Mcp-Session-Id"}
 	corsAllowMethods  = []string{"GET, POST, PUT, PATCH, DELETE, OPTIONS"}
-	corsAllowHeaders  = []string{"Authorization, Content-Type, Accept, X-API-Key, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID"}
+	corsAllowHeaders  = []string{"Authorization, Content-Type, Accept, X-API-Key, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID"}
 	corsMaxAge        = []string{"600"}
 )
 
