@@ -1,5 +1,6 @@
-// Package handlers builds the HTTP router: this file is the one place that lists every
-// route and the middleware each group runs behind.
+// Package handlers builds an instance (server.go: NewServer) and its HTTP router. This
+// file mounts every surface and lists the middleware each group runs behind; each
+// surface's Register method lists its own routes.
 package handlers
 
 import (

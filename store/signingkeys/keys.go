@@ -198,7 +198,7 @@ func (k *Keys) VerifyAccessToken(ctx context.Context, token string, now time.Tim
 // reloadForMiss reloads the keys unless that was done less than missReloadInterval ago.
 func (k *Keys) reloadForMiss(ctx context.Context) bool {
 	last := k.lastMissAt.Load()
-	nowNano := time.Now().UnixNano()
+	nowNano := k.now().UnixNano()
 	if nowNano-last < int64(missReloadInterval) || !k.lastMissAt.CompareAndSwap(last, nowNano) {
 		return false
 	}
