@@ -39,10 +39,6 @@ const (
 	RevokedBySecurity  = "security"  // a replayed code or refresh token
 )
 
-// WebhooksChannel is the NOTIFY channel webhook_emit signals (payload: the app ID) when
-// a transaction that wrote deliveries commits; delivery workers wake on it.
-const WebhooksChannel = "authgpts_webhooks"
-
 // Delivery states.
 const (
 	DeliveryPending   = "pending"

@@ -17,13 +17,8 @@ import (
 	"time"
 
 	"github.com/authgpts/authgpts/handlers"
-	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
-	"github.com/authgpts/authgpts/store/notify"
-	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/store/webhook"
-	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // The webhooks scenario measures delivery to a local HTTPS receiver: how many events a
@@ -95,14 +90,6 @@ func webhooksScenario(ctx context.Context, dsn string, d time.Duration, out io.W
 			err = derr
 		}
 	}()
-	st, err := store.Open(ctx, benchDSN)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := store.Migrate(ctx, st.DB().DB); err != nil {
-		return err
-	}
 
 	upLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,39 +107,34 @@ func webhooksScenario(ctx context.Context, dsn string, d time.Duration, out io.W
 	pool.AddCert(rs.Certificate())
 	policy := webhook.Policy{AllowAddrs: []string{rs.Listener.Addr().String()}, RootCAs: pool}
 
+	// The AuthGPTs server as serve builds it (gateway and webhook worker running).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	secret := []byte("bench-secret-bench-secret-bench-secret-0123")
-	srvCtx, stopServer := context.WithCancel(ctx)
-	defer stopServer()
-	listener := notify.NewListener(srvCtx, benchDSN, log)
-	keys, err := signingkeys.NewKeys(ctx, st, secret, time.Now, log)
+	srv, err := handlers.NewServer(ctx, handlers.Config{
+		DatabaseURL:   benchDSN,
+		BaseURL:       base,
+		Secret:        []byte("bench-secret-bench-secret-bench-secret-0123"),
+		DevMode:       true,
+		Migrate:       true,
+		Log:           slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		WebhookPolicy: policy,
+	})
 	if err != nil {
 		return err
 	}
-	if err := keys.Watch(srvCtx, listener); err != nil {
-		return err
-	}
-	gw := gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: base, Notifications: listener, Log: log})
-	gw.Start()
-	mailbox := mailer.NewDevMailbox(log, time.Now)
-	router := handlers.NewRouter(handlers.Deps{Store: st, Mail: mailbox, DevMailbox: mailbox, DevMode: true, Log: log, Now: time.Now,
-		BaseURL: base, Secret: secret, Keys: keys, Listener: listener, Gateway: gw, WebhookPolicy: policy})
-	srv := &http.Server{Handler: router}
+	srv.Start()
 	go srv.Serve(ln)
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-		_ = gw.Close(sctx)
 	}()
-
+	gw, st := srv.Gateway, srv.Store
 	env := &Env{BaseURL: base.String(), Store: st, DatabaseURL: benchDSN, runID: randomID(),
-		Hasher:    oauth.NewHasher(oauth.DeriveKey(secret, oauth.PurposeTokenHash, 32)),
+		Hasher:    srv.Derived.TokenHash,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 8, Proxy: nil}}
 	token, slug, err := benchFixture(ctx, env, upstream)
 	if err != nil {
@@ -162,7 +144,7 @@ func webhooksScenario(ctx context.Context, dsn string, d time.Duration, out io.W
 	if err != nil {
 		return err
 	}
-	key := webhook.SecretKey(secret)
+	key := srv.Derived.WebhookSecrets
 	const endpoints = 4
 	for i := 0; i < endpoints; i++ {
 		id := store.NewUUID()
@@ -185,40 +167,24 @@ func webhooksScenario(ctx context.Context, dsn string, d time.Duration, out io.W
 			FROM generate_series(1, $2) i`, app.ID, n)
 		return err
 	}
-	newWorker := func() (*webhook.Worker, error) {
-		w := webhook.New(webhook.Config{Store: st, Key: key, Notifications: listener, Policy: policy, Log: log})
-		return w, w.Start()
-	}
-	closeWorker := func(w *webhook.Worker) {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = w.Close(cctx)
-	}
-
-	// 1. Throughput: a full outbox (5,000 events for each of 4 endpoints) drained by one
-	// worker (32 in flight, 4 per endpoint).
+	// 1. Throughput: a full outbox (5,000 events for each of 4 endpoints, committed in one
+	// transaction) drained by the instance's worker (32 in flight, 4 per endpoint).
 	const backlog = 5000
-	if err := emit(ctx, backlog); err != nil {
-		return err
-	}
 	done := rcv.expect(backlog * endpoints)
-	start := time.Now()
-	w, err := newWorker()
-	if err != nil {
+	if err := emit(ctx, backlog); err != nil { // one transaction: all due at its commit
 		return err
 	}
+	start := time.Now()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):
-		closeWorker(w)
 		return errors.New("the backlog was not delivered within 5 minutes")
 	}
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "webhooks: %d deliveries (%d events × %d endpoints) from a full outbox in %.2f s: %.0f deliveries/s (one instance, 32 in flight, 4 per endpoint)\n",
 		backlog*endpoints, backlog, endpoints, elapsed.Seconds(), float64(backlog*endpoints)/elapsed.Seconds())
-	closeWorker(w)
 
-	// 2. The gateway at c=8 without webhooks, then with the worker running and events
+	// 2. The gateway at c=8 with no events, then with events
 	// committed at a steady rate (one per transaction, 50/s, each to 4 endpoints).
 	const conc = 8
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: 4 * conc, Proxy: nil}}
@@ -230,11 +196,6 @@ func webhooksScenario(ctx context.Context, dsn string, d time.Duration, out io.W
 	load(ctx, client, conc, d/4, viaGateway) // warm up
 	off := load(ctx, client, conc, d, viaGateway)
 
-	w, err = newWorker()
-	if err != nil {
-		return err
-	}
-	defer closeWorker(w)
 	rcv.expect(0)
 	lctx, stopEmit := context.WithCancel(ctx)
 	var emitted int

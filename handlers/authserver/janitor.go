@@ -24,7 +24,7 @@ const (
 
 // RunJanitor runs Sweep every interval until ctx ends. Every statement is idempotent, so
 // every instance may run it.
-func RunJanitor(ctx context.Context, st *store.Store, interval time.Duration, log *slog.Logger) {
+func RunJanitor(ctx context.Context, st *store.Store, interval time.Duration, now func() time.Time, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -33,7 +33,7 @@ func RunJanitor(ctx context.Context, st *store.Store, interval time.Duration, lo
 			return
 		case <-t.C:
 		}
-		r, err := Sweep(ctx, st, time.Now())
+		r, err := Sweep(ctx, st, now())
 		if r.Codes+r.RefreshTokens+int64(r.Registrations) > 0 {
 			log.Info("janitor", "codes", r.Codes, "refresh_tokens", r.RefreshTokens, "registrations", r.Registrations)
 		}

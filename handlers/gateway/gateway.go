@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -27,9 +28,6 @@ type KeySource interface {
 	KeySet() *oauth.KeySet
 	VerifyAccessToken(ctx context.Context, token string, now time.Time, issuer string) (oauth.AccessClaims, error)
 }
-
-// RevocationChannel is the PostgreSQL NOTIFY channel of revocations and suspensions.
-const RevocationChannel = "authgpts_revocations"
 
 // Config holds the gateway's dependencies and tunables; zero tunables get defaults.
 type Config struct {
@@ -142,10 +140,10 @@ func (g *Gateway) Register(r gin.IRouter) {
 	r.Any("/gw/:slug/*path", g.serve)
 	r.GET("/.well-known/oauth-protected-resource/gw/:slug", g.resourceMetadata)
 	r.GET("/.well-known/oauth-protected-resource/gw/:slug/*path", g.resourceMetadata)
-	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug", preflight)
-	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug/*path", preflight)
+	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug", web.Preflight)
+	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug/*path", web.Preflight)
 	r.GET("/.well-known/oauth-protected-resource", g.rootResourceMetadata)
-	r.OPTIONS("/.well-known/oauth-protected-resource", preflight)
+	r.OPTIONS("/.well-known/oauth-protected-resource", web.Preflight)
 }
 
 // Start subscribes to revocations (when Notifications is set) and runs the background

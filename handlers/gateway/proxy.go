@@ -73,8 +73,8 @@ func (g *Gateway) serve(c *gin.Context) {
 	// Every call becomes a usage event; the request log line adds nothing but cost
 	// unless the call failed on our side.
 	web.QuietRequest(c)
-	if isPreflight(r) {
-		preflight(c)
+	if web.IsPreflight(r) {
+		web.Preflight(c)
 		return
 	}
 	now := g.cfg.Now()
@@ -437,7 +437,7 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 			} else {
 				h.Add("Content-Security-Policy", "sandbox")
 			}
-			allowCORS(h)
+			web.AllowAnyOrigin(h)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -6,6 +6,7 @@ import (
 )
 
 func TestRateLimiter_BucketRefillsAndFollowsLimitChanges(t *testing.T) {
+	t.Parallel()
 	l := newRateLimiter()
 	now := time.Date(2026, 11, 22, 10, 0, 59, 0, time.UTC)
 	for i := range 6 {

@@ -66,7 +66,7 @@ func (rc *WebhookReceiver) Policy() webhook.Policy {
 
 // Option sets the server's webhook policy to reach this receiver.
 func (rc *WebhookReceiver) Option() Option {
-	return func(d *handlers.Deps) { d.WebhookPolicy = rc.Policy() }
+	return func(c *handlers.Config) { c.WebhookPolicy = rc.Policy() }
 }
 
 // Wait returns the next webhook, failing the test when none comes.

@@ -18,7 +18,7 @@ import (
 
 // Webhooks is what the webhooks section needs beyond the store.
 type Webhooks struct {
-	Key    []byte         // webhook.SecretKey(AUTHGPTS_SECRET): seals signing secrets
+	Key    []byte         // oauth.DerivedKeys.WebhookSecrets: seals signing secrets
 	Policy webhook.Policy // where endpoints may point
 }
 

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-
-	"github.com/authgpts/authgpts/oauth"
 )
 
 // SecretPrefix starts every signing secret (Standard Webhooks: "whsec_" + base64 key).
@@ -24,11 +22,6 @@ const secretBytes = 32
 const RotationOverlap = 24 * time.Hour
 
 var errSealed = errors.New("webhook: the sealed secret could not be opened")
-
-// SecretKey derives the AES-256 key that seals endpoints' secrets from AUTHGPTS_SECRET.
-func SecretKey(root []byte) []byte {
-	return oauth.DeriveKey(root, oauth.PurposeWebhookSecrets, 32)
-}
 
 // NewSecret returns a new signing secret, "whsec_" + base64 of 32 random bytes.
 func NewSecret() string {

@@ -37,7 +37,7 @@ const MaxBodyShown = 4 << 10
 // Config builds a Worker. Zero values get the defaults.
 type Config struct {
 	Store *store.Store
-	// Key seals and opens endpoints' secrets (SecretKey(AUTHGPTS_SECRET)).
+	// Key seals and opens endpoints' secrets (oauth.DerivedKeys.WebhookSecrets).
 	Key []byte
 	// Notifications wakes the worker when a transaction writes deliveries; nil: it polls.
 	Notifications *notify.Listener

@@ -19,12 +19,13 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/storetest"
 	"github.com/authgpts/authgpts/store/webhook"
 )
 
-var testKey = webhook.SecretKey([]byte("webhook test root secret, not for production use"))
+var testKey = oauth.DeriveKeys([]byte("webhook test root secret, not for production use")).WebhookSecrets
 
 // clock is a fake clock tests move by hand.
 type clock struct {
@@ -763,7 +764,7 @@ func TestSeal_BoundToEndpoint(t *testing.T) {
 	if _, err := webhook.Open(testKey, "ep-2", sealed); err == nil {
 		t.Error("a secret sealed for one endpoint opened for another")
 	}
-	if _, err := webhook.Open(webhook.SecretKey([]byte("another root secret, another server!!")), "ep-1", sealed); err == nil {
+	if _, err := webhook.Open(oauth.DeriveKeys([]byte("another root secret, another server!!")).WebhookSecrets, "ep-1", sealed); err == nil {
 		t.Error("a secret opened under another key")
 	}
 }
