@@ -99,8 +99,10 @@ func (p Policy) addrAllowed(a netip.Addr, port string) bool {
 func (p Policy) Client(timeout time.Duration) *http.Client {
 	t := safefetch.NewTransport(safefetch.Options{Timeout: timeout, AllowAddrs: p.AllowAddrs, RootCAs: p.RootCAs,
 		AllowLoopback: p.DevMode})
-	t.MaxIdleConns = 64
-	t.MaxIdleConnsPerHost = 8
+	// Keep-alive for every delivery in flight, however many endpoints share a host: a
+	// connection closed for lack of an idle slot costs a TLS handshake on the next one.
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
 	return &http.Client{
 		Transport: t,
 		Timeout:   timeout,
