@@ -20,6 +20,7 @@ type WebhookReceiver struct {
 	// Status is what it answers (200 unless set before the request).
 	mu     sync.Mutex
 	status int
+	hold   chan struct{} // non-nil: requests wait until it is closed
 	got    []ReceivedWebhook
 	notify chan ReceivedWebhook
 }
@@ -39,9 +40,15 @@ func NewWebhookReceiver(t testing.TB) *WebhookReceiver {
 		g := ReceivedWebhook{Header: r.Header.Clone(), Body: body}
 		rc.mu.Lock()
 		rc.got = append(rc.got, g)
-		status := rc.status
+		status, hold := rc.status, rc.hold
 		rc.mu.Unlock()
 		rc.notify <- g
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+			}
+		}
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(`{"received":true}`))
 	}))
@@ -55,6 +62,26 @@ func (rc *WebhookReceiver) SetStatus(code int) {
 	rc.mu.Lock()
 	rc.status = code
 	rc.mu.Unlock()
+}
+
+// Hold makes the receiver keep every request open (a stuck endpoint) until release is
+// called (or the test ends).
+func (rc *WebhookReceiver) Hold(t testing.TB) (release func()) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	ch := make(chan struct{})
+	rc.hold = ch
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			rc.mu.Lock()
+			rc.hold = nil
+			rc.mu.Unlock()
+			close(ch)
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 // Policy allow-lists the receiver (a loopback address) and trusts its certificate.

@@ -205,3 +205,34 @@ func TestWebhooks_DisabledEndpointSaysWhy(t *testing.T) {
 		t.Error("the endpoint is still disabled after Enable")
 	}
 }
+
+// TestWebhooks_StuckEndpointNeverDelaysTheRequest: the request that causes an event only
+// writes it to the outbox; a receiver that never answers holds up neither it nor the
+// next one.
+func TestWebhooks_StuckEndpointNeverDelaysTheRequest(t *testing.T) {
+	t.Parallel()
+	rc := handlertest.NewWebhookReceiver(t)
+	env := handlertest.New(t, rc.Option())
+	dev := signIn(t, env, "stuck")
+	ca := createApp(t, env, dev, "Stuck", "")
+	epID, _ := addWebhook(t, env, dev, ca.app, rc.URL, store.EventClientSecretRotated)
+	release := rc.Hold(t)
+	resp, _ := hxPost(t, env, dev, appURL(ca.app)+"/webhooks/"+epID+"/test", url.Values{})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("send test = %d", resp.StatusCode)
+	}
+	rc.Wait(t) // the delivery is now stuck in the receiver
+	// A change that emits an event answers while that delivery is still open.
+	resp, _ = hxPost(t, env, dev, clientURL(ca.app, ca.client)+"/secret", url.Values{"overlap": {"0"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("rotate client secret with a stuck webhook endpoint = %d", resp.StatusCode)
+	}
+	if n := countRows(t, env, `SELECT count(*) FROM webhook_events WHERE type = 'client.secret_rotated'`); n != 1 {
+		t.Fatalf("client.secret_rotated events = %d, want 1 (written with the change)", n)
+	}
+	if n := countRows(t, env, `SELECT count(*) FROM webhook_attempts WHERE endpoint_id = $1`, epID); n != 0 {
+		t.Fatalf("attempts recorded while the receiver holds the first = %d, want 0", n)
+	}
+	release()
+	waitAttempts(t, env, epID, 2)
+}
