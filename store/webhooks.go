@@ -219,6 +219,10 @@ const (
 			 WHERE id = $3 AND ($12 = (failing_since IS NOT NULL) OR NOT $12)
 			RETURNING disabled_at IS NOT NULL AND disabled_at = $5 AS disabled)
 		SELECT coalesce((SELECT disabled FROM health), false)`
+	// A closing worker gives back the deliveries it claimed and did not send.
+	qReleaseClaims = `
+		UPDATE webhook_deliveries SET locked_until = NULL, claim = NULL
+		 WHERE id = ANY ($1::uuid[]) AND claim = ANY ($2::uuid[])`
 	// Delivered (or abandoned) events are kept for the deliveries view for a while.
 	qPruneEvents = `
 		DELETE FROM webhook_events ev WHERE ev.id IN (
@@ -473,6 +477,18 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, r WebhookAttemptResult
 	err := s.getContext(ctx, &disabled, qRecordAttempt, d.ID, d.Claim, d.EndpointID, d.Attempts+1, r.At, status,
 		r.Latency.Milliseconds(), r.Error, r.ResponseBody, r.NextAttemptAt, state, r.Delivered, r.DisableAfter.Seconds(), r.DisableReason)
 	return disabled, wrap("record webhook attempt", err)
+}
+
+// ReleaseWebhookClaims gives back claimed deliveries (still held by these claims) so
+// that any instance takes them at once, without waiting for the lease.
+func (s *Store) ReleaseWebhookClaims(ctx context.Context, ds []ClaimedDelivery) error {
+	ids := make([]string, len(ds))
+	claims := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i], claims[i] = d.ID, d.Claim
+	}
+	_, err := s.q.ExecContext(ctx, qReleaseClaims, pq.Array(ids), pq.Array(claims))
+	return wrap("release webhook claims", err)
 }
 
 // PruneWebhookEvents deletes events created before before whose deliveries are all

@@ -50,8 +50,8 @@ type Config struct {
 	PollInterval   time.Duration   // default 1 s: due retries are seen within it
 	AttemptTimeout time.Duration   // default 10 s, the whole request
 	Lease          time.Duration   // default 1 min: a claim outlives a dead worker this long
-	Concurrency    int             // deliveries in flight on this instance, default 32
-	PerEndpoint    int             // in flight per endpoint on this instance, default 4
+	Concurrency    int             // requests in flight on this instance, default 32
+	PerEndpoint    int             // requests in flight per endpoint on this instance, default 4
 	Schedule       []time.Duration // default DefaultSchedule
 	DisableAfter   time.Duration   // default 5 days of failures disables an endpoint
 	Retention      time.Duration   // default 30 days: finished events are pruned after it
@@ -72,12 +72,25 @@ type Worker struct {
 	done       chan struct{}
 
 	mu        sync.Mutex
-	inFlight  map[string]int // endpoint ID → deliveries in flight
-	total     int
+	queues    map[string]*endpointQueue // endpoint ID → its claimed deliveries
+	held      int                       // claimed and not finished, all endpoints
+	sem       chan struct{}             // Concurrency: requests in flight
 	wg        sync.WaitGroup
 	lastPrune time.Time
 	started   bool
 }
+
+// endpointQueue is one endpoint's claimed deliveries: at most PerEndpoint runners send
+// them one after the other, so a slow endpoint holds up only its own queue.
+type endpointQueue struct {
+	pending []store.ClaimedDelivery
+	running int
+}
+
+// prefetch is how many deliveries per request slot a claim takes for an endpoint: one
+// claim feeds several deliveries (claims run one at a time on the worker's loop). The
+// lease covers the wait in the queue.
+const prefetch = 4
 
 // New builds a Worker.
 func New(cfg Config) *Worker {
@@ -96,8 +109,8 @@ func New(cfg Config) *Worker {
 	if cfg.Lease == 0 {
 		cfg.Lease = time.Minute
 	}
-	if cfg.Lease < 2*cfg.AttemptTimeout {
-		cfg.Lease = 2 * cfg.AttemptTimeout
+	if minLease := time.Duration(prefetch+2) * cfg.AttemptTimeout; cfg.Lease < minLease {
+		cfg.Lease = minLease // the last of a queue is sent within prefetch attempts
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 32
@@ -127,7 +140,8 @@ func New(cfg Config) *Worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	return &Worker{cfg: cfg, client: client, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
-		sendCtx: sendCtx, cancelSend: cancelSend, done: make(chan struct{}), inFlight: make(map[string]int)}
+		sendCtx: sendCtx, cancelSend: cancelSend, done: make(chan struct{}), queues: make(map[string]*endpointQueue),
+		sem: make(chan struct{}, cfg.Concurrency)}
 }
 
 // Start subscribes to the outbox's notifications and starts delivering. It returns once
@@ -143,8 +157,9 @@ func (w *Worker) Start() error {
 	return nil
 }
 
-// Close stops claiming and waits (until ctx ends) for the deliveries in flight; one cut
-// short keeps its lease and is taken again after it expires.
+// Close stops claiming and waits (until ctx ends) for the deliveries in flight. One cut
+// short then, and the claimed deliveries not yet sent, are released for any instance to
+// take at once (a killed worker's are taken again when their lease expires).
 func (w *Worker) Close(ctx context.Context) error {
 	w.cancel()
 	if w.started {
@@ -152,15 +167,29 @@ func (w *Worker) Close(ctx context.Context) error {
 	}
 	idle := make(chan struct{})
 	go func() { w.wg.Wait(); close(idle) }()
+	var err error
 	select {
 	case <-idle:
-		w.cancelSend()
-		return nil
 	case <-ctx.Done():
-		w.cancelSend()
-		<-idle
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	w.cancelSend()
+	<-idle
+	w.mu.Lock()
+	var left []store.ClaimedDelivery
+	for _, q := range w.queues {
+		left = append(left, q.pending...)
+	}
+	w.queues = map[string]*endpointQueue{}
+	w.mu.Unlock()
+	if len(left) > 0 {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if rerr := w.cfg.Store.ReleaseWebhookClaims(rctx, left); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 // Kick makes the worker look for due deliveries now (tests after advancing their clock).
@@ -200,40 +229,69 @@ func (w *Worker) claimAndDispatch(ctx context.Context) (int, error) {
 	now := w.cfg.Now()
 	w.maybePrune(ctx, now)
 	w.mu.Lock()
-	free := w.cfg.Concurrency - w.total
-	busy := make(map[string]int, len(w.inFlight))
-	for k, v := range w.inFlight {
-		busy[k] = v
+	free := w.cfg.Concurrency*prefetch - w.held
+	busy := make(map[string]int, len(w.queues))
+	for id, q := range w.queues {
+		busy[id] = len(q.pending) + q.running
 	}
 	w.mu.Unlock()
 	if free <= 0 {
 		return 0, nil
 	}
-	claimed, err := w.cfg.Store.ClaimWebhookDeliveries(ctx, now, now.Add(w.cfg.Lease), free, w.cfg.PerEndpoint, busy)
+	claimed, err := w.cfg.Store.ClaimWebhookDeliveries(ctx, now, now.Add(w.cfg.Lease), free, w.cfg.PerEndpoint*prefetch, busy)
 	if err != nil {
 		return 0, err
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, d := range claimed {
-		w.inFlight[d.EndpointID]++
-		w.total++
-	}
-	w.mu.Unlock()
-	for _, d := range claimed {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			w.deliver(d)
-			w.mu.Lock()
-			if w.inFlight[d.EndpointID]--; w.inFlight[d.EndpointID] <= 0 {
-				delete(w.inFlight, d.EndpointID)
-			}
-			w.total--
-			w.mu.Unlock()
-			w.Kick() // a slot is free: more may be due
-		}()
+		q := w.queues[d.EndpointID]
+		if q == nil {
+			q = &endpointQueue{}
+			w.queues[d.EndpointID] = q
+		}
+		q.pending = append(q.pending, d)
+		w.held++
+		if q.running < w.cfg.PerEndpoint {
+			q.running++
+			w.wg.Add(1)
+			go w.run(d.EndpointID)
+		}
 	}
 	return len(claimed), nil
+}
+
+// run sends an endpoint's queued deliveries one after the other until the queue is
+// empty or the worker closes (what is left is released by Close).
+func (w *Worker) run(endpointID string) {
+	defer w.wg.Done()
+	for {
+		w.mu.Lock()
+		q := w.queues[endpointID]
+		if q == nil || len(q.pending) == 0 || w.ctx.Err() != nil {
+			if q != nil {
+				if q.running--; q.running == 0 && len(q.pending) == 0 {
+					delete(w.queues, endpointID)
+				}
+			}
+			w.mu.Unlock()
+			w.Kick() // a slot is free: more may be due
+			return
+		}
+		d := q.pending[0]
+		q.pending = q.pending[1:]
+		w.mu.Unlock()
+		w.sem <- struct{}{}
+		w.deliver(d)
+		<-w.sem
+		w.mu.Lock()
+		w.held--
+		low := len(q.pending) < w.cfg.PerEndpoint
+		w.mu.Unlock()
+		if low {
+			w.Kick() // the queue runs low: claim more
+		}
+	}
 }
 
 func (w *Worker) maybePrune(ctx context.Context, now time.Time) {
@@ -259,6 +317,15 @@ func (w *Worker) deliver(d store.ClaimedDelivery) {
 	at := w.cfg.Now()
 	res := w.attempt(d, at)
 	res.Delivery, res.At = d, at
+	if !res.Delivered && res.StatusCode == 0 && w.sendCtx.Err() != nil {
+		// Cut short by Close: not the endpoint's failure. Give the delivery back.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.cfg.Store.ReleaseWebhookClaims(ctx, []store.ClaimedDelivery{d}); err != nil {
+			w.cfg.Log.Error("webhooks: release claim failed", "delivery_id", d.ID, "err", err)
+		}
+		return
+	}
 	if !res.Delivered {
 		if n := d.Attempts; n < len(w.cfg.Schedule) {
 			next := at.Add(w.cfg.Schedule[n])

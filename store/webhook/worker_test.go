@@ -977,3 +977,46 @@ func TestOutbox_UserDeletedReachesTheAppsTheyUsed(t *testing.T) {
 		t.Error("user.deleted carries the deleted user's email")
 	}
 }
+
+func TestClose_ReleasesClaimedDeliveriesNotSent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	epID, _ := addEndpoint(t, f.s, f.app.ID, rc.srv.URL)
+	for i := 0; i < 10; i++ {
+		if err := f.s.SendTestWebhook(ctx, f.app.ID, epID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := newWorker(t, f.s, rc, time.Now, func(c *webhook.Config) { c.PerEndpoint = 1; c.PollInterval = 5 * time.Millisecond })
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc.wait(t) // one request is stuck; more are claimed behind it
+	if n := countRows(t, f.s, `SELECT count(*) FROM webhook_deliveries WHERE claim IS NOT NULL`); n < 2 {
+		t.Fatalf("claimed deliveries = %d, want the one in flight and some queued", n)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_ = w.Close(cctx) // gives up on the stuck one
+	if n := countRows(t, f.s, `SELECT count(*) FROM webhook_deliveries WHERE claim IS NOT NULL OR locked_until IS NOT NULL`); n != 0 {
+		t.Errorf("deliveries still claimed after Close = %d, want 0 (released for any instance)", n)
+	}
+	if n := countRows(t, f.s, `SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'`); n != 10 {
+		t.Errorf("pending deliveries after Close = %d, want all 10", n)
+	}
+	// The attempt cut short by the shutdown is not the endpoint's failure.
+	if n := countRows(t, f.s, `SELECT count(*) FROM webhook_attempts`); n != 0 {
+		t.Errorf("attempts recorded for deliveries cut short by Close = %d, want 0", n)
+	}
+	if e, _ := f.s.WebhookEndpoint(ctx, f.app.ID, epID); e.FailingSince != nil {
+		t.Error("a shutdown marked the endpoint as failing")
+	}
+}
