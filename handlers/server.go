@@ -17,6 +17,7 @@ import (
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
@@ -53,9 +54,12 @@ type Config struct {
 	SigningKeys *signingkeys.Keys
 }
 
-// janitorInterval is how often each instance sweeps expired codes, refresh tokens and
-// unused registrations.
+// janitorInterval is how often each instance sweeps expired codes, refresh tokens,
+// unused registrations and idle rate-limit buckets.
 const janitorInterval = 10 * time.Minute
+
+// leaseReturnInterval is how often rate-limit tokens leased and left unspent go back.
+const leaseReturnInterval = 5 * time.Second
 
 // Server is one AuthGPTs instance: the store, the LISTEN connection, the signing keys,
 // the gateway with its workers, the janitor and the router, built by NewServer and
@@ -66,8 +70,11 @@ type Server struct {
 	Keys       *signingkeys.Keys
 	Gateway    *gateway.Gateway
 	DevMailbox *mailer.DevMailbox // set when mail goes to /dev/mail
-	Derived    oauth.DerivedKeys  // the keys derived from AUTHGPTS_SECRET
-	Handler    http.Handler       // the router
+	// Registrations is the per-IP limit of dynamic client registrations, shared with
+	// every instance through PostgreSQL.
+	Registrations *ratelimit.Limiter
+	Derived       oauth.DerivedKeys // the keys derived from AUTHGPTS_SECRET
+	Handler       http.Handler      // the router
 
 	cfg     Config
 	log     *slog.Logger
@@ -142,6 +149,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Gateway(&gwCfg)
 	}
 	s.Gateway = gateway.New(gwCfg)
+	s.Registrations = ratelimit.New(st, "register:", time.Minute)
 
 	s.Handler = newRouter(deps{
 		Store:          st,
@@ -159,6 +167,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		Listener:       s.Listener,
 		Gateway:        s.Gateway,
 		Fetcher:        cfg.Fetcher,
+		Registrations:  s.Registrations,
 	})
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -172,7 +181,8 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // Start runs the background workers: the gateway's (usage flusher, roll-ups, cache
-// sweeps, lease refills) and the janitor. Each is safe on every instance at once.
+// sweeps, lease refills), the janitor and the return of idle registration-limit leases.
+// Each is safe on every instance at once.
 func (s *Server) Start() {
 	if s.started {
 		return
@@ -183,6 +193,22 @@ func (s *Server) Start() {
 	go func() {
 		defer s.workers.Done()
 		authserver.RunJanitor(s.bg, s.Store, janitorInterval, s.cfg.Now, s.log)
+	}()
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		t := time.NewTicker(leaseReturnInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.bg.Done():
+				return
+			case <-t.C:
+			}
+			if err := s.Registrations.Release(s.bg, s.cfg.Now(), false); err != nil && s.bg.Err() == nil {
+				s.log.Error("return leased registration-limit tokens", "err", err)
+			}
+		}
 	}()
 }
 
@@ -218,6 +244,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.workers.Wait()
+	if err := s.Registrations.Release(ctx, s.cfg.Now(), true); err != nil {
+		errs = append(errs, fmt.Errorf("return leased registration-limit tokens: %w", err))
+	}
 	<-s.Listener.Done()
 	if err := s.Store.Close(); err != nil {
 		errs = append(errs, err)
