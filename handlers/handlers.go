@@ -27,6 +27,7 @@ import (
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
@@ -49,6 +50,8 @@ type deps struct {
 	Keys           *signingkeys.Keys // signing keys (required)
 	Listener       *notify.Listener  // the instance's LISTEN connection; nil: caches rely on their TTL
 	Gateway        *gateway.Gateway  // the /gw proxy
+	// Registrations limits dynamic client registrations per IP address (all instances).
+	Registrations *ratelimit.Limiter
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
@@ -118,7 +121,7 @@ func newRouter(d deps) *gin.Engine {
 	// authorization and consent pages on browser.
 	authserver.New(authserver.Config{
 		Store: d.Store, Keys: d.Keys, Listener: d.Listener, Issuer: d.BaseURL.String(),
-		Derived: d.Derived, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher,
+		Derived: d.Derived, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher, Registrations: d.Registrations,
 	}).Register(r, browser)
 
 	// The console answers 404 to everyone but admins, signed in or not.

@@ -17,6 +17,7 @@ import (
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
@@ -59,9 +60,12 @@ type Config struct {
 	WebhookSchedule []time.Duration
 }
 
-// janitorInterval is how often each instance sweeps expired codes, refresh tokens and
-// unused registrations.
+// janitorInterval is how often each instance sweeps expired codes, refresh tokens,
+// unused registrations and idle rate-limit buckets.
 const janitorInterval = 10 * time.Minute
+
+// leaseReturnInterval is how often rate-limit tokens leased and left unspent go back.
+const leaseReturnInterval = 5 * time.Second
 
 // Server is one AuthGPTs instance: the store, the LISTEN connection, the signing keys,
 // the gateway with its workers, the janitor and the router, built by NewServer and
@@ -73,8 +77,11 @@ type Server struct {
 	Gateway    *gateway.Gateway
 	Webhooks   *webhook.Worker    // webhook delivery
 	DevMailbox *mailer.DevMailbox // set when mail goes to /dev/mail
-	Derived    oauth.DerivedKeys  // the keys derived from AUTHGPTS_SECRET
-	Handler    http.Handler       // the router
+	// Registrations is the per-IP limit of dynamic client registrations, shared with
+	// every instance through PostgreSQL.
+	Registrations *ratelimit.Limiter
+	Derived       oauth.DerivedKeys // the keys derived from AUTHGPTS_SECRET
+	Handler       http.Handler      // the router
 
 	cfg     Config
 	log     *slog.Logger
@@ -149,6 +156,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Gateway(&gwCfg)
 	}
 	s.Gateway = gateway.New(gwCfg)
+	s.Registrations = ratelimit.New(st, "register:", time.Minute)
 
 	// Webhook delivery: every instance claims due deliveries (FOR UPDATE SKIP LOCKED),
 	// woken by NOTIFY authgpts_webhooks when a change commits.
@@ -173,6 +181,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		Listener:       s.Listener,
 		Gateway:        s.Gateway,
 		Fetcher:        cfg.Fetcher,
+		Registrations:  s.Registrations,
 		WebhookPolicy:  policy,
 	})
 	s.http = &http.Server{
@@ -187,7 +196,8 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // Start runs the background workers: the gateway's (usage flusher, roll-ups, cache
-// sweeps, lease refills) and the janitor. Each is safe on every instance at once.
+// sweeps, lease refills), the janitor and the return of idle registration-limit leases.
+// Each is safe on every instance at once.
 func (s *Server) Start() {
 	if s.started {
 		return
@@ -202,6 +212,22 @@ func (s *Server) Start() {
 	go func() {
 		defer s.workers.Done()
 		authserver.RunJanitor(s.bg, s.Store, janitorInterval, s.cfg.Now, s.log)
+	}()
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		t := time.NewTicker(leaseReturnInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.bg.Done():
+				return
+			case <-t.C:
+			}
+			if err := s.Registrations.Release(s.bg, s.cfg.Now(), false); err != nil && s.bg.Err() == nil {
+				s.log.Error("return leased registration-limit tokens", "err", err)
+			}
+		}
 	}()
 }
 
@@ -221,26 +247,38 @@ func (s *Server) serveErr(err error) error {
 	return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 }
 
+// finalWriteTimeout bounds the writes of Shutdown after the drain (the last usage
+// events, leased credits and rate-limit tokens going back), which get a deadline of
+// their own: a drain that used up its time must not make them fail.
+const finalWriteTimeout = 15 * time.Second
+
 // Shutdown stops the instance in order: it stops accepting connections and waits for
-// the requests in flight (until ctx ends), then writes the usage those calls recorded,
-// stops the workers and the LISTEN connection, and closes the database last.
-func (s *Server) Shutdown(ctx context.Context) error {
+// the requests in flight until drain ends, then cuts those still open (streams), writes
+// the usage the calls recorded and returns what the instance leased, stops the workers
+// and the LISTEN connection, and closes the database last.
+func (s *Server) Shutdown(drain context.Context) error {
 	var errs []error
-	if err := s.http.Shutdown(ctx); err != nil {
+	if err := s.http.Shutdown(drain); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		_ = s.http.Close() // requests (streams, most likely) outlived the drain: cut them
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(drain), finalWriteTimeout)
+	defer cancel()
 	if s.started {
 		// Every call has been answered now: flush its usage before the database closes.
 		if err := s.Gateway.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: final usage flush: %w", err))
 		}
-		// Deliveries in flight finish; one cut short keeps its lease and is retaken.
+		// Webhook deliveries in flight finish; the claimed ones not sent go back.
 		if err := s.Webhooks.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("webhooks: deliveries in flight: %w", err))
 		}
 	}
 	s.cancel()
 	s.workers.Wait()
+	if err := s.Registrations.Release(ctx, s.cfg.Now(), true); err != nil {
+		errs = append(errs, fmt.Errorf("return leased registration-limit tokens: %w", err))
+	}
 	<-s.Listener.Done()
 	if err := s.Store.Close(); err != nil {
 		errs = append(errs, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
@@ -34,8 +35,9 @@ type Config struct {
 	// production policy (safefetch.New with no allow-list). Tests pass one whose
 	// allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
-	// RegistrationsPerMinute is how many dynamic registrations one IP address may make
-	// per minute (also the burst); zero means DefaultRegistrationsPerMinute.
+	// Registrations limits dynamic registrations per client IP address, across every
+	// instance; RegistrationsPerMinute is that limit (zero: DefaultRegistrationsPerMinute).
+	Registrations          *ratelimit.Limiter
 	RegistrationsPerMinute int
 }
 
@@ -64,8 +66,9 @@ type Handler struct {
 	verified verifiedTokens
 	docs     *documents
 
-	registrations *ipLimiter       // POST /oauth/register per client IP
-	cimd          *documentClients // client ID metadata documents, client JWKS
+	registrations          *ratelimit.Limiter // POST /oauth/register per client IP
+	registrationsPerMinute int
+	cimd                   *documentClients // client ID metadata documents, client JWKS
 }
 
 // New builds the handler and subscribes its caches to their NOTIFY channels. A failed
@@ -100,8 +103,9 @@ func New(cfg Config) *Handler {
 		grants:  newGrantStatus(cfg.Store, cfg.Now),
 		docs:    &documents{issuer: cfg.Issuer},
 
-		registrations: newIPLimiter(cfg.RegistrationsPerMinute, time.Minute),
-		cimd:          &documentClients{fetch: cfg.Fetcher},
+		registrations:          cfg.Registrations,
+		registrationsPerMinute: cfg.RegistrationsPerMinute,
+		cimd:                   &documentClients{fetch: cfg.Fetcher},
 	}
 	if cfg.Listener != nil {
 		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {

@@ -49,8 +49,13 @@ type SweepResult struct {
 	Registrations        int
 }
 
+// rateBucketIdle is how long a shared rate-limit bucket must be untouched before it is
+// deleted: every limit is per minute, so by then it has refilled and a new one is equal.
+const rateBucketIdle = 2 * time.Minute
+
 // Sweep deletes, as of now, expired codes and refresh tokens (kept janitorKeep past
-// their expiry), forgotten client-assertion jtis, and unused or idle registrations.
+// their expiry), forgotten client-assertion jtis, unused or idle registrations and
+// rate-limit buckets that have refilled.
 func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, error) {
 	var r SweepResult
 	cutoff := now.Add(-janitorKeep)
@@ -62,6 +67,9 @@ func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, er
 		return r, err
 	}
 	if _, err = st.DeleteExpiredAssertionJTIs(ctx, now); err != nil {
+		return r, err
+	}
+	if _, err = st.DeleteIdleRateBuckets(ctx, now.Add(-rateBucketIdle)); err != nil {
 		return r, err
 	}
 	r.Registrations, err = st.DeleteUnusedRegistrations(ctx, now.Add(-RegistrationUnusedAfter), now.Add(-RegistrationIdleAfter))

@@ -17,6 +17,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/ratelimit"
 )
 
 // KeySource gives the server's signing and verification keys: the OAuth server's key
@@ -59,7 +60,7 @@ type Gateway struct {
 	issuer  string
 	tokens  *tokenCache
 	apps    *appCache
-	limiter *rateLimiter
+	limiter *ratelimit.Limiter // per (app, user), shared by every instance
 	usage   *usageBuffer
 	credits *creditLeases
 	proxy   *httputil.ReverseProxy
@@ -96,7 +97,7 @@ func New(cfg Config) *Gateway {
 		issuer:  strings.TrimSuffix(cfg.BaseURL.String(), "/"),
 		tokens:  newTokenCache(cfg.TokenCacheSize),
 		apps:    newAppCache(cfg.Store, cfg.AppCacheTTL),
-		limiter: newRateLimiter(),
+		limiter: ratelimit.New(cfg.Store, "gw:", time.Minute),
 		usage:   newUsageBuffer(cfg.Store, cfg.UsageBatchSize, cfg.UsageBufferSize),
 		credits: newCreditLeases(cfg.Store),
 		stop:    make(chan struct{}),
@@ -169,11 +170,13 @@ func (g *Gateway) Start() {
 		g.every(5*time.Second, nil, func() {
 			now := g.cfg.Now()
 			g.tokens.sweep(now)
-			g.limiter.sweep(now)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := g.credits.release(ctx, now.Add(-leaseIdle), now); err != nil {
 				g.cfg.Log.Error("gateway: return leased credits", "err", err)
+			}
+			if err := g.limiter.Release(ctx, now, false); err != nil {
+				g.cfg.Log.Error("gateway: return leased rate-limit tokens", "err", err)
 			}
 		})
 	})
@@ -235,7 +238,8 @@ func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
 		close(g.stop)
 		g.wg.Wait()
-		err = errors.Join(g.usage.flush(ctx), g.credits.release(ctx, time.Time{}, g.cfg.Now()))
+		now := g.cfg.Now()
+		err = errors.Join(g.usage.flush(ctx), g.credits.release(ctx, time.Time{}, now), g.limiter.Release(ctx, now, true))
 	})
 	return err
 }

@@ -152,7 +152,12 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 		return fail(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			ErrorDescription: "The request body is larger than this gateway accepts."})
 	}
-	if ok, wait := g.limiter.allow(v.rateKey, app.RateLimitPerMinute, now); !ok {
+	ok, wait, err := g.limiter.Allow(r.Context(), v.rateKey, app.RateLimitPerMinute, now)
+	if err != nil {
+		web.Log(c).Error("gateway: rate limit", "app_id", app.ID, "err", err)
+		return unavailable(w)
+	}
+	if !ok {
 		return rateLimited(w, app.RateLimitPerMinute, wait)
 	}
 	if app.upstream == nil {
