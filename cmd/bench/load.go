@@ -23,6 +23,21 @@ func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds()
 // load runs newReq with conc workers for d (bounded: it stops by itself) and measures
 // each request's latency, reading the whole body.
 func load(ctx context.Context, client *http.Client, conc int, d time.Duration, newReq func() *http.Request) result {
+	var s sample
+	s.run(ctx, client, conc, d, newReq)
+	return s.result()
+}
+
+// sample accumulates the requests of one target over several measured steps, so
+// targets can be measured in alternation (the machine's background load then weighs on
+// each alike) and reported as one result.
+type sample struct {
+	lat     []time.Duration
+	errors  int
+	elapsed time.Duration
+}
+
+func (s *sample) run(ctx context.Context, client *http.Client, conc int, d time.Duration, newReq func() *http.Request) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	lat := make([][]time.Duration, conc)
@@ -49,14 +64,17 @@ func load(ctx context.Context, client *http.Client, conc int, d time.Duration, n
 		})
 	}
 	wg.Wait()
-	r := result{elapsed: time.Since(start)}
-	var all []time.Duration
+	s.elapsed += time.Since(start)
 	for w := range conc {
-		all = append(all, lat[w]...)
-		r.errors += errs[w]
+		s.lat = append(s.lat, lat[w]...)
+		s.errors += errs[w]
 	}
-	r.requests = len(all)
-	if len(all) > 0 {
+}
+
+func (s *sample) result() result {
+	r := result{elapsed: s.elapsed, errors: s.errors, requests: len(s.lat)}
+	if len(s.lat) > 0 {
+		all := slices.Clone(s.lat)
 		slices.Sort(all)
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
