@@ -158,10 +158,12 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		{"gw-1u", viaGateway},
 		{manyName, viaGatewayMany},
 	}
-	const rounds = 2
+	// Many short alternating slices: the machine's background load changes by the
+	// second, and each target then gets its share of every phase of it.
+	rounds := max(2, int(d/(250*time.Millisecond)))
 	fmt.Fprintf(out, "gateway vs direct (GET, ~1 KiB JSON upstream, upstream delay %s, metering and rate limiting on, %s per target and step\n"+
 		"in %d alternating rounds; gw-1u: one user's token, %s: %d users' tokens in turn)\n", upstreamDelay, d, rounds, manyName, len(many))
-	fmt.Fprintf(out, "%-5s %-8s %10s %9s %9s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "errors")
+	fmt.Fprintf(out, "%-5s %-8s %10s %9s %9s %11s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "cpu µs/req", "errors")
 	for _, c := range levels {
 		// More idle connections than workers: with exactly c, a worker whose previous
 		// connection is not back in the pool yet dials a new one, and the pool then
@@ -174,7 +176,7 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		stopProfile := profile(fmt.Sprintf("gateway-c%d", c))
 		for range rounds {
 			for i, t := range targets {
-				samples[i].run(ctx, client, c, d/rounds, t.newReq)
+				samples[i].run(ctx, client, c, d/time.Duration(rounds), t.newReq)
 			}
 		}
 		stopProfile()
@@ -182,7 +184,8 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		for i, t := range targets {
 			r := samples[i].result()
 			res[t.name] = r
-			fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, t.name, r.rps(), ms(r.p50), ms(r.p99), r.errors)
+			fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %11.1f %7d\n", c, t.name, r.rps(), ms(r.p50), ms(r.p99),
+				float64(r.cpuPerRequest().Nanoseconds())/1000, r.errors)
 			if r.errors > 0 {
 				err = errors.Join(err, fmt.Errorf("%s at concurrency %d: %d failed requests", t.name, c, r.errors))
 			}

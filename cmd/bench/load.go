@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -16,6 +17,25 @@ type result struct {
 	errors   int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	cpu      time.Duration
+}
+
+// cpuPerRequest is the process's CPU time per request: unlike requests per second it
+// hardly depends on what else the shared machine runs meanwhile.
+func (r result) cpuPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.requests)
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -35,6 +55,7 @@ type sample struct {
 	lat     []time.Duration
 	errors  int
 	elapsed time.Duration
+	cpu     time.Duration // CPU time of this whole process (load, upstream, proxy or gateway)
 }
 
 func (s *sample) run(ctx context.Context, client *http.Client, conc int, d time.Duration, newReq func() *http.Request) {
@@ -43,7 +64,7 @@ func (s *sample) run(ctx context.Context, client *http.Client, conc int, d time.
 	lat := make([][]time.Duration, conc)
 	errs := make([]int, conc)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for w := range conc {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -65,6 +86,7 @@ func (s *sample) run(ctx context.Context, client *http.Client, conc int, d time.
 	}
 	wg.Wait()
 	s.elapsed += time.Since(start)
+	s.cpu += processCPU() - cpu0
 	for w := range conc {
 		s.lat = append(s.lat, lat[w]...)
 		s.errors += errs[w]
@@ -72,7 +94,7 @@ func (s *sample) run(ctx context.Context, client *http.Client, conc int, d time.
 }
 
 func (s *sample) result() result {
-	r := result{elapsed: s.elapsed, errors: s.errors, requests: len(s.lat)}
+	r := result{elapsed: s.elapsed, errors: s.errors, requests: len(s.lat), cpu: s.cpu}
 	if len(s.lat) > 0 {
 		all := slices.Clone(s.lat)
 		slices.Sort(all)
