@@ -24,7 +24,7 @@ import (
 // trip, however many connections they used. A lease too large for the balance falls
 // back to leaseCalls before spending per call.
 //
-// When a lease runs low (a quarter left) the next one is taken in the background, so a
+// When a lease is half spent the next one is taken in the background, so a
 // busy user's calls do not queue behind that UPDATE; a call that finds the lease empty
 // while the refill runs waits for it. Unspent leased credits go back to the balance when
 // idle for leaseIdle and when the gateway closes. The database balance therefore reads
@@ -89,7 +89,7 @@ func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, fr
 		if le.left >= cost {
 			le.left -= cost
 			left := le.left
-			if left < cost*le.size()/4 && le.refill == nil && now.After(le.noLeaseTo) {
+			if left < cost*le.size()/2 && le.refill == nil && now.After(le.noLeaseTo) {
 				c.refillLocked(le, k, cost, free, now)
 			}
 			le.mu.Unlock()
