@@ -314,6 +314,23 @@ func TestRegistrationManagement_ReadUpdateDeleteNeedTheToken(t *testing.T) {
 	if row, _ := readClient(t, env, reg.ClientID); row.Name != "Claude (renamed)" || row.Redirects != "https://claude.com/api/mcp/auth_callback" {
 		t.Errorf("row after update = %+v", row)
 	}
+	// The update rotated the registration access token: the answer holds the new one,
+	// the one presented stops working for every method.
+	rotated := r.str("registration_access_token")
+	if !strings.HasPrefix(rotated, "agreg_") || rotated == reg.Token || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("update answered registration_access_token %q (Cache-Control %q), want a new token, not stored by caches",
+			rotated, r.Header.Get("Cache-Control"))
+	}
+	wantTokenError(t, manage(t, http.MethodGet, reg.URI, reg.Token, ""))
+	wantTokenError(t, manage(t, http.MethodPut, reg.URI, reg.Token, update))
+	wantTokenError(t, manage(t, http.MethodDelete, reg.URI, reg.Token, ""))
+	if r := manage(t, http.MethodGet, reg.URI, rotated, ""); r.Status != http.StatusOK || r.str("client_name") != "Claude (renamed)" {
+		t.Fatalf("read with the rotated token = %d %s", r.Status, r.Raw)
+	}
+	if n := countRows(t, env, `SELECT count(*) FROM clients WHERE id = $1 AND registration_token_hash = $2`, reg.ClientID, env.Hasher().Hash(rotated)); n != 1 {
+		t.Errorf("the stored hash is not the rotated token's keyed hash")
+	}
+	reg.Token = rotated
 
 	// Delete.
 	wantTokenError(t, manage(t, http.MethodDelete, reg.URI, "", ""))
