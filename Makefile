@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PG_DIR   := .data/pg
 GOTEST   ?= go test -count=1 -timeout 9m
 
-.PHONY: run build stop-db test check-fmt vet generate check-generated node-deps chromium bench
+.PHONY: run build stop-db test check-tracked check-fmt vet generate check-generated node-deps chromium bench
 
 ## run: start the local PostgreSQL when DATABASE_URL is unset, migrate, serve on :8080.
 run: build
@@ -25,7 +25,7 @@ stop-db:
 
 ## test: formatting, vet, generated files up to date, then every test against a
 ## throwaway PostgreSQL cluster (started here when DATABASE_URL is unset).
-test: check-fmt vet check-generated chromium
+test: check-tracked check-fmt vet check-generated chromium
 	@set -e; \
 	if [ -z "$$DATABASE_URL" ]; then \
 	  dir="$$(mktemp -d /tmp/authgpts-test-pg.XXXXXX)"; chmod 755 "$$dir"; \
@@ -33,6 +33,22 @@ test: check-fmt vet check-generated chromium
 	  export DATABASE_URL="$$(go run ./cmd/devdb start "$$dir")"; \
 	fi; \
 	$(GOTEST) ./...
+
+## check-tracked: fail when a compiled binary or a build output is committed: any
+## tracked file that is an ELF, Mach-O or PE executable by its first bytes, or whose
+## path is a build output (bin/, *.test, *.out, *.prof, object files and libraries,
+## the authgpts and bench binaries that `go build` leaves in the checkout).
+check-tracked:
+	@bad="$$( { git -c core.quotepath=off ls-files | grep -E '(^|/)(authgpts|bench)$$|(^|/)bin/|\.(test|out|prof|exe|dll|so|dylib|o|a)$$'; \
+	  git -c core.quotepath=off ls-files --eol | awk -F '\t' '$$1 ~ /^i\/-text/ { print $$2 }' | while IFS= read -r f; do \
+	    case "$$(git cat-file blob ":$$f" | head -c 4 | od -An -tx1 | tr -d ' \n')" in \
+	      7f454c46|feedface|feedfacf|cefaedfe|cffaedfe|cafebabe|4d5a*) echo "$$f";; \
+	    esac; \
+	  done; } | sort -u)"; \
+	if [ -n "$$bad" ]; then \
+	  echo "Compiled binaries or build outputs are committed; remove them (git rm --cached) and let .gitignore keep them out:"; \
+	  echo "$$bad" | sed 's/^/  /'; exit 1; \
+	fi
 
 check-fmt:
 	@out="$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go'))"; \
