@@ -77,7 +77,8 @@ check-generated:
 	  echo "Generated files were stale (templ, CSS or htmx); they are regenerated now: commit them."; exit 1; \
 	fi
 
-## bench: build the server, start it on a throwaway PostgreSQL, and load it from a
+## bench: build the server, start it on a throwaway PostgreSQL with PostgreSQL's stock
+## durability settings (fsync and synchronous_commit on, unlike the test cluster), and load it from a
 ## separate process (cmd/bench) over loopback. BENCH_FLAGS passes flags to cmd/bench,
 ## e.g. make bench BENCH_FLAGS="-scenarios jwks -concurrency 8 -duration 2s".
 BENCH_PORT  ?= 18080
@@ -87,7 +88,7 @@ bench:
 	go build -o bin/authgpts ./cmd/authgpts; go build -o bin/bench ./cmd/bench; \
 	dir="$$(mktemp -d /tmp/authgpts-bench.XXXXXX)"; chmod 755 "$$dir"; log="$$dir.server.log"; pid=""; \
 	trap '[ -z "$$pid" ] || { kill $$pid; wait $$pid; } 2>/dev/null; go run ./cmd/devdb stop "'"$$dir"'" >/dev/null 2>&1 || true; rm -rf "'"$$dir"'" "'"$$log"'"' EXIT; \
-	export DATABASE_URL="$$(go run ./cmd/devdb start "$$dir")"; \
+	export DATABASE_URL="$$(go run ./cmd/devdb start -stock "$$dir")"; \
 	export AUTHGPTS_SECRET="$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')-bench"; \
 	export AUTHGPTS_BASE_URL="http://127.0.0.1:$(BENCH_PORT)" AUTHGPTS_ADDR="127.0.0.1:$(BENCH_PORT)"; \
 	./bin/authgpts serve 2>"$$log" & pid=$$!; \
