@@ -22,11 +22,20 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	// Remembered consent (one round trip): the code is stored only when the user's live
 	// grant to the client for the app already covers every requested scope.
+	//
+	// Its commit does not wait for the WAL flush (synchronous_commit off for this
+	// statement's transaction only: set_config(…, true) ends with it, so the pooled
+	// connection keeps the server's setting). The row is visible to every instance at
+	// once; a PostgreSQL crash within the WAL writer's delay (≤ 3 × wal_writer_delay,
+	// 600 ms by default) can lose it, and then the client's exchange is invalid_grant and
+	// the user signs in again. Nothing else depends on it: the redemption, which enforces
+	// single use, commits synchronously, and its flush makes the code row durable too.
 	qInsertCodeUnderGrant = `
+		WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS setting)
 		INSERT INTO auth_codes (hash, grant_id, client_id, user_id, redirect_uri, redirect_uri_given, scopes, resource,
 		                        code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at)
 		SELECT $1, g.id, g.client_id, g.user_id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
-		  FROM grants g
+		  FROM async, grants g
 		 WHERE g.user_id = $2 AND g.client_id = $3 AND g.app_id = $14 AND g.revoked_at IS NULL AND g.scopes @> $6
 		RETURNING grant_id`
 	// Redemption is one guarded statement: unused, unexpired, this client's, and its grant

@@ -205,6 +205,32 @@ func TestCreateCodeUnderGrant_OnlyWhenScopesCovered(t *testing.T) {
 	}
 }
 
+// The remembered-consent code insert commits without waiting for the WAL flush, for its
+// own transaction only: the pooled connection keeps its setting, so the redemption and
+// every other write after it on that connection commit synchronously.
+func TestCreateCodeUnderGrant_AsyncCommitDoesNotLeakToTheConnection(t *testing.T) {
+	s := storetest.NewDB(t)
+	ctx := context.Background()
+	u, c, _ := grantFixture(t, s)
+	s.DB().SetMaxOpenConns(1) // every statement below runs on one connection
+	if _, err := s.DB().ExecContext(ctx, `SET synchronous_commit = on`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	nc := store.NewCode{Hash: []byte("c-async"), ClientID: c.ID, UserID: u.ID, AppID: c.AppID, RedirectURI: "https://x.example/cb",
+		Scopes: []string{"email"}, AuthTime: now, ExpiresAt: now.Add(time.Minute)}
+	if _, err := s.CreateCodeUnderGrant(ctx, nc, now); err != nil {
+		t.Fatal(err)
+	}
+	var setting string
+	if err := s.DB().GetContext(ctx, &setting, `SHOW synchronous_commit`); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "on" {
+		t.Errorf("synchronous_commit after the code insert = %q, want the connection's own \"on\"", setting)
+	}
+}
+
 // TestRotateRefreshToken_ConcurrentOnlyOneWins: of many concurrent rotations of one
 // token exactly one stores a successor, and the grant is not revoked.
 func TestRotateRefreshToken_ConcurrentOnlyOneWins(t *testing.T) {
