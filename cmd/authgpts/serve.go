@@ -88,13 +88,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	drain := cfg.ShutdownTimeout
+	if drain <= 0 {
+		drain = 20 * time.Second
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	shutdownErr := srv.Shutdown(shutdownCtx)
-	// Every call has been answered now: write the usage it recorded before the deferred
-	// st.Close closes the database.
+	shutdownErr := srv.Shutdown(drainCtx)
+	if shutdownErr != nil {
+		// Requests (streams, most likely) outlived the drain: cut them.
+		_ = srv.Close()
+	}
+	// Write the usage the calls recorded, and return leased credits, before the deferred
+	// st.Close closes the database: with a deadline of its own, so a drain that used up
+	// its time does not make the final flush fail.
 	if gw != nil {
-		if err := gw.Close(shutdownCtx); err != nil {
+		closeCtx, cancelClose := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancelClose()
+		if err := gw.Close(closeCtx); err != nil {
 			log.Error("gateway: final usage flush failed", "err", err)
 		}
 	}
