@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/authgpts/authgpts/store"
 )
@@ -30,8 +29,6 @@ type Config struct {
 	// believed; without them every client would share the balancer's address in the
 	// per-IP limits.
 	TrustedProxies []string
-	// ShutdownTimeout bounds the drain of in-flight requests at shutdown (zero: 20 s).
-	ShutdownTimeout time.Duration
 }
 
 const minSecretLen = 32
