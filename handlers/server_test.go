@@ -49,7 +49,9 @@ func TestShutdown_WritesUsageWhenTheDrainTimesOut(t *testing.T) {
 	// A second instance on the same database, as serve runs it, that holds every usage
 	// event until it shuts down.
 	cfg := env.Config
-	cfg.Gateway = func(c *gateway.Config) { c.RollupInterval, c.UsageFlushInterval, c.UsageBatchSize = -1, time.Hour, 1 << 20 }
+	cfg.Gateway = func(c *gateway.Config) {
+		c.RollupInterval, c.UsageFlushInterval, c.UsageBatchSize = -1, time.Hour, 1<<20
+	}
 	srv, err := handlers.NewServer(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/store"
-	"github.com/authgpts/authgpts/store/notify"
 )
 
 func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
@@ -287,17 +284,11 @@ func TestUsage_BufferedEventsOfADeletedUserAreWrittenWithoutTheUser(t *testing.T
 	tok, user, grant := e.userToken(t, f, "openid")
 	other, otherUser, _ := e.userToken(t, f, "openid") // stays: its events keep their user
 
-	// A second instance on the same database, holding its events too.
-	d := e.Deps
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	d.Listener = notify.NewListener(ctx, e.DSN, d.Log)
-	gw2 := handlertest.StartGateway(t, d, hold)
-	d.Gateway = gw2
-	srv2 := httptest.NewServer(newRouter(d))
-	t.Cleanup(srv2.Close)
+	// A second instance on the same database, holding its events too (its configuration
+	// is the first one's, hold included).
+	base2, gw2 := e.secondInstance(t, nil)
 
-	for _, base := range []string{e.BaseURL, srv2.URL, e.BaseURL} {
+	for _, base := range []string{e.BaseURL, base2, e.BaseURL} {
 		for _, tk := range []string{tok, other} {
 			if resp, _ := do(t, base, "GET", "/gw/"+f.App.Slug+"/x", tk, nil); resp.StatusCode != http.StatusOK {
 				t.Fatalf("call = %d", resp.StatusCode)
