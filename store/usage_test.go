@@ -149,7 +149,7 @@ func TestDeleteUser_WaitsForABatchBeingWrittenAndAnonymisesIt(t *testing.T) {
 	var delErr error
 	go func() {
 		defer close(done)
-		delErr = s.DeleteUser(ctx, u)
+		delErr = s.DeleteUser(ctx, u, time.Now())
 	}()
 	waitBlockedOrDone(t, s, done)
 	if err := batch.Commit(); err != nil {
