@@ -11,6 +11,7 @@ import (
 
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 )
@@ -222,4 +223,36 @@ func errorLines(logs string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestLogs_RequestChosenValuesAreCapped (issue 16 item 5): values a request chooses (a
+// rejected redirect_uri, a path) reach the log cut to web.MaxLogValue, so one request
+// cannot write kilobytes of log.
+func TestLogs_RequestChosenValuesAreCapped(t *testing.T) {
+	env := handlertest.New(t)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT, "https://chatgpt.com/aip/g-logs/oauth/callback")
+	c := env.Client()
+	requests := []struct {
+		path       string
+		wantStatus int
+	}{
+		{oauth.PathAuthorize + "?response_type=code&client_id=" + fx.Client.ID + "&redirect_uri=" +
+			url.QueryEscape("https://evil.example/"+strings.Repeat("x", 7000)), http.StatusBadRequest},
+		{"/" + strings.Repeat("p", 8000), http.StatusNotFound},
+	}
+	for _, r := range requests {
+		before := len(env.Logs.String())
+		resp, _ := env.Get(t, c, r.path)
+		if resp.StatusCode != r.wantStatus {
+			t.Fatalf("GET %.60s… = %d, want %d", r.path, resp.StatusCode, r.wantStatus)
+		}
+		for _, line := range strings.Split(env.Logs.String()[before:], "\n") {
+			if len(line) > 3*web.MaxLogValue {
+				t.Errorf("GET %.60s… logged a line of %d bytes: %.200s…", r.path, len(line), line)
+			}
+		}
+	}
+	if !strings.Contains(env.Logs.String(), "redirect_uri is not registered") {
+		t.Error("the rejected redirect_uri was not logged at all; the developer needs the line (AI-CLIENTS.md A5)")
+	}
 }
