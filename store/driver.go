@@ -326,3 +326,23 @@ func (r *guardedRows) ColumnTypeDatabaseTypeName(i int) string {
 	}
 	return ""
 }
+
+func (r *guardedRows) HasNextResultSet() bool {
+	m, ok := r.Rows.(driver.RowsNextResultSet)
+	return ok && !r.conn.broken && m.HasNextResultSet()
+}
+
+func (r *guardedRows) NextResultSet() error {
+	m, ok := r.Rows.(driver.RowsNextResultSet)
+	if !ok {
+		return io.EOF
+	}
+	if r.conn.broken {
+		return driver.ErrBadConn
+	}
+	err := m.NextResultSet()
+	if err == io.EOF {
+		return err
+	}
+	return r.conn.check(err)
+}
