@@ -36,7 +36,7 @@ const (
 		  FROM grants g, users u
 		 WHERE c.hash = $1 AND c.client_id = $2 AND c.used_at IS NULL AND c.expires_at > $3
 		   AND g.id = c.grant_id AND g.revoked_at IS NULL AND u.id = c.user_id
-		RETURNING ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.suspended_at IS NOT NULL AS user_suspended`
+		RETURNING ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.issuer, u.subject, u.suspended_at IS NOT NULL AS user_suspended`
 	qCodeState      = `SELECT grant_id, used_at IS NOT NULL AS used FROM auth_codes WHERE hash = $1`
 	qDeleteOldCodes = `DELETE FROM auth_codes WHERE expires_at < $1`
 )
@@ -83,6 +83,8 @@ type RedeemedCode struct {
 	AuthCode
 	AppID         string `db:"app_id"` // the grant's app
 	Email         string `db:"email"`
+	Issuer        string `db:"issuer"`  // the user's identity source ('' for email-code accounts)
+	Subject       string `db:"subject"` // the upstream subject
 	UserSuspended bool   `db:"user_suspended"`
 }
 
