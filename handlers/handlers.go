@@ -22,6 +22,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
+	"github.com/authgpts/authgpts/oauth/upstream"
 	"github.com/authgpts/authgpts/static"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
@@ -50,6 +51,11 @@ type Deps struct {
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
+	// Identity sources: the GitHub endpoints (empty: github.com and api.github.com; tests
+	// point them at a local server) and the portal's own upstream sign-in providers
+	// (AUTHGPTS_LOGIN_*; nil: not offered).
+	GitHubWebURL, GitHubAPIURL string
+	LoginOIDC, LoginGitHub     *signin.PortalProvider
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -103,6 +109,16 @@ func NewRouter(d Deps) *gin.Engine {
 	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), sessions.Load())
 	browser.GET("/", func(c *gin.Context) { web.Redirect(c, "/dashboard") })
 
+	fetcher := d.Fetcher
+	if fetcher == nil {
+		fetcher = safefetch.New(safefetch.Options{})
+	}
+	up := &signin.Upstream{
+		Store: d.Store, Sessions: sessions, Discovery: upstream.NewDiscovery(fetcher, d.Now),
+		BaseURL: d.BaseURL.String(), Secret: d.Secret, Secure: secure, Now: d.Now, Log: d.Log,
+		GitHubWebURL: d.GitHubWebURL, GitHubAPIURL: d.GitHubAPIURL, PortalOIDC: d.LoginOIDC, PortalGitHub: d.LoginGitHub,
+	}
+	up.Init()
 	(&signin.Handler{
 		Store:       d.Store,
 		Sessions:    sessions,
@@ -110,6 +126,7 @@ func NewRouter(d Deps) *gin.Engine {
 		DevMailbox:  d.DevMailbox,
 		AdminEmails: d.AdminEmails,
 		Now:         d.Now,
+		Upstream:    up,
 	}).Register(browser)
 
 	// OAuth / OpenID Connect: machine endpoints on r (no cookies, CORS), the
@@ -129,6 +146,7 @@ func NewRouter(d Deps) *gin.Engine {
 		BaseURL: d.BaseURL.String(),
 		DevMode: d.DevMode,
 		Now:     d.Now,
+		Sources: up,
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)

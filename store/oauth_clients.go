@@ -18,6 +18,7 @@ type OAuthApp struct {
 	App        App
 	OwnerEmail string
 	Scopes     []Scope
+	Source     IdentitySource // how its users sign in (the email code when none was chosen)
 }
 
 // OAuthAppByID loads an app with its owner's email and scopes; ErrNotFound if unknown.
@@ -48,6 +49,9 @@ func (s *Store) oauthApp(ctx context.Context, a App) (OAuthApp, error) {
 	}
 	var err error
 	if oa.Scopes, err = s.ScopesByApp(ctx, a.ID); err != nil {
+		return OAuthApp{}, err
+	}
+	if oa.Source, err = s.IdentitySourceByApp(ctx, a.ID); err != nil {
 		return OAuthApp{}, err
 	}
 	return oa, nil

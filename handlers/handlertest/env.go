@@ -37,6 +37,8 @@ type Env struct {
 	Logs    *SyncBuffer
 	Deps    handlers.Deps
 	Gateway *gateway.Gateway // set by NewWithGateway
+	// Transport trusts the server's certificate (NewTLS); nil: the default transport.
+	Transport http.RoundTripper
 }
 
 // Option adjusts the dependencies before the router is built.
@@ -49,7 +51,16 @@ type Option func(*handlers.Deps)
 // serve builds them, so an option can use d.Keys and d.Listener.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	return start(t, nil, opts)
+	return start(t, nil, opts, false)
+}
+
+// NewTLS is New serving HTTPS on a loopback address with httptest's certificate: the
+// base URL (the issuer) is https, as a production OpenID Connect provider's is. Tests
+// use it as the upstream provider of another instance, whose safefetch allow-list
+// names Server.Listener's address and whose RootCAs hold Server.Certificate().
+func NewTLS(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	return start(t, nil, opts, true)
 }
 
 // NewWithGateway is New with the /gw gateway built as serve builds it (the server's key
@@ -60,10 +71,10 @@ func NewWithGateway(t testing.TB, cfg func(*gateway.Config), opts ...Option) *En
 	if cfg == nil {
 		cfg = func(*gateway.Config) {}
 	}
-	return start(t, cfg, opts)
+	return start(t, cfg, opts, false)
 }
 
-func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
+func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option, useTLS bool) *Env {
 	t.Helper()
 	dsn := storetest.NewDSN(t)
 	st, err := store.Open(context.Background(), dsn)
@@ -80,6 +91,9 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 	clock := &Clock{}
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
+	if useTLS {
+		base = "https://" + srv.Listener.Addr().String()
+	}
 	baseURL, _ := url.Parse(base)
 	deps := handlers.Deps{
 		Store:   st,
@@ -108,9 +122,15 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option) *Env {
 		deps.Gateway = StartGateway(t, deps, gwCfg)
 	}
 	srv.Config.Handler = handlers.NewRouter(deps)
-	srv.Start()
+	env := &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps, Gateway: deps.Gateway}
+	if useTLS {
+		srv.StartTLS()
+		env.Transport = srv.Client().Transport
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
-	return &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps, Gateway: deps.Gateway}
+	return env
 }
 
 // StartGateway builds and starts a gateway for the server d describes, with d's key
@@ -148,8 +168,9 @@ func StartGateway(t testing.TB, d handlers.Deps, cfg func(*gateway.Config)) *gat
 func (e *Env) Client() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
+		Jar:       jar,
+		Transport: e.Transport,
+		Timeout:   30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

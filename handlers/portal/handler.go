@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
@@ -27,6 +28,9 @@ type Handler struct {
 	// DevMode allows http:// upstreams on loopback hosts.
 	DevMode bool
 	Now     func() time.Time
+	// Sources validates OpenID Connect issuers (discovery through the SSRF guard) and
+	// holds the key that seals identity-source secrets.
+	Sources *signin.Upstream
 }
 
 // Register mounts the portal routes on a signed-in browser group.
@@ -37,6 +41,7 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/dashboard/apps/:slug", h.appPage)
 	r.POST("/dashboard/apps/:slug/settings", h.updateAppSettings)
 	r.POST("/dashboard/apps/:slug/delete", h.deleteApp)
+	r.POST("/dashboard/apps/:slug/identity-source", h.updateIdentitySource)
 	r.POST("/dashboard/apps/:slug/scopes", h.createScope)
 	r.POST("/dashboard/apps/:slug/scopes/update", h.updateScope)
 	r.POST("/dashboard/apps/:slug/scopes/delete", h.deleteScope)

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth/upstream"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/views/email"
@@ -25,6 +26,9 @@ type Handler struct {
 	DevMailbox  *mailer.DevMailbox // nil outside development
 	AdminEmails []string
 	Now         func() time.Time
+	// Upstream signs people in through identity sources (apps' providers and the
+	// portal's AUTHGPTS_LOGIN_* providers); nil: email code only.
+	Upstream *Upstream
 }
 
 // Register mounts the routes on a browser group (cross-origin protected, body-limited).
@@ -34,6 +38,11 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/login", h.sendCode)
 	r.POST("/login/verify", h.verifyCode)
 	r.POST("/logout", h.logout)
+	if h.Upstream != nil {
+		r.GET(PathUpstreamStart, h.Upstream.start)
+		r.GET(upstream.CallbackPath, h.Upstream.callback)
+		r.GET(upstream.OwnCallbackPath, h.Upstream.ownCallback)
+	}
 	if h.DevMailbox != nil {
 		r.GET("/dev/mail", h.devMail)
 	}

@@ -110,6 +110,7 @@ type AppPageVM struct {
 	MCP      MCPPanelVM
 	Clients  ClientListVM
 	Scopes   ScopeListVM
+	Identity IdentitySourceVM
 	Settings SettingsVM
 	Danger   DangerVM
 }
