@@ -66,6 +66,7 @@ type OAuthClient struct {
 	App        App
 	OwnerEmail string
 	Scopes     []Scope
+	Source     IdentitySource // how the app's users sign in
 	Secrets    []ClientSecret // current and in-overlap secrets at load time
 }
 
@@ -82,7 +83,7 @@ func (s *Store) OAuthClientByID(ctx context.Context, id string, now time.Time) (
 		if oa, err = s.OAuthAppByID(ctx, oc.Client.AppID); err != nil {
 			return OAuthClient{}, err
 		}
-		oc.App, oc.OwnerEmail, oc.Scopes = oa.App, oa.OwnerEmail, oa.Scopes
+		oc.App, oc.OwnerEmail, oc.Scopes, oc.Source = oa.App, oa.OwnerEmail, oa.Scopes, oa.Source
 	}
 	if oc.Secrets, err = s.ActiveSecrets(ctx, id, now); err != nil {
 		return OAuthClient{}, err
