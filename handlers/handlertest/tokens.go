@@ -117,7 +117,7 @@ func (e *Env) token(t testing.TB, form url.Values, basicID, basicSecret string) 
 		// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: e.Transport}).Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", oauth.PathToken, err)
 	}
