@@ -136,7 +136,9 @@ func TestOwnLogin_AssertionChecks(t *testing.T) {
 		mutate func(c *jwt.Claims, extra map[string]any) []byte
 		reason string
 	}{
-		{"wrong signature", func(*jwt.Claims, map[string]any) []byte { return []byte("agown_not-the-apps-secret-not-the-apps-secret") }, "not signed"},
+		{"wrong signature", func(*jwt.Claims, map[string]any) []byte {
+			return []byte("agown_not-the-apps-secret-not-the-apps-secret")
+		}, "not signed"},
 		{"expired", func(c *jwt.Claims, _ map[string]any) []byte {
 			c.IssuedAt, c.Expiry = jwt.NewNumericDate(w.down.Clock.Now().Add(-10*time.Minute)), jwt.NewNumericDate(w.down.Clock.Now().Add(-time.Minute))
 			return nil
