@@ -204,3 +204,46 @@ func TestOwnLogin_JourneyAndReplayedJTI(t *testing.T) {
 		t.Error("the replay was not refused as a replay")
 	}
 }
+
+// The gateway forwards the upstream subject and its issuer, so the developer's API
+// recognises its own users; usage and credits still count the local user.
+func TestOwnLogin_GatewayForwardsSubjectAndIssuer(t *testing.T) {
+	w := newFedWorldWith(t, true)
+	var mu sync.Mutex
+	var got http.Header
+	api := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Clone()
+		mu.Unlock()
+		_, _ = rw.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(api.Close)
+	if _, err := w.down.Store.DB().Exec(`UPDATE apps SET upstream_url = $1 WHERE id = $2`, api.URL, w.downApp.App.ID); err != nil {
+		t.Fatal(err)
+	}
+	page := newLoginPage(t, w.down.Clock.Now)
+	w.useOwn(t, page)
+	b := w.browser(t)
+	b.Transport.(*http.Transport).TLSClientConfig.RootCAs = pagePool(page)
+	resp, _ := get(t, b, w.gpt.AuthCodeURL("gw"))
+	resp, _ = get(t, b, location(t, resp))
+	resp, _ = get(t, b, location(t, resp))
+	tok := w.fromCallback(t, b, location(t, resp), "gw")
+
+	req, _ := http.NewRequest(http.MethodGet, w.down.BaseURL+"/gw/"+w.downApp.App.Slug+"/hello", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("X-AuthGPTs-Issuer", "https://forged.example") // callers can never set identity headers
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("gateway call = %d", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got.Get("X-AuthGPTs-User") != "user-4711" || got.Get("X-AuthGPTs-Issuer") != upstream.OwnIssuer(w.down.BaseURL, w.downApp.App.ID) {
+		t.Errorf("identity headers User %q Issuer %q; want the upstream subject and its issuer", got.Get("X-AuthGPTs-User"), got.Get("X-AuthGPTs-Issuer"))
+	}
+}

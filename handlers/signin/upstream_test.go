@@ -37,12 +37,23 @@ type fedWorld struct {
 
 func newFedWorld(t *testing.T, opts ...handlertest.Option) *fedWorld {
 	t.Helper()
+	return newFedWorldWith(t, false, opts...)
+}
+
+// newFedWorldWith is newFedWorld; withGateway also runs down's /gw gateway.
+func newFedWorldWith(t *testing.T, withGateway bool, opts ...handlertest.Option) *fedWorld {
+	t.Helper()
 	up := handlertest.NewTLS(t)
 	pool := x509.NewCertPool()
 	pool.AddCert(up.Server.Certificate())
 	fetcher := safefetch.New(safefetch.Options{AllowAddrs: []string{up.Server.Listener.Addr().String()}, RootCAs: pool})
 	opts = append([]handlertest.Option{func(d *handlers.Deps) { d.Fetcher = fetcher }}, opts...)
-	down := handlertest.New(t, opts...)
+	var down *handlertest.Env
+	if withGateway {
+		down = handlertest.NewWithGateway(t, nil, opts...)
+	} else {
+		down = handlertest.New(t, opts...)
+	}
 	w := &fedWorld{up: up, down: down, pool: pool}
 	w.upApp = up.NewApp(t, handlertest.UniqueEmail(t, "idp-dev"), store.ClientKindGPT, down.BaseURL+"/login/upstream/callback")
 	devEmail := handlertest.UniqueEmail(t, "dev")
