@@ -47,6 +47,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Secret:         cfg.Secret,
 		AdminEmails:    cfg.AdminEmails,
 		TrustedProxies: cfg.TrustedProxies,
+		LoginOIDC:      cfg.LoginOIDC,
+		LoginGitHub:    cfg.LoginGitHub,
 		DevMode:        cfg.DevMode,
 		Keys:           keys,
 		Listener:       listener,

@@ -50,7 +50,7 @@ type SweepResult struct {
 }
 
 // Sweep deletes, as of now, expired codes and refresh tokens (kept janitorKeep past
-// their expiry), forgotten client-assertion jtis, and unused or idle registrations.
+// their expiry), forgotten client-assertion jtis, expired upstream sign-in states, and unused or idle registrations.
 func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, error) {
 	var r SweepResult
 	cutoff := now.Add(-janitorKeep)
@@ -62,6 +62,10 @@ func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, er
 		return r, err
 	}
 	if _, err = st.DeleteExpiredAssertionJTIs(ctx, now); err != nil {
+		return r, err
+	}
+	// Outbound sign-in states and own-login assertion jtis, once expired.
+	if _, err = st.DeleteExpiredUpstreamLogins(ctx, now); err != nil {
 		return r, err
 	}
 	r.Registrations, err = st.DeleteUnusedRegistrations(ctx, now.Add(-RegistrationUnusedAfter), now.Add(-RegistrationIdleAfter))

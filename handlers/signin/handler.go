@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -55,7 +57,7 @@ func (h *Handler) emailPage(mode string) gin.HandlerFunc {
 			web.Redirect(c, orDashboard(returnTo))
 			return
 		}
-		vm := signin.EmailVM{Mode: mode, ReturnTo: returnTo}
+		vm := signin.EmailVM{Mode: mode, ReturnTo: returnTo, Providers: h.portalProviders(returnTo)}
 		if c.Query("deleted") != "" {
 			vm.Notice = "Your account was deleted. You can create a new one at any time."
 		}
@@ -170,6 +172,31 @@ func (h *Handler) logout(c *gin.Context) {
 		return
 	}
 	web.Redirect(c, "/login")
+}
+
+// portalProviders are the operator's upstream sign-in buttons. They are for the portal
+// only: an authorization request is answered by the app's own identity source, so an
+// end user is never offered an identity the app would not accept.
+func (h *Handler) portalProviders(returnTo string) []signin.ProviderLink {
+	if h.Upstream == nil || strings.HasPrefix(returnTo, "/oauth/") {
+		return nil
+	}
+	back := ""
+	if returnTo != "" {
+		back = "&return_to=" + url.QueryEscape(returnTo)
+	}
+	var out []signin.ProviderLink
+	if p := h.Upstream.PortalOIDC; p != nil {
+		label := "Continue with single sign-on"
+		if u, err := url.Parse(p.Issuer); err == nil && u.Host != "" {
+			label = "Continue with " + u.Host
+		}
+		out = append(out, signin.ProviderLink{Label: label, URL: PathUpstreamStart + "?provider=" + ProviderPortalOIDC + back})
+	}
+	if h.Upstream.PortalGitHub != nil {
+		out = append(out, signin.ProviderLink{Label: "Continue with GitHub", URL: PathUpstreamStart + "?provider=" + ProviderPortalGitHub + back})
+	}
+	return out
 }
 
 func (h *Handler) devMail(c *gin.Context) {
