@@ -40,7 +40,7 @@ func (h *Handler) Register(r gin.IRoutes) {
 }
 
 func chrome(u store.User, title string) layout.Chrome {
-	return layout.Chrome{Title: title, UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "account"}
+	return layout.Chrome{Title: title, UserEmail: u.DisplayName(), IsAdmin: u.IsAdmin, Active: "account"}
 }
 
 func (h *Handler) page(c *gin.Context) {
@@ -50,7 +50,7 @@ func (h *Handler) page(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email, Apps: apps}))
+	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.DisplayName(), Apps: apps}))
 }
 
 func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {

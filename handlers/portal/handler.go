@@ -145,7 +145,7 @@ func noStore(c *gin.Context) {
 }
 
 func chrome(u store.User, title string) layout.Chrome {
-	return layout.Chrome{Title: title, UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "dashboard"}
+	return layout.Chrome{Title: title, UserEmail: u.DisplayName(), IsAdmin: u.IsAdmin, Active: "dashboard"}
 }
 
 // unprocessable is the status of a validation error that re-renders its form.
