@@ -19,7 +19,7 @@ const PrefixOwnSecret = "agown_"
 
 func (h *Handler) identityVM(a store.App, src store.IdentitySource) view.IdentitySourceVM {
 	return view.IdentitySourceVM{
-		AppURL: AppURL(a.Slug), Kind: src.Kind, OIDCIssuer: src.Issuer, ClientID: src.ClientID,
+		AppURL: AppURL(a.Slug), Kind: src.Kind, SavedKind: src.Kind, OIDCIssuer: src.Issuer, ClientID: src.ClientID,
 		HasClientSecret: len(src.ClientSecretSealed) > 0, Scopes: src.Scopes, OwnLoginURL: src.OwnLoginURL,
 		OwnPublicKey: src.OwnPublicKey, HasOwnSecret: len(src.OwnSecretSealed) > 0,
 		CallbackURL: h.BaseURL + upstream.CallbackPath, OwnCallbackURL: h.BaseURL + upstream.OwnCallbackPath,
@@ -100,10 +100,17 @@ func (h *Handler) updateIdentitySource(c *gin.Context) {
 		h.region(c, unprocessable, u, vm.AppURL, view.IdentitySourceSection(vm))
 		return
 	}
-	// Keep what the other kinds configured, so switching back is one click.
-	if form.Kind == store.SourceEmail {
-		form.Issuer, form.ClientID, form.Scopes, form.OwnLoginURL, form.OwnPublicKey =
-			old.Issuer, old.ClientID, old.Scopes, old.OwnLoginURL, old.OwnPublicKey
+	// Save only the chosen kind's fields and keep what the other kinds configured, so
+	// switching back is one click and nothing typed into a hidden field is stored.
+	if form.Kind != store.SourceOIDC {
+		form.Issuer = old.Issuer
+	}
+	if form.Kind != store.SourceOIDC && form.Kind != store.SourceGitHub {
+		form.ClientID, form.Scopes = old.ClientID, old.Scopes
+		secret = ""
+	}
+	if form.Kind != store.SourceOwn {
+		form.OwnLoginURL, form.OwnPublicKey = old.OwnLoginURL, old.OwnPublicKey
 	}
 	if secret != "" {
 		if form.ClientSecretSealed, err = oauth.SealSecret(h.Sources.SealKey(), signin.SealAD(a.ID, "client_secret"), []byte(secret)); err != nil {

@@ -8,7 +8,8 @@ const IDIdentitySource = "identity-source"
 // and a newly generated own-login signing secret, shown once.
 type IdentitySourceVM struct {
 	AppURL          string
-	Kind            string // email, oidc, github, own
+	Kind            string // email, oidc, github, own: as chosen in the form
+	SavedKind       string // as saved: what sign-in does now
 	OIDCIssuer      string
 	ClientID        string
 	HasClientSecret bool
@@ -35,6 +36,19 @@ func sourceLabel(kind string) string {
 		return "your own login page"
 	}
 	return "an AuthGPTs email code"
+}
+
+// sourceVisibility shows only the fields of the chosen source, with CSS :has() on the
+// radio buttons (no script; without :has support every field simply stays visible).
+const sourceVisibility = "[&:has([value=email]:checked)_.idp-upstream]:hidden [&:has([value=email]:checked)_.idp-own]:hidden " +
+	"[&:has([value=oidc]:checked)_.idp-own]:hidden [&:has([value=github]:checked)_.idp-own]:hidden " +
+	"[&:has([value=github]:checked)_.idp-issuer]:hidden [&:has([value=own]:checked)_.idp-upstream]:hidden"
+
+func secretHint(has bool) string {
+	if has {
+		return "Stored encrypted and never shown again. Leave empty to keep the saved one."
+	}
+	return "Stored encrypted and never shown again."
 }
 
 func secretPlaceholder(has bool) string {
@@ -66,7 +80,10 @@ func goSnippet(vm IdentitySourceVM) string {
 tok, err := jwt.ParseSigned(r.URL.Query().Get("login_request"), []jose.SignatureAlgorithm{jose.HS256})
 var req struct {
 	jwt.Claims
-	State, Nonce, ReturnTo, AssertionAud string ` + "`" + `json:"state"…` + "`" + `
+	State        string ` + "`json:\"state\"`" + `
+	Nonce        string ` + "`json:\"nonce\"`" + `
+	ReturnTo     string ` + "`json:\"return_to\"`" + `
+	AssertionAud string ` + "`json:\"assertion_aud\"`" + `
 }
 if err != nil || tok.Claims(secret, &req) != nil ||
 	req.Claims.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{"` + vm.OwnLoginURL + `"}, Time: time.Now()}, 0) != nil {
