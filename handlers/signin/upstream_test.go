@@ -387,8 +387,12 @@ func TestUpstreamOIDC_StateIsSingleUseAndExpires(t *testing.T) {
 	if resp, body := get(t, b, cb); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first callback = %d: %.300s", resp.StatusCode, body)
 	}
+	logAt := len(w.down.Logs.String())
 	if resp, _ := get(t, b, cb); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("replayed callback = %d, want 400", resp.StatusCode)
+	}
+	if !strings.Contains(w.down.Logs.String()[logAt:], "unknown or reused state") {
+		t.Error("the replayed state was not refused as reused (before any code exchange)")
 	}
 
 	b2 := w.browser(t)
@@ -466,9 +470,22 @@ func TestIdentitySource_SwitchKeepsGrantsBound(t *testing.T) {
 	if !strings.Contains(page, "keep their grants, bound to the identity they signed in with") {
 		t.Error("the section does not say what happens to existing grants")
 	}
+	// Someone signed in with an email code (here the developer) is not that app's user
+	// any more: the authorization request sends them to the upstream, not to consent.
+	resp, _ := get(t, w.dev, w.gpt.AuthCodeURL("signed-in-other"))
+	if loc := location(t, resp); !strings.HasPrefix(loc, w.down.BaseURL+"/login/upstream?") {
+		t.Errorf("an email-code session was sent to %s, want /login/upstream", loc)
+	}
 	b := w.browser(t)
 	person := w.upUser(t, b)
 	w.fromCallback(t, b, w.atUpstream(t, b, w.toUpstream(t, b, "after-switch")), "after-switch")
+	// And the other way round: the upstream identity's session is no email-code account.
+	other := w.down.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindGPT, gptCallback)
+	q := url.Values{"response_type": {"code"}, "client_id": {other.Client.ID}, "redirect_uri": {gptCallback}, "state": {"x"}}
+	resp, _ = get(t, b, w.down.BaseURL+oauth.PathAuthorize+"?"+q.Encode())
+	if loc := location(t, resp); !strings.HasPrefix(loc, w.down.BaseURL+"/login?reauth=1&") {
+		t.Errorf("an upstream identity's session on an email-code app was sent to %s, want the email sign-in", loc)
+	}
 
 	if g, err := w.down.Store.ActiveGrant(ctx, old.ID, w.downApp.Client.ID, w.downApp.App.ID); err != nil || g.UserID != old.ID {
 		t.Fatalf("the email user's grant = %+v, %v; want it kept", g, err)
