@@ -128,7 +128,7 @@ func (h *Handler) authorize(c *gin.Context) {
 			return
 		}
 		back := oauth.PathAuthorize + "?" + oauth.ReauthenticationQuery(q, now).Encode()
-		h.signInFirst(c, src, back, true)
+		h.signInFirst(c, src, back, true) // prompt=login / max_age: the provider is asked to sign in again
 		return
 	}
 
@@ -167,6 +167,9 @@ func (h *Handler) authorize(c *gin.Context) {
 	vm := consentVM(client, b, redirectURI)
 	vm.UserEmail, vm.Ticket = user.DisplayName(), ticket
 	vm.SwitchURL = "/login?reauth=1&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
+	if src.Kind != store.SourceEmail && src.Kind != "" { // "Not you?" signs in again at the app's provider
+		vm.SwitchURL = signin.PathUpstreamStart + "?prompt=login&app=" + url.QueryEscape(src.AppID) + "&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
+	}
 	for _, s := range req.Scopes {
 		sv := views.ScopeVM{Name: s, Required: oauth.IsRequiredScope(s)}
 		for _, as := range b.app.oa.Scopes {
@@ -284,7 +287,11 @@ func (h *Handler) signInFirst(c *gin.Context, src store.IdentitySource, returnTo
 		web.Redirect(c, loc)
 		return
 	}
-	web.Redirect(c, signin.PathUpstreamStart+"?app="+url.QueryEscape(src.AppID)+"&return_to="+url.QueryEscape(returnTo))
+	loc := signin.PathUpstreamStart + "?app=" + url.QueryEscape(src.AppID) + "&return_to=" + url.QueryEscape(returnTo)
+	if again {
+		loc += "&prompt=login"
+	}
+	web.Redirect(c, loc)
 }
 
 // newCode binds a code to everything the token request will be checked against.

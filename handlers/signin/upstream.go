@@ -194,6 +194,7 @@ func (u *Upstream) start(c *gin.Context) {
 	ctx := c.Request.Context()
 	returnTo := web.SafeReturnTo(c.Query("return_to"), "/dashboard")
 	provider := c.Query("provider")
+	again := c.Query("prompt") == "login" // "Not you?", prompt=login or max_age at the app
 	src, err := u.resolve(ctx, provider, c.Query("app"))
 	if errors.Is(err, errNoSource) || errors.Is(err, store.ErrNotFound) {
 		web.NotFound(c)
@@ -226,9 +227,17 @@ func (u *Upstream) start(c *gin.Context) {
 			web.Error(c, http.StatusBadGateway, "The sign-in provider of this app cannot be reached right now.", hintRetry)
 			return
 		}
-		location = u.oauth2Config(src, p.OIDC.Endpoint()).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}
+		if again {
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", "login")) // OpenID Connect Core §3.1.2.1
+		}
+		location = u.oauth2Config(src, p.OIDC.Endpoint()).AuthCodeURL(state, opts...)
 	case store.SourceGitHub:
-		location = u.oauth2Config(src, u.githubEndpoint()).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+		if again {
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", "select_account"))
+		}
+		location = u.oauth2Config(src, u.githubEndpoint()).AuthCodeURL(state, opts...)
 	case store.SourceOwn:
 		if len(src.ownSecret) == 0 || src.ownLoginURL == "" {
 			web.Error(c, http.StatusServiceUnavailable, "This app's login page is not set up yet.", "Tell its developer.")

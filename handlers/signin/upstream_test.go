@@ -303,6 +303,13 @@ func TestUpstreamOIDC_JourneyToConsentAndTokensCarrySubAndIdP(t *testing.T) {
 			}
 		}
 	}
+	// prompt=login at the app asks the provider to sign the person in again.
+	resp, _ = get(t, b, w.gpt.AuthCodeURL("again", oauth2.SetAuthURLParam("prompt", "login")))
+	resp, _ = get(t, b, location(t, resp))
+	if loc := mustURL(t, location(t, resp)); loc.Query().Get("prompt") != "login" || !strings.HasPrefix(loc.String(), w.up.BaseURL) {
+		t.Errorf("prompt=login was sent on to %s", loc)
+	}
+
 	var sealed []byte
 	if err := w.down.Store.DB().Get(&sealed, `SELECT client_secret_sealed FROM app_identity_sources WHERE app_id = $1`, w.downApp.App.ID); err != nil {
 		t.Fatal(err)
@@ -472,17 +479,18 @@ func TestIdentitySource_SwitchKeepsGrantsBound(t *testing.T) {
 	}
 	// Someone signed in with an email code (here the developer) is not that app's user
 	// any more: the authorization request sends them to the upstream, not to consent.
-	resp, _ := get(t, w.dev, w.gpt.AuthCodeURL("signed-in-other"))
-	if loc := location(t, resp); !strings.HasPrefix(loc, w.down.BaseURL+"/login/upstream?") {
-		t.Errorf("an email-code session was sent to %s, want /login/upstream", loc)
-	}
+	// (The switch reaches the authorization endpoint's cache by NOTIFY: wait for it.)
+	waitFor(t, func() bool {
+		resp, _ := get(t, w.dev, w.gpt.AuthCodeURL("signed-in-other"))
+		return resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(location(t, resp), w.down.BaseURL+"/login/upstream?")
+	})
 	b := w.browser(t)
 	person := w.upUser(t, b)
 	w.fromCallback(t, b, w.atUpstream(t, b, w.toUpstream(t, b, "after-switch")), "after-switch")
 	// And the other way round: the upstream identity's session is no email-code account.
 	other := w.down.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindGPT, gptCallback)
 	q := url.Values{"response_type": {"code"}, "client_id": {other.Client.ID}, "redirect_uri": {gptCallback}, "state": {"x"}}
-	resp, _ = get(t, b, w.down.BaseURL+oauth.PathAuthorize+"?"+q.Encode())
+	resp, _ := get(t, b, w.down.BaseURL+oauth.PathAuthorize+"?"+q.Encode())
 	if loc := location(t, resp); !strings.HasPrefix(loc, w.down.BaseURL+"/login?reauth=1&") {
 		t.Errorf("an upstream identity's session on an email-code app was sent to %s, want the email sign-in", loc)
 	}
@@ -499,5 +507,18 @@ func TestIdentitySource_SwitchKeepsGrantsBound(t *testing.T) {
 		WHERE u.issuer = $1 AND u.subject = $2 AND g.revoked_at IS NULL`, w.up.BaseURL, person.ID)
 	if fedGrants != 1 {
 		t.Errorf("the upstream identity has %d grants, want its own one", fedGrants)
+	}
+}
+
+// waitFor polls cond until it holds (a NOTIFY reaching the caches takes a moment); it
+// fails after 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
