@@ -306,7 +306,8 @@ func (u *Upstream) callback(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	src, err := u.resolve(ctx, l.Provider, l.AppID)
-	if err != nil || src.kind == store.SourceOwn {
+	// The app's source must still be the one the flow started with.
+	if err != nil || src.kind == store.SourceOwn || (l.AppID != "" && l.Provider != src.kind) {
 		web.BadRequest(c, msgStateInvalid, hintStateInvalid)
 		return
 	}
