@@ -15,7 +15,7 @@ import (
 // the console at desktop and phone widths.
 func TestBrowser_AdminConsole(t *testing.T) {
 	adminEmail := handlertest.UniqueEmail(t, "admin")
-	env := handlertest.New(t, func(d *handlers.Deps) { d.AdminEmails = []string{adminEmail} })
+	env := handlertest.New(t, func(d *handlers.Config) { d.AdminEmails = []string{adminEmail} })
 	env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT, "https://chatgpt.com/aip/g-abc/oauth/callback")
 	env.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindPublic, "http://127.0.0.1/callback")
 

@@ -115,7 +115,7 @@ func TestBrowser_ConnectGPTThroughUpstreamOIDC(t *testing.T) {
 			up := handlertest.NewTLS(t)
 			pool := x509.NewCertPool()
 			pool.AddCert(up.Server.Certificate())
-			down := handlertest.New(t, func(d *handlers.Deps) {
+			down := handlertest.New(t, func(d *handlers.Config) {
 				d.Fetcher = safefetch.New(safefetch.Options{AllowAddrs: []string{up.Server.Listener.Addr().String()}, RootCAs: pool})
 			})
 			upApp := up.NewApp(t, handlertest.UniqueEmail(t, "idp"), store.ClientKindGPT, down.BaseURL+"/login/upstream/callback")

@@ -28,7 +28,6 @@ import (
 	"github.com/authgpts/authgpts/handlers/handlertest"
 
 	"github.com/authgpts/authgpts/oauth/safefetch"
-	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
 // The MCP journey (DESIGN.md journey 5) with the official MCP Go SDK on both sides: a
@@ -70,24 +69,8 @@ func newMCPEnv(t *testing.T) *mcpEnv {
 	t.Cleanup(e.docs.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(e.docs.Certificate())
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	e.Env = handlertest.New(t, func(d *handlers.Deps) {
-		d.Fetcher = safefetch.New(safefetch.Options{AllowAddrs: []string{e.docs.Listener.Addr().String()}, RootCAs: pool})
-		keys, err := signingkeys.NewKeys(ctx, d.Store, d.Secret, d.Now, d.Log)
-		if err != nil {
-			t.Fatalf("signing keys: %v", err)
-		}
-		d.Keys = keys
-		gw := gateway.New(gateway.Config{Store: d.Store, Keys: keys, BaseURL: d.BaseURL, Notifications: d.Listener,
-			Log: d.Log, Now: d.Now, RollupInterval: -1})
-		gw.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = gw.Close(ctx)
-		})
-		d.Gateway = gw
+	e.Env = handlertest.New(t, func(c *handlers.Config) {
+		c.Fetcher = safefetch.New(safefetch.Options{AllowAddrs: []string{e.docs.Listener.Addr().String()}, RootCAs: pool})
 	})
 	return e
 }
@@ -398,7 +381,7 @@ func TestMCP_SDKClientWithDynamicRegistration(t *testing.T) {
 	}
 	var calls int
 	waitUntil(t, func() bool {
-		_ = e.Deps.Gateway.Flush(context.Background())
+		_ = e.Gateway.Flush(context.Background())
 		_ = e.Store.DB().Get(&calls, `SELECT count(*) FROM usage_events WHERE app_id = $1 AND client_id = $2 AND status = 200`, app.App.ID, row.ID)
 		return calls > 0
 	})

@@ -1,5 +1,6 @@
-// Package handlers builds the HTTP router: this file is the one place that lists every
-// route and the middleware each group runs behind.
+// Package handlers builds an instance (server.go: NewServer) and its HTTP router. This
+// file mounts every surface and lists the middleware each group runs behind; each
+// surface's Register method lists its own routes.
 package handlers
 
 import (
@@ -27,19 +28,20 @@ import (
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
-// Deps is everything the handlers need, built once by main (or a test).
-type Deps struct {
+// deps is everything the handlers need, built once by NewServer.
+type deps struct {
 	Store       *store.Store
 	Mail        mailer.Mailer
 	DevMailbox  *mailer.DevMailbox // set only in development mode
 	Log         *slog.Logger
 	Now         func() time.Time
 	BaseURL     *url.URL
-	Secret      []byte // AUTHGPTS_SECRET: every other key is derived from it
+	Derived     oauth.DerivedKeys // the keys derived from AUTHGPTS_SECRET
 	AdminEmails []string
 	OTPLimits   store.OTPSendLimits
 	// TrustedProxies (AUTHGPTS_TRUSTED_PROXIES) may set the client IP with X-Forwarded-For.
@@ -47,7 +49,9 @@ type Deps struct {
 	DevMode        bool              // development mode (DESIGN.md): http loopback base URL
 	Keys           *signingkeys.Keys // signing keys (required)
 	Listener       *notify.Listener  // the instance's LISTEN connection; nil: caches rely on their TTL
-	Gateway        *gateway.Gateway  // the /gw proxy; built and started by main (nil: no gateway routes)
+	Gateway        *gateway.Gateway  // the /gw proxy
+	// Registrations limits dynamic client registrations per IP address (all instances).
+	Registrations *ratelimit.Limiter
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
@@ -60,8 +64,8 @@ type Deps struct {
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// NewRouter wires every surface onto one Gin engine.
-func NewRouter(d Deps) *gin.Engine {
+// newRouter wires every surface onto one Gin engine.
+func newRouter(d deps) *gin.Engine {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -69,11 +73,11 @@ func NewRouter(d Deps) *gin.Engine {
 		d.OTPLimits = emailcode.DefaultLimits
 	}
 	secure := d.BaseURL.Scheme == "https"
-	sessions := web.NewSessions(d.Store, d.Secret, secure, d.Now)
+	sessions := web.NewSessions(d.Store, d.Derived, secure, d.Now)
 	codes := &emailcode.Codes{
 		Store:  d.Store,
 		Mail:   d.Mail,
-		Hasher: oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeOTP, 32)),
+		Hasher: d.Derived.OTP,
 		Limits: d.OTPLimits,
 		Now:    d.Now,
 	}
@@ -101,9 +105,7 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
 	r.GET(static.Prefix+"*file", gin.WrapH(static.Handler()))
 	// The gateway and its RFC 9728 metadata: bearer tokens only, no cookies, CORS.
-	if d.Gateway != nil {
-		d.Gateway.Register(r)
-	}
+	d.Gateway.Register(r)
 
 	// Browser pages: security headers, sessions, a body cap and cross-origin protection.
 	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), sessions.Load())
@@ -115,7 +117,7 @@ func NewRouter(d Deps) *gin.Engine {
 	}
 	up := &signin.Upstream{
 		Store: d.Store, Sessions: sessions, Discovery: upstream.NewDiscovery(fetcher, d.Now),
-		BaseURL: d.BaseURL.String(), Secret: d.Secret, Secure: secure, Now: d.Now, Log: d.Log,
+		BaseURL: d.BaseURL.String(), Derived: d.Derived, Secure: secure, Now: d.Now, Log: d.Log,
 		GitHubWebURL: d.GitHubWebURL, GitHubAPIURL: d.GitHubAPIURL, PortalOIDC: d.LoginOIDC, PortalGitHub: d.LoginGitHub,
 	}
 	up.Init()
@@ -133,7 +135,7 @@ func NewRouter(d Deps) *gin.Engine {
 	// authorization and consent pages on browser.
 	authserver.New(authserver.Config{
 		Store: d.Store, Keys: d.Keys, Listener: d.Listener, Issuer: d.BaseURL.String(),
-		Secret: d.Secret, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher,
+		Derived: d.Derived, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher, Registrations: d.Registrations,
 	}).Register(r, browser)
 
 	// The console answers 404 to everyone but admins, signed in or not.
@@ -142,7 +144,7 @@ func NewRouter(d Deps) *gin.Engine {
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{
 		Store:   d.Store,
-		Hasher:  oauth.NewHasher(oauth.DeriveKey(d.Secret, oauth.PurposeTokenHash, 32)), // as the token endpoint hashes
+		Hasher:  d.Derived.TokenHash, // as the token endpoint hashes
 		BaseURL: d.BaseURL.String(),
 		DevMode: d.DevMode,
 		Now:     d.Now,

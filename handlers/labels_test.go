@@ -18,7 +18,7 @@ import (
 // or an aria-label, so screen readers, password managers and tests can find it.
 func TestPages_EveryInputHasALabel(t *testing.T) {
 	adminEmail := handlertest.UniqueEmail(t, "admin")
-	env := handlertest.New(t, func(d *handlers.Deps) { d.AdminEmails = []string{adminEmail} })
+	env := handlertest.New(t, func(d *handlers.Config) { d.AdminEmails = []string{adminEmail} })
 	fx := env.NewApp(t, adminEmail, store.ClientKindGPT, "https://chatgpt.com/aip/g-abc/oauth/callback")
 	dev := env.SignIn(t, adminEmail)
 

@@ -287,7 +287,10 @@ func TestRotator_SuccessorIsDeterministicAndKeyed(t *testing.T) {
 
 func TestNewSplitKeySet_SignsAccessWithES256AndIDWithRS256(t *testing.T) {
 	es, rs := testKey(t, AlgES256, 0), testKey(t, AlgRS256, 1)
-	ks := NewSplitKeySet(es, rs)
+	ks, err := NewSplitKeySet(es, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	at, err := ks.SignAccessToken(testAccessClaims(testNow))
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func TestBearerChallenge(t *testing.T) {
 }
 
 func TestGatewayAssertion_RoundTripAndRefusals(t *testing.T) {
-	ks := NewKeySet(testKey(t, AlgES256, 0))
+	ks := mustKeySet(t, testKey(t, AlgES256, 0))
 	a := GatewayAssertion{Issuer: testIssuer, Audience: "https://api.example", Subject: "u", ClientID: "c", JTI: "j",
 		IssuedAt: testNow, Expiry: testNow.Add(time.Minute)}
 	tok, err := ks.SignGatewayAssertion(a)

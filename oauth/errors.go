@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 )
 
 // Error is an OAuth 2.0 error: the "error" code, an optional human-readable
@@ -138,29 +137,15 @@ func WriteError(w http.ResponseWriter, err error, basicAuthUsed bool, log *slog.
 	case ErrInvalidToken.Code, ErrInsufficientScope.Code:
 		// RFC 6750 §3: a protected resource answers with a Bearer challenge.
 		if h.Get("WWW-Authenticate") == "" {
-			h.Set("WWW-Authenticate", bearerChallenge(e))
+			h.Set("WWW-Authenticate", BearerChallenge{Error: e.Code, Description: e.Description}.String())
 		}
 	}
 
 	WriteJSON(w, status, errorBody{Error: e.Code, ErrorDescription: e.Description})
 }
 
-// bearerChallenge builds an RFC 6750 §3 challenge. The description is
-// included only when it fits the quoted-string grammar of §3
+// isChallengeSafe reports whether s fits the quoted-string grammar of RFC 6750 §3
 // (%x20-21 / %x23-5B / %x5D-7E).
-func bearerChallenge(e Error) string {
-	var b strings.Builder
-	b.WriteString(`Bearer realm="authgpts", error="`)
-	b.WriteString(e.Code)
-	b.WriteByte('"')
-	if e.Description != "" && isChallengeSafe(e.Description) {
-		b.WriteString(`, error_description="`)
-		b.WriteString(e.Description)
-		b.WriteByte('"')
-	}
-	return b.String()
-}
-
 func isChallengeSafe(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -236,14 +236,14 @@ type KeySet struct {
 
 // NewKeySet returns a KeySet that signs with active and verifies signatures
 // of active and others. Keys are published in the JWKS in that order; a
-// repeated ID is listed once. It panics if a key is invalid (no ID, no
-// private key, or a key whose type or size does not fit its Alg): keys from
-// GenerateKey and OpenKey are always valid.
-func NewKeySet(active SigningKey, others ...SigningKey) *KeySet {
+// repeated ID is listed once. It returns an error if a key is invalid (no ID,
+// no private key, or a key whose type or size does not fit its Alg): keys come
+// from the database, so a bad row must not crash the server.
+func NewKeySet(active SigningKey, others ...SigningKey) (*KeySet, error) {
 	all := append([]SigningKey{active}, others...)
 	for _, k := range all {
 		if err := k.validate(); err != nil {
-			panic(fmt.Sprintf("oauth: NewKeySet: key %q: %v", k.ID, err))
+			return nil, fmt.Errorf("oauth: key set: key %q: %w", k.ID, err)
 		}
 	}
 
@@ -259,19 +259,16 @@ func NewKeySet(active SigningKey, others ...SigningKey) *KeySet {
 	}
 
 	var err error
-	ks.atSigner, err = newSigner(active, accessTokenType)
-	if err != nil {
-		panic("oauth: NewKeySet: " + err.Error())
+	if ks.atSigner, err = newSigner(active, accessTokenType); err != nil {
+		return nil, fmt.Errorf("oauth: key set: %w", err)
 	}
-	ks.jwtSigner, err = newSigner(active, "JWT")
-	if err != nil {
-		panic("oauth: NewKeySet: " + err.Error())
+	if ks.jwtSigner, err = newSigner(active, "JWT"); err != nil {
+		return nil, fmt.Errorf("oauth: key set: %w", err)
 	}
-	ks.jwks, err = json.Marshal(jose.JSONWebKeySet{Keys: pubs})
-	if err != nil {
-		panic("oauth: NewKeySet: JWKS: " + err.Error())
+	if ks.jwks, err = json.Marshal(jose.JSONWebKeySet{Keys: pubs}); err != nil {
+		return nil, fmt.Errorf("oauth: key set: JWKS: %w", err)
 	}
-	return ks
+	return ks, nil
 }
 
 // newSigner returns a jose signer for k that sets kid and typ.

@@ -232,7 +232,7 @@ func TestSigningKeyDoesNotPrintSecrets(t *testing.T) {
 func TestNewKeySetJWKS(t *testing.T) {
 	active := testKey(t, AlgRS256, 0)
 	old := testKey(t, AlgES256, 0)
-	ks := NewKeySet(active, old, active) // a repeated key is listed once
+	ks := mustKeySet(t, active, old, active) // a repeated key is listed once
 
 	var doc struct {
 		Keys []map[string]any `json:"keys"`
@@ -266,7 +266,17 @@ func TestNewKeySetJWKS(t *testing.T) {
 	}
 }
 
-func TestNewKeySetPanicsOnInvalidKey(t *testing.T) {
+// mustKeySet is NewKeySet for keys a test knows are valid.
+func mustKeySet(tb testing.TB, active SigningKey, others ...SigningKey) *KeySet {
+	tb.Helper()
+	ks, err := NewKeySet(active, others...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ks
+}
+
+func TestNewKeySetRejectsInvalidKey(t *testing.T) {
 	rsaKey := testKey(t, AlgRS256, 0)
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -288,12 +298,9 @@ func TestNewKeySetPanicsOnInvalidKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("NewKeySet(%v) did not panic", tt.key)
-				}
-			}()
-			NewKeySet(rsaKey, tt.key)
+			if ks, err := NewKeySet(rsaKey, tt.key); err == nil || ks != nil {
+				t.Errorf("NewKeySet(%v) = %v, %v; want an error", tt.key, ks, err)
+			}
 		})
 	}
 }
@@ -301,7 +308,7 @@ func TestNewKeySetPanicsOnInvalidKey(t *testing.T) {
 func TestNewVerifyingKeySet(t *testing.T) {
 	active := testKey(t, AlgES256, 0)
 	old := testKey(t, AlgRS256, 0)
-	full := NewKeySet(active, old)
+	full := mustKeySet(t, active, old)
 
 	vks, err := NewVerifyingKeySet(full.JWKS())
 	if err != nil {
@@ -324,7 +331,7 @@ func TestNewVerifyingKeySet(t *testing.T) {
 	}
 
 	// Tokens from either key verify.
-	for _, signer := range []*KeySet{full, NewKeySet(old)} {
+	for _, signer := range []*KeySet{full, mustKeySet(t, old)} {
 		tok, err := signer.SignAccessToken(testAccessClaims(testNow))
 		if err != nil {
 			t.Fatal(err)

@@ -10,18 +10,16 @@ import "fmt"
 // RS256, which would cap client_credentials issuance near 2,000 tokens/s on two cores)
 // and ID tokens with RS256, the algorithm every OpenID Connect relying party supports
 // and the default when none was registered (OpenID Connect Core §15.1, Registration §2).
-// With accessKey == idKey it is NewKeySet. It panics on an invalid key, like NewKeySet.
-func NewSplitKeySet(accessKey, idKey SigningKey, others ...SigningKey) *KeySet {
-	ks := NewKeySet(accessKey, append([]SigningKey{idKey}, others...)...)
-	if idKey.ID == accessKey.ID {
-		return ks
+// With accessKey == idKey it is NewKeySet. An invalid key is an error, as in NewKeySet.
+func NewSplitKeySet(accessKey, idKey SigningKey, others ...SigningKey) (*KeySet, error) {
+	ks, err := NewKeySet(accessKey, append([]SigningKey{idKey}, others...)...)
+	if err != nil || idKey.ID == accessKey.ID {
+		return ks, err
 	}
-	signer, err := newSigner(idKey, "JWT")
-	if err != nil {
-		panic("oauth: NewSplitKeySet: " + err.Error())
+	if ks.jwtSigner, err = newSigner(idKey, "JWT"); err != nil {
+		return nil, fmt.Errorf("oauth: key set: %w", err)
 	}
-	ks.jwtSigner = signer
-	return ks
+	return ks, nil
 }
 
 // KeyIDs returns the IDs of every key in the set (for logs and tests).

@@ -6,7 +6,7 @@ import (
 )
 
 func benchmarkSign(b *testing.B, alg string) {
-	ks := NewKeySet(testKey(b, alg, 0))
+	ks := mustKeySet(b, testKey(b, alg, 0))
 	c := testAccessClaims(testNow)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -17,7 +17,7 @@ func benchmarkSign(b *testing.B, alg string) {
 }
 
 func benchmarkVerify(b *testing.B, alg string) {
-	ks := NewKeySet(testKey(b, alg, 0), testKey(b, alg, 1))
+	ks := mustKeySet(b, testKey(b, alg, 0), testKey(b, alg, 1))
 	tok, err := ks.SignAccessToken(testAccessClaims(testNow))
 	if err != nil {
 		b.Fatal(err)

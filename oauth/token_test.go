@@ -93,7 +93,7 @@ func TestSignVerifyAccessToken(t *testing.T) {
 	for _, alg := range []string{AlgRS256, AlgES256} {
 		t.Run(alg, func(t *testing.T) {
 			k := testKey(t, alg, 0)
-			ks := NewKeySet(k)
+			ks := mustKeySet(t, k)
 			want := testAccessClaims(testNow)
 			tok, err := ks.SignAccessToken(want)
 			if err != nil {
@@ -147,7 +147,7 @@ func TestSignVerifyAccessToken(t *testing.T) {
 }
 
 func TestSignAccessTokenOptionalClaims(t *testing.T) {
-	ks := NewKeySet(testKey(t, AlgES256, 0))
+	ks := mustKeySet(t, testKey(t, AlgES256, 0))
 	c := testAccessClaims(testNow)
 	c.GrantID, c.Email, c.Scope = "", "", "" // client_credentials without scope
 	c.Audience = []string{"https://a.example", "https://b.example"}
@@ -173,7 +173,7 @@ func TestSignAccessTokenOptionalClaims(t *testing.T) {
 }
 
 func TestSignAccessTokenRequiresClaims(t *testing.T) {
-	ks := NewKeySet(testKey(t, AlgES256, 0))
+	ks := mustKeySet(t, testKey(t, AlgES256, 0))
 	tests := []struct {
 		name   string
 		modify func(*AccessClaims)
@@ -200,7 +200,7 @@ func TestSignAccessTokenRequiresClaims(t *testing.T) {
 
 func TestVerifyAccessTokenRefuses(t *testing.T) {
 	k := testKey(t, AlgRS256, 0)
-	ks := NewKeySet(k)
+	ks := mustKeySet(t, k)
 	good, err := ks.SignAccessToken(testAccessClaims(testNow))
 	if err != nil {
 		t.Fatal(err)
@@ -219,9 +219,9 @@ func TestVerifyAccessTokenRefuses(t *testing.T) {
 	tamperedClaims := parts[0] + "." + b64(fb) + "." + parts[2]
 
 	// Another key set's key, and another key claiming our kid.
-	other := NewKeySet(testKey(t, AlgRS256, 1))
+	other := mustKeySet(t, testKey(t, AlgRS256, 1))
 	fromOther, _ := other.SignAccessToken(testAccessClaims(testNow))
-	impostor := NewKeySet(SigningKey{ID: k.ID, Alg: AlgRS256, Private: testKey(t, AlgRS256, 1).Private})
+	impostor := mustKeySet(t, SigningKey{ID: k.ID, Alg: AlgRS256, Private: testKey(t, AlgRS256, 1).Private})
 	withOurKid, _ := impostor.SignAccessToken(testAccessClaims(testNow))
 
 	// An ID token from the same key must not pass as an access token.
@@ -318,7 +318,7 @@ func TestVerifyAccessTokenRefuses(t *testing.T) {
 
 func TestVerifyAccessTokenAccepts(t *testing.T) {
 	k := testKey(t, AlgES256, 0)
-	ks := NewKeySet(k)
+	ks := mustKeySet(t, k)
 	hdr := func(typ string) map[string]any { return map[string]any{"alg": AlgES256, "kid": k.ID, "typ": typ} }
 	claims := payloadOf(testAccessClaims(testNow))
 	withNbf := payloadOf(testAccessClaims(testNow))
@@ -358,13 +358,13 @@ func TestVerifyAccessTokenAccepts(t *testing.T) {
 func TestVerifyAccessTokenAfterRotation(t *testing.T) {
 	oldKey := testKey(t, AlgRS256, 0)
 	newKey := testKey(t, AlgES256, 0)
-	before := NewKeySet(oldKey)
+	before := mustKeySet(t, oldKey)
 	tok, err := before.SignAccessToken(testAccessClaims(testNow))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// During the overlap the old key verifies; after it is dropped it does not.
-	overlap := NewKeySet(newKey, oldKey)
+	overlap := mustKeySet(t, newKey, oldKey)
 	if _, err := overlap.VerifyAccessToken(tok, testNow, testIssuer); err != nil {
 		t.Errorf("token from the previous key refused during overlap: %v", err)
 	}
@@ -375,7 +375,7 @@ func TestVerifyAccessTokenAfterRotation(t *testing.T) {
 	if _, err := before.VerifyAccessToken(fresh, testNow, testIssuer); err == nil {
 		t.Error("old key set verified a token from a key it does not know")
 	}
-	after := NewKeySet(newKey)
+	after := mustKeySet(t, newKey)
 	if _, err := after.VerifyAccessToken(tok, testNow, testIssuer); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("token from a retired key: err = %v, want invalid_token", err)
 	}
@@ -394,7 +394,7 @@ func TestVerifyAccessTokenNilKeySet(t *testing.T) {
 func TestSignIDToken(t *testing.T) {
 	for _, alg := range []string{AlgRS256, AlgES256} {
 		k := testKey(t, alg, 0)
-		ks := NewKeySet(k)
+		ks := mustKeySet(t, k)
 		at, _ := ks.SignAccessToken(testAccessClaims(testNow))
 		tests := []struct {
 			name    string
@@ -491,7 +491,7 @@ func TestAccessTokenHash(t *testing.T) {
 
 func TestSignAssertion(t *testing.T) {
 	k := testKey(t, AlgES256, 0)
-	ks := NewKeySet(k)
+	ks := mustKeySet(t, k)
 	tok, err := ks.SignAssertion(map[string]any{
 		"iss": testIssuer, "aud": "https://upstream.example", "sub": "user-123",
 		"iat": testNow.Unix(), "exp": testNow.Add(time.Minute).Unix(), "credits": 42,
@@ -518,7 +518,7 @@ func TestSignAssertion(t *testing.T) {
 
 // TestKeySetConcurrent is for -race: one KeySet used from many goroutines.
 func TestKeySetConcurrent(t *testing.T) {
-	ks := NewKeySet(testKey(t, AlgES256, 0), testKey(t, AlgRS256, 0))
+	ks := mustKeySet(t, testKey(t, AlgES256, 0), testKey(t, AlgRS256, 0))
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for i := range 16 {

@@ -66,19 +66,6 @@ const (
 	qNotify = `SELECT pg_notify($1, $2)`
 )
 
-// LISTEN/NOTIFY channels on which the portal announces changes after commit, so that
-// the caches of every server instance drop what changed (DESIGN.md, "Scaling").
-const (
-	// ChannelAppChanged carries an app ID: its settings, slug, scopes changed, or it was deleted.
-	ChannelAppChanged = "authgpts_app_changed"
-	// ChannelClientChanged carries a client ID: its name, redirect URIs or secrets
-	// changed, or it (or its app) was deleted.
-	ChannelClientChanged = "authgpts_client_changed"
-	// channelRevocations is the admin suspension channel ("app:<id>", "client:<id>"):
-	// deleting an app or client ends its tokens just as suspending it does.
-	channelRevocations = "authgpts_revocations"
-)
-
 // ErrBuiltinScope is returned when a built-in scope would be deleted.
 var ErrBuiltinScope = errors.New("store: built-in scopes cannot be deleted")
 
@@ -317,7 +304,7 @@ func (s *Store) DeleteApp(ctx context.Context, ownerID, appID string) error {
 			return err
 		}
 		// Its grants went with it: token caches drop the app's tokens as on suspension.
-		if err := tx.notifyChange(ctx, channelRevocations, TargetApp+":"+appID); err != nil {
+		if err := tx.notifyChange(ctx, RevocationsChannel, TargetApp+":"+appID); err != nil {
 			return err
 		}
 		return tx.notifyChange(ctx, ChannelAppChanged, appID)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSlugFromName(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, want string }{
 		{"Weather API", "weather-api"},
 		{"  --Hello, World!--  ", "hello-world"},
@@ -25,6 +26,7 @@ func TestSlugFromName(t *testing.T) {
 }
 
 func TestCreateApp_DerivedSlugsStayUniqueAndExplicitConflicts(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	u, _ := s.EnsureUser(ctx, "owner@example.com")
@@ -60,6 +62,7 @@ func TestCreateApp_DerivedSlugsStayUniqueAndExplicitConflicts(t *testing.T) {
 }
 
 func TestRotateClientSecret_OverlapWindow(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	u, _ := s.EnsureUser(ctx, "rot@example.com")

@@ -311,7 +311,7 @@ func (s *Store) DeleteClient(ctx context.Context, ownerID, appID, clientID strin
 		if err := tx.execOne(ctx, "delete client", qDeleteClient, clientID, appID, ownerID); err != nil {
 			return err
 		}
-		if err := tx.notifyChange(ctx, channelRevocations, TargetClient+":"+clientID); err != nil {
+		if err := tx.notifyChange(ctx, RevocationsChannel, TargetClient+":"+clientID); err != nil {
 			return err
 		}
 		return tx.notifyChange(ctx, ChannelClientChanged, clientID)

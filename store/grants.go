@@ -8,11 +8,6 @@ import (
 	"github.com/lib/pq"
 )
 
-// RevocationsChannel is the PostgreSQL NOTIFY channel on which every grant revocation is
-// announced, with payload "grant:<id>", in the transaction that revokes it. The gateway
-// and the introspection endpoint of every instance listen on it.
-const RevocationsChannel = "authgpts_revocations"
-
 const (
 	grantColumns = `g.id, g.user_id, g.client_id, g.app_id, g.scopes, g.created_at, g.updated_at,
 		g.last_used_at, g.revoked_at`

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// KeysChannel is the PostgreSQL NOTIFY channel on which a signing-key change is
-// announced (payload: the new key's ID), so every instance reloads its key set.
-const KeysChannel = "authgpts_keys"
-
 const (
 	keyColumns = `id, alg, sealed, created_at, retired_at, verify_until`
 

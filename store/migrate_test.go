@@ -13,6 +13,7 @@ import (
 )
 
 func TestMigrate_UpDownUp(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	files, _ := fs.Glob(migrations.FS, "*.sql")

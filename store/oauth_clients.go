@@ -5,11 +5,6 @@ import (
 	"time"
 )
 
-// ClientsChannel is the PostgreSQL NOTIFY channel on which changes to clients, client
-// secrets, apps and app scopes are announced (payload "client:<id>" or "app:<id>"),
-// by triggers (migration 00004), so every instance drops its cached copy.
-const ClientsChannel = "authgpts_clients"
-
 const qUserEmailByID = `SELECT email FROM users WHERE id = $1`
 
 // OAuthApp is an app with what the consent page and the token endpoint need: its

@@ -34,6 +34,7 @@ func grantFixture(t *testing.T, s *store.Store) (store.User, store.Client, store
 }
 
 func TestUpsertGrant_OneLiveGrantPerUserAndClient(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	u, c, g := grantFixture(t, s)
@@ -56,6 +57,7 @@ func TestUpsertGrant_OneLiveGrantPerUserAndClient(t *testing.T) {
 // TestRevokeGrant_NotifiesInTheSameTransaction: the revocation, its refresh tokens and
 // the NOTIFY happen together; a rolled-back revocation sends nothing.
 func TestRevokeGrant_NotifiesInTheSameTransaction(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.NewDSN(t)
 	s, err := store.Open(context.Background(), dsn)
 	if err != nil {
@@ -103,6 +105,7 @@ func TestRevokeGrant_NotifiesInTheSameTransaction(t *testing.T) {
 }
 
 func TestRedeemCode_SingleUseBoundAndReuseReported(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	u, c, g := grantFixture(t, s)
@@ -132,6 +135,7 @@ func TestRedeemCode_SingleUseBoundAndReuseReported(t *testing.T) {
 }
 
 func TestCreateCodeUnderGrant_OnlyWhenScopesCovered(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	u, c, g := grantFixture(t, s)
@@ -150,6 +154,7 @@ func TestCreateCodeUnderGrant_OnlyWhenScopesCovered(t *testing.T) {
 // TestRotateRefreshToken_ConcurrentOnlyOneWins: of many concurrent rotations of one
 // token exactly one stores a successor, and the grant is not revoked.
 func TestRotateRefreshToken_ConcurrentOnlyOneWins(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	u, c, g := grantFixture(t, s)
@@ -200,6 +205,7 @@ func TestRotateRefreshToken_ConcurrentOnlyOneWins(t *testing.T) {
 }
 
 func TestSigningKeys_OneActivePerAlgorithm(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -229,6 +235,7 @@ func TestSigningKeys_OneActivePerAlgorithm(t *testing.T) {
 // TestClientTriggers_NotifyOnChange: writes to the client tables announce themselves;
 // bookkeeping columns do not.
 func TestClientTriggers_NotifyOnChange(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.NewDSN(t)
 	s, err := store.Open(context.Background(), dsn)
 	if err != nil {

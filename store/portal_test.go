@@ -46,6 +46,7 @@ func newPortalFixture(t *testing.T) portalFixture {
 }
 
 func TestUpdateAppSettings_SavesAndSlugConflicts(t *testing.T) {
+	t.Parallel()
 	f := newPortalFixture(t)
 	ctx := context.Background()
 	other, _, err := f.s.CreateApp(ctx, store.NewApp{OwnerID: f.intruder.ID, Name: "Taken",
@@ -81,6 +82,7 @@ func TestUpdateAppSettings_SavesAndSlugConflicts(t *testing.T) {
 }
 
 func TestScopes_OwnerScopedAndBuiltinsStay(t *testing.T) {
+	t.Parallel()
 	f := newPortalFixture(t)
 	ctx := context.Background()
 	sc := store.Scope{Name: "forecast:read", Description: "Read forecasts", IsDefault: true}
@@ -128,6 +130,7 @@ func TestScopes_OwnerScopedAndBuiltinsStay(t *testing.T) {
 }
 
 func TestRedirectURIs_AddRemoveAndLimitLeavesNothing(t *testing.T) {
+	t.Parallel()
 	f := newPortalFixture(t)
 	ctx := context.Background()
 	first := f.client.RedirectURIs[0]
@@ -166,6 +169,7 @@ func TestRedirectURIs_AddRemoveAndLimitLeavesNothing(t *testing.T) {
 }
 
 func TestClients_RenameDeleteOwnerAndAppScoped(t *testing.T) {
+	t.Parallel()
 	f := newPortalFixture(t)
 	ctx := context.Background()
 	// A second app of the same owner: its ID with the first app's client is not found.
@@ -202,6 +206,7 @@ func TestClients_RenameDeleteOwnerAndAppScoped(t *testing.T) {
 }
 
 func TestDeleteApp_OwnerScopedAndCascades(t *testing.T) {
+	t.Parallel()
 	f := newPortalFixture(t)
 	ctx := context.Background()
 	if err := f.s.DeleteApp(ctx, f.intruder.ID, f.app.ID); !errors.Is(err, store.ErrNotFound) {
@@ -222,6 +227,7 @@ func TestDeleteApp_OwnerScopedAndCascades(t *testing.T) {
 }
 
 func TestListApps_AllOrByOwner(t *testing.T) {
+	t.Parallel()
 	f := newPortalFixture(t)
 	ctx := context.Background()
 	if _, _, err := f.s.CreateApp(ctx, store.NewApp{OwnerID: f.intruder.ID, Name: "Theirs",
@@ -245,6 +251,7 @@ func TestListApps_AllOrByOwner(t *testing.T) {
 // TestNotify_ChangesAnnouncedOnCommitOnly: caches on other instances hear about a client
 // change only once it is committed, and never about a rolled-back one.
 func TestNotify_ChangesAnnouncedOnCommitOnly(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.NewDSN(t)
 	ctx := context.Background()
 	s, err := store.Open(ctx, dsn)

@@ -170,7 +170,7 @@ func (s *Store) DeleteRegistration(ctx context.Context, clientID string, tokenHa
 // notifyDeletedClient tells every instance that a client is gone: its tokens stop at the
 // gateway and at introspection, and cached copies are dropped.
 func (s *Store) notifyDeletedClient(ctx context.Context, clientID string) error {
-	if err := s.notifyChange(ctx, channelRevocations, TargetClient+":"+clientID); err != nil {
+	if err := s.notifyChange(ctx, RevocationsChannel, TargetClient+":"+clientID); err != nil {
 		return err
 	}
 	return s.notifyChange(ctx, ChannelClientChanged, clientID)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestAnonymizeUsage_KeepsTotalsWithoutTheUser(t *testing.T) {
+	t.Parallel()
 	s := storetest.NewDB(t)
 	ctx := context.Background()
 	app := "5b9a3a55-6d0e-4b86-9c52-3b2f1f7a9e01"

@@ -127,7 +127,7 @@ func appCreate(ctx context.Context, cfg Config, args []string, out io.Writer) er
 	defer st.Close()
 
 	// The same hasher as the token endpoint, so the printed secret works there.
-	hasher := oauth.NewHasher(oauth.DeriveKey(cfg.Secret, oauth.PurposeTokenHash, 32))
+	hasher := oauth.DeriveKeys(cfg.Secret).TokenHash
 	nc, secret := portal.NewCredentials(hasher, a.kind)
 	nc.Name, nc.Origin, nc.RedirectURIs = clientName(a.kind), store.ClientOriginCLI, a.redirectURIs
 	var extra []store.Scope

@@ -74,7 +74,7 @@ func TestAppCreate_PrintsExactlyTheContractKeysAndStoresTheApp(t *testing.T) {
 		t.Fatalf("client = %+v, %v", client, err)
 	}
 	// The printed secret works with the token endpoint's hasher.
-	hasher := oauth.NewHasher(oauth.DeriveKey([]byte(cliSecret), oauth.PurposeTokenHash, 32))
+	hasher := oauth.DeriveKeys([]byte(cliSecret)).TokenHash
 	secrets, _ := st.ActiveSecrets(ctx, client.ID, time.Now())
 	if len(secrets) != 1 || !hasher.Equal(raw["client_secret"], secrets[0].Hash) {
 		t.Errorf("stored secret does not match the printed one (%d secrets)", len(secrets))

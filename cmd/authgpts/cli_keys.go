@@ -40,7 +40,7 @@ func keysCommand(ctx context.Context, cfg Config, args []string, out io.Writer) 
 		return err
 	}
 	defer st.Close()
-	keys, err := signingkeys.NewKeys(ctx, st, cfg.Secret, time.Now, slog.New(slog.DiscardHandler))
+	keys, err := signingkeys.NewKeys(ctx, st, oauth.DeriveKeys(cfg.Secret).KeyEncryption, time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
+	// Help needs no configuration and touches nothing: not the database, not .data/.
+	if wantsHelp(cmd, args) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
@@ -70,10 +75,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return appCommand(ctx, cfg, args, stdout)
 	case "keys":
 		return keysCommand(ctx, cfg, args, stdout)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
-		return nil
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
+}
+
+// wantsHelp reports whether the command line asks for the usage: `authgpts help`, or -h,
+// -help or --help anywhere on it.
+func wantsHelp(cmd string, args []string) bool {
+	for _, a := range append([]string{cmd}, args...) {
+		switch a {
+		case "help", "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }

@@ -21,12 +21,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/authgpts/authgpts/handlers"
-	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
-	"github.com/authgpts/authgpts/store/notify"
-	"github.com/authgpts/authgpts/store/signingkeys"
-	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // gatewayScenario compares a call through the gateway with the same call made directly
@@ -55,15 +50,6 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 			err = derr
 		}
 	}()
-	st, err := store.Open(ctx, benchDSN)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := store.Migrate(ctx, st.DB().DB); err != nil {
-		return err
-	}
-
 	upLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -88,40 +74,34 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 	defer bare.Close()
 	bareBase := "http://" + bareLn.Addr().String()
 
-	// The AuthGPTs server with its gateway, built as serve builds them.
+	// The AuthGPTs server with its gateway, built as serve builds it.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	secret := []byte("bench-secret-bench-secret-bench-secret-0123")
-	srvCtx, stopServer := context.WithCancel(ctx)
-	defer stopServer()
-	listener := notify.NewListener(srvCtx, benchDSN, log)
-	keys, err := signingkeys.NewKeys(ctx, st, secret, time.Now, log)
+	srv, err := handlers.NewServer(ctx, handlers.Config{
+		DatabaseURL: benchDSN,
+		BaseURL:     base,
+		Secret:      []byte("bench-secret-bench-secret-bench-secret-0123"),
+		DevMode:     true,
+		Migrate:     true,
+		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
 	if err != nil {
 		return err
 	}
-	if err := keys.Watch(srvCtx, listener); err != nil {
-		return err
-	}
-	gw := gateway.New(gateway.Config{Store: st, Keys: keys, BaseURL: base, Notifications: listener, Log: log})
-	gw.Start()
-	mailbox := mailer.NewDevMailbox(log, time.Now)
-	router := handlers.NewRouter(handlers.Deps{Store: st, Mail: mailbox, DevMailbox: mailbox, DevMode: true, Log: log, Now: time.Now,
-		BaseURL: base, Secret: secret, Keys: keys, Listener: listener, Gateway: gw})
-	srv := &http.Server{Handler: router}
+	srv.Start()
 	go srv.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-		_ = gw.Close(sctx)
 	}()
+	gw := srv.Gateway
 
-	env := &Env{BaseURL: base.String(), Store: st, DatabaseURL: benchDSN, runID: randomID(),
-		Hasher:    oauth.NewHasher(oauth.DeriveKey(secret, oauth.PurposeTokenHash, 32)),
+	env := &Env{BaseURL: base.String(), Store: srv.Store, DatabaseURL: benchDSN, runID: randomID(),
+		Hasher:    srv.Derived.TokenHash,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 8, Proxy: nil}}
 	token, slug, err := benchFixture(ctx, env, upstream)
 	if err != nil {

@@ -105,7 +105,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 		if len(secret) < 32 {
 			return errors.New("AUTHGPTS_SECRET must be the server's")
 		}
-		env.Hasher = oauth.NewHasher(oauth.DeriveKey([]byte(secret), oauth.PurposeTokenHash, 32))
+		env.Hasher = oauth.DeriveKeys([]byte(secret)).TokenHash
 		if err := waitReady(ctx, env); err != nil {
 			return err
 		}

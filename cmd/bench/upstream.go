@@ -21,9 +21,6 @@ import (
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
-	"github.com/authgpts/authgpts/store/notify"
-	"github.com/authgpts/authgpts/store/signingkeys"
-	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // The identity-source scenario: the full authorization-code flow of an app whose users
@@ -36,9 +33,10 @@ func init() {
 
 // instance is an AuthGPTs server started in this process on its own fresh database.
 type instance struct {
-	env  *Env
-	srv  *httptest.Server
-	stop func()
+	env    *Env
+	srv    *httptest.Server
+	server *handlers.Server
+	stop   func()
 }
 
 func startInstance(ctx context.Context, dsn, name string, useTLS bool, fetcher *safefetch.Fetcher) (*instance, error) {
@@ -47,49 +45,42 @@ func startInstance(ctx context.Context, dsn, name string, useTLS bool, fetcher *
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, benchDSN)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := store.Migrate(ctx, st.DB().DB); err != nil {
-		return nil, err
-	}
-	srv := httptest.NewUnstartedServer(nil)
+	hs := httptest.NewUnstartedServer(nil)
 	scheme := "http://"
 	if useTLS {
 		scheme = "https://"
 	}
-	base, _ := url.Parse(scheme + srv.Listener.Addr().String())
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	secret := []byte("bench-secret-" + name + "-bench-secret-0123456789")
-	srvCtx, cancel := context.WithCancel(ctx)
-	listener := notify.NewListener(srvCtx, benchDSN, log)
-	keys, err := signingkeys.NewKeys(ctx, st, secret, time.Now, log)
+	base, _ := url.Parse(scheme + hs.Listener.Addr().String())
+	srv, err := handlers.NewServer(ctx, handlers.Config{
+		DatabaseURL: benchDSN,
+		BaseURL:     base,
+		Secret:      []byte("bench-secret-" + name + "-bench-secret-0123456789"),
+		DevMode:     true, // the development mailbox: the bench reads sign-in codes there
+		Migrate:     true,
+		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Fetcher:     fetcher,
+	})
 	if err != nil {
-		cancel()
+		hs.Listener.Close()
 		return nil, err
 	}
-	if err := keys.Watch(srvCtx, listener); err != nil {
-		cancel()
-		return nil, err
-	}
-	mailbox := mailer.NewDevMailbox(log, time.Now)
-	srv.Config.Handler = handlers.NewRouter(handlers.Deps{Store: st, Mail: mailbox, DevMailbox: mailbox, DevMode: true, Log: log,
-		Now: time.Now, BaseURL: base, Secret: secret, Keys: keys, Listener: listener, Fetcher: fetcher})
+	srv.Start()
+	hs.Config.Handler = srv.Handler
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil}
 	if useTLS {
-		srv.StartTLS()
-		tr = srv.Client().Transport.(*http.Transport).Clone()
+		hs.StartTLS()
+		tr = hs.Client().Transport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
 	} else {
-		srv.Start()
+		hs.Start()
 	}
-	in := &instance{srv: srv, env: &Env{BaseURL: base.String(), Store: st, DatabaseURL: benchDSN, runID: randomID(),
-		Hasher: oauth.NewHasher(oauth.DeriveKey(secret, oauth.PurposeTokenHash, 32)), Transport: tr}}
+	in := &instance{srv: hs, server: srv, env: &Env{BaseURL: base.String(), Store: srv.Store, DatabaseURL: benchDSN, runID: randomID(),
+		Hasher: srv.Derived.TokenHash, Transport: tr}}
 	in.stop = func() {
-		srv.Close()
-		cancel()
-		st.Close()
+		hs.Close()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
 		_ = dropDatabase(context.WithoutCancel(ctx), dsn, dbName)
 	}
 	return in, nil
@@ -126,8 +117,7 @@ func upstreamScenario(ctx context.Context, dsn string, levels []int, lim Limits,
 	if err != nil {
 		return err
 	}
-	sealKey := oauth.DeriveKey([]byte("bench-secret-rp-bench-secret-0123456789"), oauth.PurposeUpstreamSecret, 32)
-	sealed, err := oauth.SealSecret(sealKey, signin.SealAD(fed.App.ID, "client_secret"), []byte(upClient.Secret))
+	sealed, err := oauth.SealSecret(down.server.Derived.UpstreamSecret, signin.SealAD(fed.App.ID, "client_secret"), []byte(upClient.Secret))
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ func grantFor(t *testing.T, env *handlertest.Env, userID string, fx handlertest.
 }
 
 func TestAccount_ListsConnectedApps(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "user")
 	c := env.SignIn(t, email)
@@ -69,6 +70,7 @@ func TestAccount_ListsConnectedApps(t *testing.T) {
 }
 
 func TestAccount_SignOutEverywhere(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "user")
 	laptop := env.SignIn(t, email)
@@ -87,6 +89,7 @@ func TestAccount_SignOutEverywhere(t *testing.T) {
 }
 
 func TestAccount_DeleteNeedsTheEmailedCodeAndRemovesPersonalData(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "leaving")
 	c := env.SignIn(t, email)
@@ -181,6 +184,7 @@ func TestAccount_DeleteNeedsTheEmailedCodeAndRemovesPersonalData(t *testing.T) {
 }
 
 func TestAccount_SignInCodeCannotConfirmDeletion(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "careful")
 	c := env.SignIn(t, email)
@@ -197,6 +201,7 @@ func TestAccount_SignInCodeCannotConfirmDeletion(t *testing.T) {
 }
 
 func TestAccount_RevokeGrantEndsItAndNotifies(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "user")
 	c := env.SignIn(t, email)

@@ -19,7 +19,7 @@ import (
 func adminEnv(t *testing.T) (*handlertest.Env, *http.Client, string) {
 	t.Helper()
 	adminEmail := handlertest.UniqueEmail(t, "admin")
-	env := handlertest.New(t, func(d *handlers.Deps) { d.AdminEmails = []string{adminEmail} })
+	env := handlertest.New(t, func(d *handlers.Config) { d.AdminEmails = []string{adminEmail} })
 	return env, env.SignIn(t, adminEmail), adminEmail
 }
 
@@ -29,6 +29,7 @@ var adminRoutes = []struct{ method, path string }{
 }
 
 func TestAdmin_EveryRouteIs404ForNonAdmins(t *testing.T) {
+	t.Parallel()
 	env, _, _ := adminEnv(t)
 	dev := env.SignIn(t, handlertest.UniqueEmail(t, "dev"))
 	for _, who := range []struct {
@@ -51,6 +52,7 @@ func TestAdmin_EveryRouteIs404ForNonAdmins(t *testing.T) {
 }
 
 func TestAdmin_OverviewAndListsShowRealNumbers(t *testing.T) {
+	t.Parallel()
 	env, c, _ := adminEnv(t)
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "owner"), store.ClientKindGPT, "https://chatgpt.com/aip/g-1/oauth/callback")
 
@@ -105,6 +107,7 @@ func TestAdmin_OverviewAndListsShowRealNumbers(t *testing.T) {
 }
 
 func TestAdmin_KeysetPagination(t *testing.T) {
+	t.Parallel()
 	env, c, _ := adminEnv(t)
 	ctx := context.Background()
 	for i := range 60 {
@@ -133,6 +136,7 @@ func TestAdmin_KeysetPagination(t *testing.T) {
 }
 
 func TestAdmin_SuspendUserEndsSessionsBlocksSignInAndNotifies(t *testing.T) {
+	t.Parallel()
 	env, c, _ := adminEnv(t)
 	victimEmail := handlertest.UniqueEmail(t, "victim")
 	victim := env.SignIn(t, victimEmail)
@@ -180,6 +184,7 @@ func TestAdmin_SuspendUserEndsSessionsBlocksSignInAndNotifies(t *testing.T) {
 }
 
 func TestAdmin_SuspendClientAndApp(t *testing.T) {
+	t.Parallel()
 	env, c, _ := adminEnv(t)
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "owner"), store.ClientKindGPT)
 	for _, tt := range []struct{ typ, id string }{{"client", fx.Client.ID}, {"app", fx.App.ID}} {
@@ -196,6 +201,7 @@ func TestAdmin_SuspendClientAndApp(t *testing.T) {
 }
 
 func TestAdmin_SuspendBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	env, c, adminEmail := adminEnv(t)
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "owner"), store.ClientKindGPT)
 	me, _ := env.Store.UserByEmail(context.Background(), adminEmail)
@@ -224,6 +230,7 @@ func TestAdmin_SuspendBadInputChangesNothing(t *testing.T) {
 }
 
 func TestAdmin_AuditLogFilters(t *testing.T) {
+	t.Parallel()
 	env, c, adminEmail := adminEnv(t)
 	env.SignIn(t, handlertest.UniqueEmail(t, "someone"))
 	_, body := env.Get(t, c, "/admin/audit?action=user.signed_up&actor="+url.QueryEscape(adminEmail))

@@ -41,11 +41,12 @@ func (a *appEntry) root(issuer string) string { return oauth.AppResource(issuer,
 // lost, and a load that raced with an invalidation is used once but not cached.
 type appCache struct {
 	store *store.Store
+	now   func() time.Time
 	cache *loadcache.Cache[*appEntry] // keys "id:<id>" and "slug:<slug>"
 }
 
-func newAppCache(st *store.Store, ttl time.Duration) *appCache {
-	return &appCache{store: st, cache: loadcache.New[*appEntry](ttl, maxCachedClients)}
+func newAppCache(st *store.Store, ttl time.Duration, now func() time.Time) *appCache {
+	return &appCache{store: st, now: now, cache: loadcache.New[*appEntry](ttl, maxCachedClients)}
 }
 
 func (ac *appCache) bySlug(ctx context.Context, slug string) (*appEntry, error) {
@@ -61,7 +62,7 @@ func (ac *appCache) byID(ctx context.Context, id string) (*appEntry, error) {
 }
 
 func (ac *appCache) get(ctx context.Context, key string, load func(context.Context) (store.OAuthApp, error)) (*appEntry, error) {
-	return ac.cache.Get(ctx, key, time.Now(), func(ctx context.Context) (*appEntry, error) {
+	return ac.cache.Get(ctx, key, ac.now(), func(ctx context.Context) (*appEntry, error) {
 		oa, err := load(ctx)
 		switch {
 		case err == nil:

@@ -34,6 +34,7 @@ func wantErrorPage(t *testing.T, resp *http.Response, body string) {
 // TestAuthorize_RedirectURIExactMatch: the redirect URI must equal a registered one byte
 // for byte (RFC 9700 §2.1); near misses get the error page, never a redirect.
 func TestAuthorize_RedirectURIExactMatch(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT, gptCallback, "http://127.0.0.1/cb")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	tests := []struct{ name, uri string }{
@@ -73,6 +74,7 @@ func TestAuthorize_RedirectURIExactMatch(t *testing.T) {
 // TestAuthorize_UnknownClientRendersPageNotRedirect: a bad or missing client_id never
 // redirects, whatever redirect_uri says.
 func TestAuthorize_UnknownClientRendersPageNotRedirect(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	for name, q := range map[string]url.Values{
@@ -90,6 +92,7 @@ func TestAuthorize_UnknownClientRendersPageNotRedirect(t *testing.T) {
 // TestAuthorize_SuspendedClientRendersPage: a suspended client or app is not sent back
 // anything, not even an error.
 func TestAuthorize_SuspendedClientRendersPage(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	if _, err := w.env.Store.DB().Exec(`UPDATE apps SET suspended_at = now() WHERE id = $1`, w.app.App.ID); err != nil {
 		t.Fatal(err)
@@ -104,6 +107,7 @@ func TestAuthorize_SuspendedClientRendersPage(t *testing.T) {
 // TestAuthorize_IssOnEveryResponse: success, denial and each kind of redirected error
 // carry iss equal to the issuer byte for byte, and state (RFC 9207, RFC 6749 §4.1.2.1).
 func TestAuthorize_IssOnEveryResponse(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	check := func(t *testing.T, resp *http.Response, state, wantErr string) {
@@ -165,6 +169,7 @@ func TestAuthorize_IssOnEveryResponse(t *testing.T) {
 // TestAuthorize_PlainPKCERefused: "plain" (and a challenge without a method, which RFC
 // 7636 would read as plain) is refused for every client kind.
 func TestAuthorize_PlainPKCERefused(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{store.ClientKindGPT, store.ClientKindPublic} {
 		t.Run(kind, func(t *testing.T) {
 			w := newWorld(t, kind, "http://127.0.0.1/callback")
@@ -186,6 +191,7 @@ func TestAuthorize_PlainPKCERefused(t *testing.T) {
 
 // TestAuthorize_PublicClientWithoutPKCERefused: public clients must use PKCE.
 func TestAuthorize_PublicClientWithoutPKCERefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindPublic, "http://127.0.0.1/callback")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	resp, _ := w.authorize(t, user, w.authorizeQuery())
@@ -197,6 +203,7 @@ func TestAuthorize_PublicClientWithoutPKCERefused(t *testing.T) {
 
 // TestAuthorize_NotSignedInGoesToLoginAndBack: the flow survives the email-code sign-in.
 func TestAuthorize_NotSignedInGoesToLoginAndBack(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	c := w.env.Client()
 	q := w.authorizeQuery()
@@ -223,6 +230,7 @@ func TestAuthorize_NotSignedInGoesToLoginAndBack(t *testing.T) {
 // max_age send the user to sign in again and then continue; the ID token's auth_time is
 // the new sign-in.
 func TestAuthorize_PromptLoginAndMaxAgeAskToSignInAgain(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	email := handlertest.UniqueEmail(t, "user")
 	c := w.env.SignIn(t, email)
@@ -275,6 +283,7 @@ func TestAuthorize_PromptLoginAndMaxAgeAskToSignInAgain(t *testing.T) {
 // TestConsent_RememberedSkipsPageUnlessNewScopes: a subset of granted scopes skips the
 // page; a new scope, or prompt=consent, asks again.
 func TestConsent_RememberedSkipsPageUnlessNewScopes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	w.codeFor(t, user, w.authorizeQuery("scope", "openid email"))
@@ -297,6 +306,7 @@ func TestConsent_RememberedSkipsPageUnlessNewScopes(t *testing.T) {
 // TestConsent_OptionalScopeSwitchedOff: switching a scope off keeps it out of the code,
 // the tokens and the grant, and openid cannot be switched off.
 func TestConsent_OptionalScopeSwitchedOff(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	q := w.authorizeQuery("scope", "openid email profile")
@@ -322,6 +332,7 @@ func TestConsent_OptionalScopeSwitchedOff(t *testing.T) {
 // TestConsent_TicketBoundToUser: a consent form posted by another signed-in user is
 // refused and writes nothing.
 func TestConsent_TicketBoundToUser(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	alice := w.env.SignIn(t, handlertest.UniqueEmail(t, "alice"))
 	mallory := w.env.SignIn(t, handlertest.UniqueEmail(t, "mallory"))
@@ -343,6 +354,7 @@ func TestConsent_TicketBoundToUser(t *testing.T) {
 
 // TestConsent_ExpiredTicketRefused: an old consent page no longer works.
 func TestConsent_ExpiredTicketRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	_, page := w.authorize(t, user, w.authorizeQuery())
@@ -354,6 +366,7 @@ func TestConsent_ExpiredTicketRefused(t *testing.T) {
 
 // TestConsent_CrossOriginPostRefused: the consent POST is same-origin protected.
 func TestConsent_CrossOriginPostRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	_, page := w.authorize(t, user, w.authorizeQuery())
@@ -374,6 +387,7 @@ func TestConsent_CrossOriginPostRefused(t *testing.T) {
 
 // TestConsentPage_ShowsWhoAsksAndCannotBeFramed checks the page content and headers.
 func TestConsentPage_ShowsWhoAsksAndCannotBeFramed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	email := handlertest.UniqueEmail(t, "user")
 	user := w.env.SignIn(t, email)
@@ -396,6 +410,7 @@ func TestConsentPage_ShowsWhoAsksAndCannotBeFramed(t *testing.T) {
 // TestAuthorize_MaxAgeCountsFromThisBrowsersSignIn: auth_time is when the user signed in
 // on this browser, so a fresh sign-in on another device does not satisfy max_age here.
 func TestAuthorize_MaxAgeCountsFromThisBrowsersSignIn(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	email := handlertest.UniqueEmail(t, "user")
 	laptop := w.env.SignIn(t, email)

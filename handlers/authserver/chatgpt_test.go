@@ -19,6 +19,7 @@ import (
 // form with the secret in the body ("Default (POST request)"); refreshes later, first
 // the same way, then with "Basic authorization header".
 func TestChatGPTFlow_RawRequests(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	q := w.authorizeQuery("scope", "") // ChatGPT sends scope= when the field is empty
 	code, _ := w.codeFor(t, nil, q)
@@ -67,6 +68,7 @@ func TestChatGPTFlow_RawRequests(t *testing.T) {
 // client in both token exchange methods ChatGPT offers, and verifies the ID token with
 // go-oidc against discovery and the JWKS, then refreshes through the TokenSource.
 func TestChatGPTFlow_OAuth2Library(t *testing.T) {
+	t.Parallel()
 	for _, style := range []struct {
 		name  string
 		style oauth2.AuthStyle
@@ -148,6 +150,7 @@ func TestChatGPTFlow_OAuth2Library(t *testing.T) {
 
 // TestDiscovery_BothDocumentsIdenticalAndComplete checks the two well-known documents.
 func TestDiscovery_BothDocumentsIdenticalAndComplete(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	oidcDoc := do(t, mustReq(t, http.MethodGet, w.env.BaseURL+oauth.PathOpenIDConfiguration))
 	asDoc := do(t, mustReq(t, http.MethodGet, w.env.BaseURL+oauth.PathServerMetadata))
@@ -203,6 +206,7 @@ func TestDiscovery_BothDocumentsIdenticalAndComplete(t *testing.T) {
 // TestJWKS_PublishesBothKeysCacheable checks the JWKS: the ES256 access-token key and
 // the RS256 ID-token key, no private parts, cacheable, CORS, ETag.
 func TestJWKS_PublishesBothKeysCacheable(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := do(t, mustReq(t, http.MethodGet, w.env.BaseURL+oauth.PathJWKS))
 	if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != "*" || r.Header.Get("ETag") == "" {
@@ -233,6 +237,7 @@ func TestJWKS_PublishesBothKeysCacheable(t *testing.T) {
 // TestCORS_PreflightOnMachineEndpoints checks the preflights of every browser-callable
 // machine endpoint and that none of them sets a cookie.
 func TestCORS_PreflightOnMachineEndpoints(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	for _, p := range []string{oauth.PathOpenIDConfiguration, oauth.PathServerMetadata, oauth.PathJWKS, oauth.PathToken, oauth.PathRevoke, oauth.PathUserInfo} {
 		req := mustReq(t, http.MethodOptions, w.env.BaseURL+p)

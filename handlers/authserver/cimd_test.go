@@ -93,7 +93,7 @@ func newCIMDWorld(t *testing.T) *cimdWorld {
 	pool.AddCert(d.Certificate())
 	pool.AddCert(v.Certificate())
 	fetcher := safefetch.New(safefetch.Options{AllowAddrs: []string{d.Listener.Addr().String()}, RootCAs: pool})
-	env := handlertest.New(t, func(deps *handlers.Deps) { deps.Fetcher = fetcher })
+	env := handlertest.New(t, func(deps *handlers.Config) { deps.Fetcher = fetcher })
 	w := &mcpWorld{env: env, app: env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev"), "")}
 	return &cimdWorld{mcpWorld: w, docs: d, victim: v}
 }
@@ -119,6 +119,7 @@ func (w *cimdWorld) query(clientID, redirectURI, challenge string) url.Values {
 }
 
 func TestCIMD_DocumentClientJourneyAndCaching(t *testing.T) {
+	t.Parallel()
 	w := newCIMDWorld(t)
 	docURL := w.docs.URL + "/claude-code.json"
 	w.docs.publish("/claude-code.json", document(docURL, nil), "max-age=60")
@@ -196,6 +197,7 @@ func TestCIMD_DocumentClientJourneyAndCaching(t *testing.T) {
 }
 
 func TestCIMD_ClientIDMustEqualTheDocumentURL(t *testing.T) {
+	t.Parallel()
 	w := newCIMDWorld(t)
 	docURL := w.docs.publish("/c.json", document(w.docs.URL+"/other.json", nil), "")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
@@ -208,6 +210,7 @@ func TestCIMD_ClientIDMustEqualTheDocumentURL(t *testing.T) {
 }
 
 func TestCIMD_RedirectURINotInDocumentIsAnErrorPage(t *testing.T) {
+	t.Parallel()
 	w := newCIMDWorld(t)
 	docURL := w.docs.URL + "/c.json"
 	w.docs.publish("/c.json", document(docURL, map[string]any{"redirect_uris": []string{"https://app.example/cb"}}), "")
@@ -220,6 +223,7 @@ func TestCIMD_RedirectURINotInDocumentIsAnErrorPage(t *testing.T) {
 }
 
 func TestCIMD_SSRFTargetsAreRefusedWithoutAFetchReachingThem(t *testing.T) {
+	t.Parallel()
 	w := newCIMDWorld(t)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	_, challenge := pkcePair()
@@ -256,6 +260,7 @@ func TestCIMD_SSRFTargetsAreRefusedWithoutAFetchReachingThem(t *testing.T) {
 }
 
 func TestCIMD_PrivateKeyJWTClientAuthentication(t *testing.T) {
+	t.Parallel()
 	w := newCIMDWorld(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -339,6 +344,7 @@ func (w *mcpWorld) code2(t *testing.T, c *http.Client, q url.Values) string {
 }
 
 func TestCIMD_FailedDocumentIsNotRefetchedForAMinute(t *testing.T) {
+	t.Parallel()
 	w := newCIMDWorld(t)
 	docURL := w.docs.publish("/broken.json", document(w.docs.URL+"/someone-else.json", nil), "")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))

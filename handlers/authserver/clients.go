@@ -56,9 +56,9 @@ func newClientCache(st *store.Store, ttl time.Duration, now func() time.Time) *c
 	return &clientCache{store: st, now: now, cache: loadcache.New[*clientEntry](ttl, maxCachedClients)}
 }
 
-// get returns the entry for id, loading it when absent or older than the TTL (wall clock).
+// get returns the entry for id, loading it when absent or older than the TTL.
 func (cc *clientCache) get(ctx context.Context, id string) (*clientEntry, error) {
-	return cc.cache.Get(ctx, id, time.Now(), cc.loader(id, false))
+	return cc.cache.Get(ctx, id, cc.now(), cc.loader(id, false))
 }
 
 // reloadAfterMiss reloads e from the database when a lookup against it failed, once per
@@ -76,7 +76,7 @@ func (cc *clientCache) load(ctx context.Context, id string, afterMiss bool) (*cl
 	if afterMiss {
 		flight = "\x00miss\x00" + id
 	}
-	return cc.cache.Load(ctx, id, flight, time.Now(), cc.loader(id, afterMiss))
+	return cc.cache.Load(ctx, id, flight, cc.now(), cc.loader(id, afterMiss))
 }
 
 func (cc *clientCache) loader(id string, afterMiss bool) func(context.Context) (*clientEntry, error) {

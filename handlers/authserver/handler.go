@@ -15,6 +15,7 @@ import (
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/notify"
+	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
@@ -22,9 +23,9 @@ import (
 type Config struct {
 	Store    *store.Store
 	Keys     *signingkeys.Keys
-	Listener *notify.Listener // nil: no cross-instance invalidation (the cache TTL still bounds staleness)
-	Issuer   string           // AUTHGPTS_BASE_URL exactly
-	Secret   []byte           // AUTHGPTS_SECRET
+	Listener *notify.Listener  // nil: no cross-instance invalidation (the cache TTL still bounds staleness)
+	Issuer   string            // AUTHGPTS_BASE_URL exactly
+	Derived  oauth.DerivedKeys // the keys derived from AUTHGPTS_SECRET
 	Now      func() time.Time
 	Log      *slog.Logger
 	// ClientCacheTTL bounds how long a cached client is used without a NOTIFY; zero means
@@ -34,8 +35,9 @@ type Config struct {
 	// production policy (safefetch.New with no allow-list). Tests pass one whose
 	// allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
-	// RegistrationsPerMinute is how many dynamic registrations one IP address may make
-	// per minute (also the burst); zero means DefaultRegistrationsPerMinute.
+	// Registrations limits dynamic registrations per client IP address, across every
+	// instance; RegistrationsPerMinute is that limit (zero: DefaultRegistrationsPerMinute).
+	Registrations          *ratelimit.Limiter
 	RegistrationsPerMinute int
 }
 
@@ -64,8 +66,9 @@ type Handler struct {
 	verified verifiedTokens
 	docs     *documents
 
-	registrations *ipLimiter       // POST /oauth/register per client IP
-	cimd          *documentClients // client ID metadata documents, client JWKS
+	registrations          *ratelimit.Limiter // POST /oauth/register per client IP
+	registrationsPerMinute int
+	cimd                   *documentClients // client ID metadata documents, client JWKS
 }
 
 // New builds the handler and subscribes its caches to their NOTIFY channels. A failed
@@ -90,18 +93,19 @@ func New(cfg Config) *Handler {
 		store:   cfg.Store,
 		keys:    cfg.Keys,
 		issuer:  cfg.Issuer,
-		hasher:  oauth.NewHasher(oauth.DeriveKey(cfg.Secret, oauth.PurposeTokenHash, 32)),
-		tickets: oauth.NewTicketSigner(oauth.DeriveKey(cfg.Secret, oauth.PurposeConsentTicket, 32)),
-		rotator: oauth.NewRotator(oauth.DeriveKey(cfg.Secret, oauth.PurposeRefreshRotation, 32)),
+		hasher:  cfg.Derived.TokenHash,
+		tickets: cfg.Derived.Tickets,
+		rotator: cfg.Derived.Rotator,
 		now:     cfg.Now,
 		log:     cfg.Log,
 		clients: newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
-		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL),
-		grants:  newGrantStatus(cfg.Store),
+		apps:    newAppCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		grants:  newGrantStatus(cfg.Store, cfg.Now),
 		docs:    &documents{issuer: cfg.Issuer},
 
-		registrations: newIPLimiter(cfg.RegistrationsPerMinute, time.Minute),
-		cimd:          &documentClients{fetch: cfg.Fetcher},
+		registrations:          cfg.Registrations,
+		registrationsPerMinute: cfg.RegistrationsPerMinute,
+		cimd:                   &documentClients{fetch: cfg.Fetcher},
 	}
 	if cfg.Listener != nil {
 		if err := cfg.Listener.Subscribe(store.ClientsChannel, h.clients.invalidate, h.clients.flush); err != nil {
@@ -122,26 +126,26 @@ func New(cfg Config) *Handler {
 // POSTs).
 func (h *Handler) Register(machine, browser gin.IRouter) {
 	m := machine.Group("/", noSniff, web.LimitBody(oauth.MaxRequestBody))
-	public := m.Group("/", cors)
+	public := m.Group("/", web.CORS)
 	for _, p := range []string{oauth.PathOpenIDConfiguration, oauth.PathServerMetadata} {
 		public.GET(p, h.discovery)
-		public.OPTIONS(p, preflight)
+		public.OPTIONS(p, web.Preflight)
 	}
 	public.GET(oauth.PathJWKS, h.jwks)
-	public.OPTIONS(oauth.PathJWKS, preflight)
+	public.OPTIONS(oauth.PathJWKS, web.Preflight)
 	public.POST(oauth.PathToken, h.token)
-	public.OPTIONS(oauth.PathToken, preflight)
+	public.OPTIONS(oauth.PathToken, web.Preflight)
 	public.POST(oauth.PathRevoke, h.revoke)
-	public.OPTIONS(oauth.PathRevoke, preflight)
+	public.OPTIONS(oauth.PathRevoke, web.Preflight)
 	public.POST(oauth.PathRegister, h.register)
-	public.OPTIONS(oauth.PathRegister, preflight)
+	public.OPTIONS(oauth.PathRegister, web.Preflight)
 	public.GET(oauth.PathRegister+"/:client_id", h.registrationRead)
 	public.PUT(oauth.PathRegister+"/:client_id", h.registrationUpdate)
 	public.DELETE(oauth.PathRegister+"/:client_id", h.registrationDelete)
-	public.OPTIONS(oauth.PathRegister+"/:client_id", preflight)
+	public.OPTIONS(oauth.PathRegister+"/:client_id", web.Preflight)
 	public.GET(oauth.PathUserInfo, h.userinfo)
 	public.POST(oauth.PathUserInfo, h.userinfo)
-	public.OPTIONS(oauth.PathUserInfo, preflight)
+	public.OPTIONS(oauth.PathUserInfo, web.Preflight)
 	// Introspection is for resource servers, server to server: no CORS.
 	m.POST(oauth.PathIntrospect, h.introspect)
 
@@ -151,25 +155,6 @@ func (h *Handler) Register(machine, browser gin.IRouter) {
 
 // PathConsent is where the consent form posts.
 const PathConsent = "/oauth/consent"
-
-// cors lets browser-based clients (MCP Inspector, single-page apps) call the machine
-// endpoints: any origin, never credentials (AI-CLIENTS.md M11). Nothing here reads
-// cookies, so "*" exposes nothing a server-side caller could not fetch.
-func cors(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
-	c.Next()
-}
-
-// preflight answers a CORS preflight.
-func preflight(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
-	h.Set("Access-Control-Max-Age", "86400")
-	c.AbortWithStatus(http.StatusNoContent)
-}
 
 func noSniff(c *gin.Context) {
 	c.Writer.Header().Set("X-Content-Type-Options", "nosniff")

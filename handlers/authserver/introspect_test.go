@@ -29,6 +29,7 @@ func (w *world) introspect(t *testing.T, token string) tokenResult {
 // TestIntrospect_ActiveRevokedAndForeign: RFC 7662 answers for the app's tokens only;
 // revoked grants and other apps' tokens are inactive, with nothing else said.
 func TestIntrospect_ActiveRevokedAndForeign(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.tokensFor(t, "openid email")
 	at := w.introspect(t, r.str("access_token"))
@@ -71,6 +72,7 @@ func TestIntrospect_ActiveRevokedAndForeign(t *testing.T) {
 // TestIntrospect_SeesRevocationByAnotherPath: a grant revoked by store.RevokeGrant
 // elsewhere (the account page, another instance) reaches introspection through NOTIFY.
 func TestIntrospect_SeesRevocationByAnotherPath(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.tokensFor(t, "openid")
 	if g := w.introspect(t, r.str("access_token")); g.Body["active"] != true {
@@ -93,6 +95,7 @@ func TestIntrospect_SeesRevocationByAnotherPath(t *testing.T) {
 // TestRevoke_RFC7009: unknown tokens and other clients' tokens answer 200 without effect;
 // an access token revokes its grant; a public client revokes with its client_id.
 func TestRevoke_RFC7009(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.tokensFor(t, "openid")
 	for _, tok := range []string{"agr_nothing", "garbage"} {
@@ -123,6 +126,7 @@ func TestRevoke_RFC7009(t *testing.T) {
 // TestUserinfo_BearerGETAndPOST: the userinfo endpoint answers with the openid scope,
 // adds email with the email scope, and refuses bad tokens with a Bearer challenge.
 func TestUserinfo_BearerGETAndPOST(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.tokensFor(t, "openid email")
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
@@ -152,6 +156,7 @@ func TestUserinfo_BearerGETAndPOST(t *testing.T) {
 // TestLogs_NoSecretsTokensOrCodes runs flows that succeed and fail, then checks that no
 // secret, code or token appears in the server's logs.
 func TestLogs_NoSecretsTokensOrCodes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	r := w.exchange(t, code)
@@ -180,6 +185,7 @@ func TestLogs_NoSecretsTokensOrCodes(t *testing.T) {
 // TestIntrospect_ExpiredTokenInactive: a token introspected while valid (and so cached
 // as verified) is inactive once it has expired.
 func TestIntrospect_ExpiredTokenInactive(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.tokensFor(t, "openid")
 	if g := w.introspect(t, r.str("access_token")); g.Body["active"] != true {
@@ -194,6 +200,7 @@ func TestIntrospect_ExpiredTokenInactive(t *testing.T) {
 // TestIntrospect_SuspendedUserInactive: suspending the user (admin console) makes their
 // access tokens inactive; unsuspending makes them active again.
 func TestIntrospect_SuspendedUserInactive(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.tokensFor(t, "openid")
 	sub := claimsOf(t, r.str("access_token"))["sub"].(string)
@@ -217,5 +224,8 @@ func TestIntrospect_SuspendedUserInactive(t *testing.T) {
 	if err := w.env.Store.SetSuspended(t.Context(), store.TargetUser, sub, false, "", actor, w.env.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// Reinstating sends no NOTIFY: the cached status is rechecked after its TTL, on the
+	// server's clock.
+	w.env.Clock.Advance(6 * time.Second)
 	eventually(true)
 }

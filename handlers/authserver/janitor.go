@@ -24,7 +24,7 @@ const (
 
 // RunJanitor runs Sweep every interval until ctx ends. Every statement is idempotent, so
 // every instance may run it.
-func RunJanitor(ctx context.Context, st *store.Store, interval time.Duration, log *slog.Logger) {
+func RunJanitor(ctx context.Context, st *store.Store, interval time.Duration, now func() time.Time, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -33,7 +33,7 @@ func RunJanitor(ctx context.Context, st *store.Store, interval time.Duration, lo
 			return
 		case <-t.C:
 		}
-		r, err := Sweep(ctx, st, time.Now())
+		r, err := Sweep(ctx, st, now())
 		if r.Codes+r.RefreshTokens+int64(r.Registrations) > 0 {
 			log.Info("janitor", "codes", r.Codes, "refresh_tokens", r.RefreshTokens, "registrations", r.Registrations)
 		}
@@ -49,8 +49,13 @@ type SweepResult struct {
 	Registrations        int
 }
 
+// rateBucketIdle is how long a shared rate-limit bucket must be untouched before it is
+// deleted: every limit is per minute, so by then it has refilled and a new one is equal.
+const rateBucketIdle = 2 * time.Minute
+
 // Sweep deletes, as of now, expired codes and refresh tokens (kept janitorKeep past
-// their expiry), forgotten client-assertion jtis, expired upstream sign-in states, and unused or idle registrations.
+// their expiry), forgotten client-assertion jtis, expired upstream sign-in states,
+// unused or idle registrations and rate-limit buckets that have refilled.
 func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, error) {
 	var r SweepResult
 	cutoff := now.Add(-janitorKeep)
@@ -66,6 +71,9 @@ func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, er
 	}
 	// Outbound sign-in states and own-login assertion jtis, once expired.
 	if _, err = st.DeleteExpiredUpstreamLogins(ctx, now); err != nil {
+		return r, err
+	}
+	if _, err = st.DeleteIdleRateBuckets(ctx, now.Add(-rateBucketIdle)); err != nil {
 		return r, err
 	}
 	r.Registrations, err = st.DeleteUnusedRegistrations(ctx, now.Add(-RegistrationUnusedAfter), now.Add(-RegistrationIdleAfter))

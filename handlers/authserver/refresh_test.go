@@ -27,6 +27,7 @@ func gidOf(t *testing.T, r tokenResult) string {
 // TestRefresh_ReuseAfterGraceRevokesFamily: a rotated refresh token presented after the
 // grace window revokes the grant; the successor dies with it (RFC 9700 §4.14.2).
 func TestRefresh_ReuseAfterGraceRevokesFamily(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	first := w.tokensFor(t, "openid email")
 	gid := gidOf(t, first)
@@ -56,6 +57,7 @@ func TestRefresh_ReuseAfterGraceRevokesFamily(t *testing.T) {
 // repeats the refresh within the window gets the same new refresh token, and the family
 // stays one live token.
 func TestRefresh_RepeatInsideGraceGetsSameSuccessor(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	first := w.tokensFor(t, "openid")
 	gid := gidOf(t, first)
@@ -77,6 +79,7 @@ func TestRefresh_RepeatInsideGraceGetsSameSuccessor(t *testing.T) {
 // TestRefresh_ConcurrentRefreshesInsideWindowBothSucceed: two refreshes racing with one
 // token both succeed with the same successor; nothing is revoked.
 func TestRefresh_ConcurrentRefreshesInsideWindowBothSucceed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	first := w.tokensFor(t, "openid")
 	gid := gidOf(t, first)
@@ -107,6 +110,7 @@ func TestRefresh_ConcurrentRefreshesInsideWindowBothSucceed(t *testing.T) {
 
 // TestRefresh_ScopeNarrowingAllowedWideningRefused: RFC 6749 §6.
 func TestRefresh_ScopeNarrowingAllowedWideningRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	first := w.tokensFor(t, "openid email")
 	narrow := w.refresh(t, first.str("refresh_token"), "scope", "email")
@@ -126,6 +130,7 @@ func TestRefresh_ScopeNarrowingAllowedWideningRefused(t *testing.T) {
 // TestRefresh_BoundToClientAndExpires: another client cannot use the token, and it
 // expires after the app's refresh-token lifetime.
 func TestRefresh_BoundToClientAndExpires(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	first := w.tokensFor(t, "openid")
 	other := w.env.NewApp(t, "other-dev@example.com", store.ClientKindGPT, gptCallback)

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -36,7 +35,12 @@ var errRegistrationToken = oauth.ErrInvalidToken.WithDescription("The registrati
 
 // register is POST /oauth/register (RFC 7591 §3).
 func (h *Handler) register(c *gin.Context) {
-	if ok, retry := h.registrations.allow(c.ClientIP(), time.Now()); !ok {
+	ok, retry, err := h.registrations.Allow(c.Request.Context(), c.ClientIP(), h.registrationsPerMinute, h.now())
+	if err != nil {
+		writeError(c, err, false)
+		return
+	}
+	if !ok {
 		c.Header("Retry-After", strconv.Itoa(int(retry.Seconds()+0.999)))
 		writeError(c, errTooManyRegistrations, false)
 		return

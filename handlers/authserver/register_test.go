@@ -91,6 +91,7 @@ func noEmptyFields(t *testing.T, raw string) {
 }
 
 func TestRegister_ClaudeBodyCreatesAppLessPublicClient(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	r := registerJSON(t, env, claudeDCR)
 	if r.Status != http.StatusCreated {
@@ -153,6 +154,7 @@ func TestRegister_ClaudeBodyCreatesAppLessPublicClient(t *testing.T) {
 }
 
 func TestRegister_SecretMethodGetsHashedSecretThatNeverExpires(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	r := registerJSON(t, env, `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"client_secret_post","client_name":"Tool"}`)
 	if r.Status != http.StatusCreated {
@@ -181,6 +183,7 @@ func TestRegister_SecretMethodGetsHashedSecretThatNeverExpires(t *testing.T) {
 }
 
 func TestRegister_InvalidMetadataRefusedAsJSONAndNothingStored(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	cases := []struct {
 		name, contentType, body, code string
@@ -214,6 +217,7 @@ func TestRegister_InvalidMetadataRefusedAsJSONAndNothingStored(t *testing.T) {
 }
 
 func TestRegister_PreflightAllowsBrowserClients(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	for _, path := range []string{oauth.PathRegister, oauth.PathRegister + "/agpt_x"} {
 		req, _ := http.NewRequest(http.MethodOptions, env.BaseURL+path, nil)
@@ -229,6 +233,7 @@ func TestRegister_PreflightAllowsBrowserClients(t *testing.T) {
 }
 
 func TestRegister_RateLimitedPerIP(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	body := `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none"}`
 	for i := 0; i < 60; i++ {
@@ -276,6 +281,7 @@ func wantTokenError(t *testing.T, r tokenResult) {
 }
 
 func TestRegistrationManagement_ReadUpdateDeleteNeedTheToken(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	reg := mustRegister(t, env, claudeDCR)
 	other := mustRegister(t, env, claudeDCR)
@@ -339,6 +345,7 @@ func TestRegistrationManagement_ReadUpdateDeleteNeedTheToken(t *testing.T) {
 // TestJanitor_RemovesUnusedAndIdleRegistrations: a registration nobody used within a day
 // goes, one in use stays until it has been idle for 90 days; portal clients never go.
 func TestJanitor_RemovesUnusedAndIdleRegistrations(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t) // w.reg: registered, never used
 	used := mustRegister(t, w.env, claudeDCR)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))

@@ -102,6 +102,7 @@ func wantRedirectError(t *testing.T, env *handlertest.Env, resp *http.Response, 
 }
 
 func TestMCP_RegisteredClientIsBoundToTheResourceApp(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	verifier, challenge := pkcePair()
@@ -181,6 +182,7 @@ func audIs(aud any, want string) bool {
 }
 
 func TestAuthorize_AppLessClientWithoutResourceIsInvalidRequest(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	_, challenge := pkcePair()
@@ -193,6 +195,7 @@ func TestAuthorize_AppLessClientWithoutResourceIsInvalidRequest(t *testing.T) {
 }
 
 func TestAuthorize_ResourceMustNameAnMCPApp(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	closed := w.env.NewApp(t, handlertest.UniqueEmail(t, "dev2"), store.ClientKindGPT, gptCallback) // MCP off
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
@@ -226,6 +229,7 @@ func TestAuthorize_ResourceMustNameAnMCPApp(t *testing.T) {
 }
 
 func TestAuthorize_RegisteredClientsMustUsePKCE(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	confidential := mustRegister(t, w.env, `{"redirect_uris":["`+claudeCallback+`"],"token_endpoint_auth_method":"client_secret_basic"}`)
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
@@ -237,6 +241,7 @@ func TestAuthorize_RegisteredClientsMustUsePKCE(t *testing.T) {
 }
 
 func TestToken_ResourceOutsideTheCodeIsInvalidTarget(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	other := w.env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev2"), "")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
@@ -265,6 +270,7 @@ func TestToken_ResourceOutsideTheCodeIsInvalidTarget(t *testing.T) {
 }
 
 func TestPortalClient_ResourceIsOptionalAndOwnAppOnly(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	other := w.env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev2"), "")
 	root := w.env.BaseURL + "/gw/" + w.app.App.Slug
@@ -287,6 +293,7 @@ func TestPortalClient_ResourceIsOptionalAndOwnAppOnly(t *testing.T) {
 }
 
 func TestGrant_OneMCPClientConnectsAUserToManyApps(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	second := w.env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev2"), "")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
@@ -309,6 +316,7 @@ func TestGrant_OneMCPClientConnectsAUserToManyApps(t *testing.T) {
 }
 
 func TestMCP_SwitchingMCPOffStopsRefreshAndGatewayCalls(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }))
 	defer upstream.Close()
 	env := handlertest.NewWithGateway(t, nil)
@@ -354,6 +362,7 @@ func TestMCP_SwitchingMCPOffStopsRefreshAndGatewayCalls(t *testing.T) {
 }
 
 func TestIntrospect_MCPTokenIsActiveOnlyForItsApp(t *testing.T) {
+	t.Parallel()
 	w := newMCPWorld(t)
 	other := w.env.NewMCPApp(t, handlertest.UniqueEmail(t, "dev2"), "")
 	user := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))

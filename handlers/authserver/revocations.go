@@ -30,6 +30,7 @@ const maxCachedGrants = 100_000
 // takes effect within it.
 type grantStatus struct {
 	store *store.Store
+	now   func() time.Time
 
 	mu    sync.RWMutex
 	m     map[string]grantEntry
@@ -43,8 +44,8 @@ type grantEntry struct {
 	checkedAt time.Time
 }
 
-func newGrantStatus(st *store.Store) *grantStatus {
-	return &grantStatus{store: st, m: make(map[string]grantEntry)}
+func newGrantStatus(st *store.Store, now func() time.Time) *grantStatus {
+	return &grantStatus{store: st, now: now, m: make(map[string]grantEntry)}
 }
 
 // isLive reports whether the grant's tokens may be honoured. An empty grant ID
@@ -56,7 +57,7 @@ func (g *grantStatus) isLive(ctx context.Context, grantID string) (bool, error) 
 	g.mu.RLock()
 	e, ok := g.m[grantID]
 	g.mu.RUnlock()
-	if ok && (e.final || time.Since(e.checkedAt) < grantCheckTTL) {
+	if ok && (e.final || g.now().Sub(e.checkedAt) < grantCheckTTL) {
 		return e.live, nil
 	}
 	v, err, _ := g.group.Do(grantID, func() (any, error) {
@@ -64,7 +65,7 @@ func (g *grantStatus) isLive(ctx context.Context, grantID string) (bool, error) 
 		if err != nil {
 			return nil, err
 		}
-		e := grantEntry{live: st.Live(), final: !st.Exists || st.Revoked, userID: st.UserID, checkedAt: time.Now()}
+		e := grantEntry{live: st.Live(), final: !st.Exists || st.Revoked, userID: st.UserID, checkedAt: g.now()}
 		g.mu.Lock()
 		if cur, ok := g.m[grantID]; !ok || !cur.final { // a revocation learnt meanwhile wins
 			if len(g.m) >= maxCachedGrants {
@@ -89,7 +90,7 @@ func (g *grantStatus) revoked(grantID string) {
 	if len(g.m) >= maxCachedGrants {
 		g.m = make(map[string]grantEntry)
 	}
-	g.m[grantID] = grantEntry{live: false, final: true, checkedAt: time.Now()}
+	g.m[grantID] = grantEntry{live: false, final: true, checkedAt: g.now()}
 	g.mu.Unlock()
 }
 

@@ -18,6 +18,7 @@ import (
 // TestPublicClient_PKCES256 runs the flow of a public (MCP) client: PKCE S256, no
 // secret, client_id in the body.
 func TestPublicClient_PKCES256(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindPublic, "http://127.0.0.1/callback")
 	verifier, challenge := pkcePair()
 	code, _ := w.codeFor(t, nil, w.authorizeQuery("redirect_uri", "http://127.0.0.1:53682/callback",
@@ -34,6 +35,7 @@ func TestPublicClient_PKCES256(t *testing.T) {
 // TestToken_PKCEDowngradeRefused: a code_verifier for a code issued without a challenge
 // is refused (RFC 9700 §2.1.1).
 func TestToken_PKCEDowngradeRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	verifier, _ := pkcePair()
@@ -43,6 +45,7 @@ func TestToken_PKCEDowngradeRefused(t *testing.T) {
 // TestToken_WrongOrMissingVerifierRefused: the verifier must match the challenge, and a
 // code issued with a challenge needs one. A failed attempt burns the code.
 func TestToken_WrongOrMissingVerifierRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	verifier, challenge := pkcePair()
 	other, _ := pkcePair()
@@ -63,6 +66,7 @@ func TestToken_WrongOrMissingVerifierRefused(t *testing.T) {
 // TestToken_ReusedCodeRevokesGrant: the second redemption of a code fails and revokes
 // the grant, its refresh tokens and (through gid) its access tokens.
 func TestToken_ReusedCodeRevokesGrant(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	first := w.exchange(t, code)
@@ -81,6 +85,7 @@ func TestToken_ReusedCodeRevokesGrant(t *testing.T) {
 
 // TestToken_ExpiredCodeRefused: codes live CodeTTL.
 func TestToken_ExpiredCodeRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	w.env.Clock.Advance(oauth.CodeTTL + time.Second)
@@ -90,6 +95,7 @@ func TestToken_ExpiredCodeRefused(t *testing.T) {
 // TestToken_CodeBoundToClient: another client (of another app, with valid credentials)
 // cannot redeem the code; the rightful client still can.
 func TestToken_CodeBoundToClient(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	other := w.env.NewApp(t, handlertest.UniqueEmail(t, "other"), store.ClientKindGPT, gptCallback)
@@ -101,6 +107,7 @@ func TestToken_CodeBoundToClient(t *testing.T) {
 
 // TestToken_CodeBoundToRedirectURI: redirect_uri must be repeated identically.
 func TestToken_CodeBoundToRedirectURI(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT, gptCallback, "https://chat.openai.com/aip/g-0123456789abcdef/oauth/callback")
 	for name, uri := range map[string]string{"different": "https://chat.openai.com/aip/g-0123456789abcdef/oauth/callback", "missing": "\x00"} {
 		t.Run(name, func(t *testing.T) {
@@ -113,6 +120,7 @@ func TestToken_CodeBoundToRedirectURI(t *testing.T) {
 // TestToken_InvalidClient401: a wrong secret is invalid_client with 401, and with a Basic
 // challenge exactly when Basic was used (RFC 6749 §5.2).
 func TestToken_InvalidClient401(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {"agc_x"}, "redirect_uri": {gptCallback}}
 
@@ -146,6 +154,7 @@ func TestToken_InvalidClient401(t *testing.T) {
 // TestToken_BasicWithMatchingClientIDInBodyAccepted: Basic plus the same client_id in the
 // body is fine; a different one, or a secret in both places, is refused.
 func TestToken_BasicWithMatchingClientIDInBodyAccepted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	base := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {gptCallback}}
@@ -169,6 +178,7 @@ func TestToken_BasicWithMatchingClientIDInBodyAccepted(t *testing.T) {
 
 // TestToken_SuspendedClientOrAppInvalidClient: suspension stops token issuance.
 func TestToken_SuspendedClientOrAppInvalidClient(t *testing.T) {
+	t.Parallel()
 	for _, table := range []string{"clients", "apps"} {
 		t.Run(table, func(t *testing.T) {
 			w := newWorld(t, store.ClientKindService)
@@ -188,6 +198,7 @@ func TestToken_SuspendedClientOrAppInvalidClient(t *testing.T) {
 // TestToken_UnsupportedGrantsRefused: password and implicit are not offered, and each
 // client kind only gets its own grants.
 func TestToken_UnsupportedGrantsRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	for _, gt := range []string{"password", "implicit", "urn:ietf:params:oauth:grant-type:device_code"} {
 		r := w.post(t, oauth.PathToken, url.Values{"grant_type": {gt}, "username": {"u"}, "password": {"p"}}, w.app.Client.ID, w.app.Secret)
@@ -200,6 +211,7 @@ func TestToken_UnsupportedGrantsRefused(t *testing.T) {
 
 // TestToken_JSONBodyAccepted: a JSON token request works like a form.
 func TestToken_JSONBodyAccepted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	code, _ := w.codeFor(t, nil, w.authorizeQuery())
 	body, _ := json.Marshal(map[string]string{"grant_type": "authorization_code", "code": code, "redirect_uri": gptCallback,
@@ -211,6 +223,7 @@ func TestToken_JSONBodyAccepted(t *testing.T) {
 
 // TestToken_RepeatedParameterRefused: RFC 6749 §3.2, parameters must not repeat.
 func TestToken_RepeatedParameterRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindGPT)
 	r := w.post(t, oauth.PathToken, url.Values{"grant_type": {"authorization_code", "client_credentials"}}, w.app.Client.ID, w.app.Secret)
 	wantError(t, r, http.StatusBadRequest, "invalid_request")
@@ -218,6 +231,7 @@ func TestToken_RepeatedParameterRefused(t *testing.T) {
 
 // TestToken_NoStore: every token response, success or error, is not cacheable.
 func TestToken_NoStore(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindService)
 	for _, r := range []tokenResult{
 		w.post(t, oauth.PathToken, url.Values{"grant_type": {"client_credentials"}}, w.app.Client.ID, w.app.Secret),
@@ -233,6 +247,7 @@ func TestToken_NoStore(t *testing.T) {
 // TestClientCredentials_ServiceClient: a service client gets a token for itself without
 // a refresh token, an ID token or any row written.
 func TestClientCredentials_ServiceClient(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindService)
 	var before int
 	_ = w.env.Store.DB().Get(&before, `SELECT (SELECT count(*) FROM grants) + (SELECT count(*) FROM refresh_tokens) + (SELECT count(*) FROM auth_codes) + (SELECT count(*) FROM audit_log)`)
@@ -262,6 +277,7 @@ func TestClientCredentials_ServiceClient(t *testing.T) {
 // TestToken_RotatedSecretOldStopsNewWorks: after a rotation without overlap the new
 // secret works at once and the old one stops, even though the client was cached.
 func TestToken_RotatedSecretOldStopsNewWorks(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, store.ClientKindService)
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	wantOK(t, w.post(t, oauth.PathToken, cc, w.app.Client.ID, w.app.Secret)) // now cached

@@ -16,7 +16,7 @@ func (h *Handler) userinfo(c *gin.Context) {
 	token, ok := oauth.BearerToken(c.GetHeader("Authorization"))
 	if !ok {
 		// RFC 6750 §3.1: no error code when the request had no token at all.
-		c.Header("WWW-Authenticate", `Bearer realm="authgpts"`)
+		c.Header("WWW-Authenticate", oauth.BearerChallenge{}.String())
 		writeError(c, oauth.ErrInvalidToken.WithDescription("Send the access token as Authorization: Bearer."), false)
 		return
 	}

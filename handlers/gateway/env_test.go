@@ -18,7 +18,6 @@ import (
 	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
-	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/signingkeys"
 )
 
@@ -28,7 +27,7 @@ import (
 type env struct {
 	*handlertest.Env
 	GW    *gateway.Gateway
-	Admin string // the admin's email (handlers.Deps.AdminEmails)
+	Admin string // the admin's email (handlers.Config.AdminEmails)
 
 	adminOnce sync.Once
 	admin     *http.Client
@@ -68,7 +67,7 @@ func newEnv(t testing.TB, cfg ...func(*gateway.Config)) *env {
 		for _, f := range cfg {
 			f(c)
 		}
-	}, func(d *handlers.Deps) { d.AdminEmails = []string{e.Admin} })
+	}, func(d *handlers.Config) { d.AdminEmails = []string{e.Admin} })
 	e.GW = e.Gateway
 	return e
 }
@@ -78,18 +77,10 @@ func newEnv(t testing.TB, cfg ...func(*gateway.Config)) *env {
 // (nil: share the first instance's). It returns the instance's base URL and gateway.
 func (e *env) secondInstance(t testing.TB, keys *signingkeys.Keys) (string, *gateway.Gateway) {
 	t.Helper()
-	d := e.Deps
-	if keys != nil {
-		d.Keys = keys
-	}
-	// Its own LISTEN connection, as another server process has.
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	d.Listener = notify.NewListener(ctx, e.DSN, d.Log)
-	d.Gateway = handlertest.StartGateway(t, d, nil)
-	srv := httptest.NewServer(handlers.NewRouter(d))
-	t.Cleanup(srv.Close)
-	return srv.URL, d.Gateway
+	cfg := e.Config
+	cfg.SigningKeys = keys
+	srv, hs := handlertest.StartInstance(t, cfg)
+	return hs.URL, srv.Gateway
 }
 
 // upstream is a real HTTP server standing in for the developer's API. It answers with
@@ -245,7 +236,7 @@ func (e *env) sign(t testing.TB, c oauth.AccessClaims) string {
 	if c.JTI == "" {
 		c.JTI = randomID()
 	}
-	tok, err := e.Deps.Keys.KeySet().SignAccessToken(c)
+	tok, err := e.Instance.Keys.KeySet().SignAccessToken(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,8 +301,6 @@ func (e *env) events(t testing.TB, appID string) []store.UsageEvent {
 	}
 	return ev
 }
-
-func newRouter(d handlers.Deps) http.Handler { return handlers.NewRouter(d) }
 
 func readAll(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()

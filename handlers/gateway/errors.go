@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 )
 
@@ -24,7 +25,7 @@ type errorBody struct {
 // fail writes a gateway error as JSON (no-store, CORS-readable) and returns its status
 // for the usage event.
 func fail(w http.ResponseWriter, status int, body errorBody) int {
-	allowCORS(w.Header())
+	web.AllowAnyOrigin(w.Header())
 	oauth.WriteJSON(w, status, body)
 	return status
 }
@@ -76,18 +77,3 @@ func unavailable(w http.ResponseWriter) int {
 		Error: "temporarily_unavailable", ErrorDescription: "The gateway cannot check this call right now. Try again.",
 	})
 }
-
-// allowCORS lets browser-based clients read gateway answers: access is by bearer token,
-// never by cookie, so any origin may call.
-func allowCORS(h http.Header) {
-	if len(h["Access-Control-Allow-Origin"]) == 0 {
-		h["Access-Control-Allow-Origin"] = valAnyOrigin
-		h["Access-Control-Expose-Headers"] = valExposeHeaders
-	}
-}
-
-// Shared, never modified header values (a Header.Set would allocate them per call).
-var (
-	valAnyOrigin     = []string{"*"}
-	valExposeHeaders = []string{"WWW-Authenticate, Retry-After, Mcp-Session-Id"}
-)

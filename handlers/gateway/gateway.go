@@ -14,8 +14,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/ratelimit"
 )
 
 // KeySource gives the server's signing and verification keys: the OAuth server's key
@@ -27,9 +29,6 @@ type KeySource interface {
 	KeySet() *oauth.KeySet
 	VerifyAccessToken(ctx context.Context, token string, now time.Time, issuer string) (oauth.AccessClaims, error)
 }
-
-// RevocationChannel is the PostgreSQL NOTIFY channel of revocations and suspensions.
-const RevocationChannel = "authgpts_revocations"
 
 // Config holds the gateway's dependencies and tunables; zero tunables get defaults.
 type Config struct {
@@ -61,7 +60,7 @@ type Gateway struct {
 	issuer  string
 	tokens  *tokenCache
 	apps    *appCache
-	limiter *rateLimiter
+	limiter *ratelimit.Limiter // per (app, user), shared by every instance
 	usage   *usageBuffer
 	credits *creditLeases
 	proxy   *httputil.ReverseProxy
@@ -98,7 +97,7 @@ func New(cfg Config) *Gateway {
 		issuer:  strings.TrimSuffix(cfg.BaseURL.String(), "/"),
 		tokens:  newTokenCache(cfg.TokenCacheSize),
 		apps:    newAppCache(cfg.Store, cfg.AppCacheTTL),
-		limiter: newRateLimiter(),
+		limiter: ratelimit.New(cfg.Store, "gw:", time.Minute),
 		usage:   newUsageBuffer(cfg.Store, cfg.UsageBatchSize, cfg.UsageBufferSize),
 		credits: newCreditLeases(cfg.Store),
 		stop:    make(chan struct{}),
@@ -142,10 +141,10 @@ func (g *Gateway) Register(r gin.IRouter) {
 	r.Any("/gw/:slug/*path", g.serve)
 	r.GET("/.well-known/oauth-protected-resource/gw/:slug", g.resourceMetadata)
 	r.GET("/.well-known/oauth-protected-resource/gw/:slug/*path", g.resourceMetadata)
-	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug", preflight)
-	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug/*path", preflight)
+	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug", web.Preflight)
+	r.OPTIONS("/.well-known/oauth-protected-resource/gw/:slug/*path", web.Preflight)
 	r.GET("/.well-known/oauth-protected-resource", g.rootResourceMetadata)
-	r.OPTIONS("/.well-known/oauth-protected-resource", preflight)
+	r.OPTIONS("/.well-known/oauth-protected-resource", web.Preflight)
 }
 
 // Start subscribes to revocations (when Notifications is set) and runs the background
@@ -171,11 +170,13 @@ func (g *Gateway) Start() {
 		g.every(5*time.Second, nil, func() {
 			now := g.cfg.Now()
 			g.tokens.sweep(now)
-			g.limiter.sweep(now)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := g.credits.release(ctx, now.Add(-leaseIdle), now); err != nil {
 				g.cfg.Log.Error("gateway: return leased credits", "err", err)
+			}
+			if err := g.limiter.Release(ctx, now, false); err != nil {
+				g.cfg.Log.Error("gateway: return leased rate-limit tokens", "err", err)
 			}
 		})
 	})
@@ -237,7 +238,8 @@ func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
 		close(g.stop)
 		g.wg.Wait()
-		err = errors.Join(g.usage.flush(ctx), g.credits.release(ctx, time.Time{}, g.cfg.Now()))
+		now := g.cfg.Now()
+		err = errors.Join(g.usage.flush(ctx), g.credits.release(ctx, time.Time{}, now), g.limiter.Release(ctx, now, true))
 	})
 	return err
 }

@@ -22,6 +22,7 @@ import (
 )
 
 func TestGateway_NoTokenIs401WithResourceMetadata(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	resp, body := e.call(t, "GET", "/gw/"+f.App.Slug+"/items", "", nil)
@@ -48,6 +49,7 @@ func TestGateway_NoTokenIs401WithResourceMetadata(t *testing.T) {
 }
 
 func TestGateway_MCPPathNamesItsOwnMetadata(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
 	resp, _ := e.call(t, "POST", "/gw/"+f.App.Slug+"/mcp", "", strings.NewReader(`{}`))
@@ -58,6 +60,7 @@ func TestGateway_MCPPathNamesItsOwnMetadata(t *testing.T) {
 }
 
 func TestGateway_TokenInQueryRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -78,6 +81,7 @@ func TestGateway_TokenInQueryRefused(t *testing.T) {
 }
 
 func TestGateway_BearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -94,6 +98,7 @@ func TestGateway_BearerSchemeIsCaseInsensitive(t *testing.T) {
 }
 
 func TestGateway_InvalidTokensAre401(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	other := e.newApp(t, store.ClientKindGPT)
@@ -109,7 +114,11 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 	foreign := func() string {
 		c := base
 		c.Issuer, c.IssuedAt, c.Expiry, c.JTI = e.BaseURL, now, now.Add(time.Hour), "x"
-		tok, err := oauth.NewKeySet(otherKey).SignAccessToken(c)
+		ks, err := oauth.NewKeySet(otherKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ks.SignAccessToken(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +129,7 @@ func TestGateway_InvalidTokensAre401(t *testing.T) {
 		mod(&c)
 		return e.sign(t, c)
 	}
-	idLike, err := e.Deps.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
+	idLike, err := e.Instance.Keys.KeySet().SignIDToken(oauth.IDClaims{Issuer: e.BaseURL, Subject: user.ID, Audience: aud[0], IssuedAt: now, Expiry: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +240,7 @@ func revocations(e *env) []struct {
 }
 
 func TestGateway_RevokedAndSuspendedTokensAre401(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range revocations(e) {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,6 +279,7 @@ func waitStatus(t testing.TB, base, path, token string, want int) (*http.Respons
 // gateway instances on one database stops working on the other instance too, within a
 // second (NOTIFY), for every real way of revoking it.
 func TestGateway_RevocationReachesSecondInstanceWithinASecond(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	second, gw2 := e.secondInstance(t, nil)
 	for _, tc := range revocations(e) {
@@ -301,9 +312,10 @@ func TestGateway_RevocationReachesSecondInstanceWithinASecond(t *testing.T) {
 // manager never hears the NOTIFY, reloads its keys when the token names an unknown kid
 // and accepts it.
 func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	keysB, err := signingkeys.NewKeys(ctx, e.Store, e.Deps.Secret, e.Clock.Now, e.Deps.Log) // no Watch: deaf to NOTIFY
+	keysB, err := signingkeys.NewKeys(ctx, e.Store, e.Instance.Derived.KeyEncryption, e.Clock.Now, e.Config.Log) // no Watch: deaf to NOTIFY
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +326,7 @@ func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
 		t.Fatalf("before rotation: %d %s", resp.StatusCode, body)
 	}
 
-	newKid, err := e.Deps.Keys.Rotate(ctx, oauth.AlgES256)
+	newKid, err := e.Instance.Keys.Rotate(ctx, oauth.AlgES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,6 +349,7 @@ func TestGateway_KeyRotatedOnAnotherInstanceIsPickedUp(t *testing.T) {
 // The sub-resource token is hand-made: the token endpoint binds `resource` (RFC 8707) into
 // aud only once the MCP work lands; the grant behind it is real.
 func TestGateway_SubResourceAudienceCoversOnlyItsPaths(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
 	_, user, grant := e.userToken(t, f, "openid")
@@ -357,6 +370,7 @@ func TestGateway_SubResourceAudienceCoversOnlyItsPaths(t *testing.T) {
 }
 
 func TestGateway_ScopeRulesRefuseWithInsufficientScope(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	if err := e.Store.SetScopeRules(context.Background(), f.App.ID, []store.ScopeRule{
@@ -400,6 +414,7 @@ func TestGateway_ScopeRulesRefuseWithInsufficientScope(t *testing.T) {
 }
 
 func TestGateway_DotSegmentsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -423,6 +438,7 @@ func TestGateway_DotSegmentsRefused(t *testing.T) {
 }
 
 func TestGateway_ForwardsWithIdentityHeadersOnly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, user, _ := e.userToken(t, f, "openid email")
@@ -474,13 +490,14 @@ func TestGateway_ForwardsWithIdentityHeadersOnly(t *testing.T) {
 	if got.Header.Get("X-Authgpts-Email") != "" || got.Path != "/v1" {
 		t.Errorf("without email scope: email %q, path %q", got.Header.Get("X-Authgpts-Email"), got.Path)
 	}
-	a, err := e.Deps.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
+	a, err := e.Instance.Keys.KeySet().VerifyGatewayAssertion(got.Header.Get("X-Authgpts-Assertion"), time.Now(), e.BaseURL, f.App.UpstreamURL)
 	if err != nil || a.Email != "" {
 		t.Errorf("assertion %+v, %v", a, err)
 	}
 }
 
 func TestGateway_AssertionVerifiesWithPublishedJWKS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, user, _ := e.userToken(t, f, "openid email")
@@ -520,6 +537,7 @@ func TestGateway_AssertionVerifiesWithPublishedJWKS(t *testing.T) {
 }
 
 func TestGateway_SSEEventsArriveBeforeUpstreamFinishes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -551,6 +569,7 @@ func TestGateway_SSEEventsArriveBeforeUpstreamFinishes(t *testing.T) {
 }
 
 func TestGateway_UpstreamFailureIs502AndRefunds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 3, free_credits = 10")
 	tok, user, _ := e.userToken(t, f, "openid")
@@ -588,6 +607,7 @@ func TestGateway_UpstreamFailureIs502AndRefunds(t *testing.T) {
 }
 
 func TestGateway_CreditsExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const free, cost, calls = 60, 3, 40 // 20 calls can be paid, 20 cannot
 	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 3, free_credits = 60, rate_limit_per_minute = 0")
@@ -617,6 +637,7 @@ func TestGateway_CreditsExactUnderConcurrency(t *testing.T) {
 }
 
 func TestGateway_NoCreditsIs402WithReadableJSON(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 5, free_credits = 4")
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -637,6 +658,7 @@ func TestGateway_NoCreditsIs402WithReadableJSON(t *testing.T) {
 }
 
 func TestGateway_RateLimitIs429WithRetryAfter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 3, metering_enabled = true, free_credits = 100")
 	tok, user, _ := e.userToken(t, f, "openid")
@@ -666,6 +688,7 @@ func TestGateway_RateLimitIs429WithRetryAfter(t *testing.T) {
 }
 
 func TestGateway_BodyLimitIs413(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *gateway.Config) { c.MaxBodyBytes = 1024 })
 	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, free_credits = 10")
 	tok, user, _ := e.userToken(t, f, "openid")
@@ -685,6 +708,7 @@ func TestGateway_BodyLimitIs413(t *testing.T) {
 }
 
 func TestGateway_PreflightAndCORS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	resp, _ := e.call(t, "OPTIONS", "/gw/"+f.App.Slug+"/mcp", "", nil, "Origin", "https://inspector.example", "Access-Control-Request-Method", "POST",
@@ -700,6 +724,7 @@ func TestGateway_PreflightAndCORS(t *testing.T) {
 }
 
 func TestGateway_UnknownAppIs404(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	resp, body := e.call(t, "GET", "/gw/no-such-app/x", "", nil)
 	if resp.StatusCode != 404 || jsonBody(t, body)["error"] != "not_found" {
@@ -708,6 +733,7 @@ func TestGateway_UnknownAppIs404(t *testing.T) {
 }
 
 func TestGateway_NoTokenInLogs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -722,6 +748,7 @@ func TestGateway_NoTokenInLogs(t *testing.T) {
 }
 
 func TestGateway_LeasedCreditsAreExactAfterClose(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const free, calls = 100000, 300
 	f := e.newApp(t, store.ClientKindGPT, "metering_enabled = true, credits_per_call = 1, free_credits = 100000, rate_limit_per_minute = 0")
@@ -752,6 +779,7 @@ func TestGateway_LeasedCreditsAreExactAfterClose(t *testing.T) {
 }
 
 func TestGateway_AppSettingsApplyOnNotify(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *gateway.Config) { c.AppCacheTTL = time.Hour })
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -771,6 +799,7 @@ func TestGateway_AppSettingsApplyOnNotify(t *testing.T) {
 // request log line is at debug level (off in production), except a 5xx, logged as an
 // error.
 func TestGateway_RequestLineIsDebugUnlessItFails(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT)
 	tok, _, _ := e.userToken(t, f, "openid")
@@ -793,6 +822,7 @@ func TestGateway_RequestLineIsDebugUnlessItFails(t *testing.T) {
 // down a revocation could be missed, so the token cache is off; after the reconnection
 // it is back on, empty, and revocations arrive again.
 func TestGateway_CachesOffWhileTheListenerIsDisconnected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if !e.GW.Stats().CacheEnabled {
 		t.Fatal("caches off with a live listener")

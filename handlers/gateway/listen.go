@@ -13,7 +13,7 @@ type Notifications interface {
 	OnConnection(watch func(up bool))
 }
 
-// subscribe LISTENs on RevocationChannel and the portal's app-changed channel. Caches are
+// subscribe LISTENs on store.RevocationsChannel and the portal's app-changed channel. Caches are
 // used only while the connection is up: until both LISTENs are in effect, after a
 // disconnect and until the reconnection has re-subscribed, every call is checked
 // against the database, because a revocation sent meanwhile would be missed.
@@ -26,7 +26,7 @@ func (g *Gateway) subscribe(n Notifications) error {
 		// On reconnection the caches restart empty: anything sent meanwhile is unknown.
 		g.setCaching(up)
 	})
-	if err := n.Subscribe(RevocationChannel, g.revoke, nil); err != nil {
+	if err := n.Subscribe(store.RevocationsChannel, g.revoke, nil); err != nil {
 		return err
 	}
 	// Settings such as the MCP switch can end tokens' validity: an app-changed notice

@@ -45,7 +45,7 @@ func (g *Gateway) resourceMetadata(c *gin.Context) {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	allowCORS(w.Header())
+	web.AllowAnyOrigin(w.Header())
 	oauth.WriteJSON(w, http.StatusOK, resourceMetadataDoc{
 		Resource:               g.resource(app.Slug, sub),
 		AuthorizationServers:   []string{g.issuer},
@@ -63,7 +63,7 @@ func (g *Gateway) resourceMetadata(c *gin.Context) {
 // apps' resources (<base>/gw/<slug>[/mcp]), which the 401 of each API names exactly;
 // asking for the bare base URL as a resource is invalid_target.
 func (g *Gateway) rootResourceMetadata(c *gin.Context) {
-	allowCORS(c.Writer.Header())
+	web.AllowAnyOrigin(c.Writer.Header())
 	oauth.WriteJSON(c.Writer, http.StatusOK, resourceMetadataDoc{
 		Resource:               g.issuer,
 		AuthorizationServers:   []string{g.issuer},
@@ -71,21 +71,4 @@ func (g *Gateway) rootResourceMetadata(c *gin.Context) {
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "AuthGPTs gateway",
 	})
-}
-
-// isPreflight reports whether r is a CORS preflight (Fetch standard §3.2.2).
-func isPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
-		r.Header.Get("Access-Control-Request-Method") != ""
-}
-
-// preflight answers a CORS preflight for the gateway and its metadata: any origin, the
-// headers bearer-token and MCP clients send, no credentials (there are no cookies).
-func preflight(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
-	h.Set("Access-Control-Max-Age", "600")
-	c.Status(http.StatusNoContent)
 }

@@ -9,6 +9,7 @@ import (
 )
 
 func TestResourceMetadata_AppRootAndSubPaths(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindPublic, "mcp_enabled = true")
 	for _, sub := range []string{"", "/mcp", "/v2/tools"} {

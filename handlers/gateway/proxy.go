@@ -74,8 +74,8 @@ func (g *Gateway) serve(c *gin.Context) {
 	// Every call becomes a usage event; the request log line adds nothing but cost
 	// unless the call failed on our side.
 	web.QuietRequest(c)
-	if isPreflight(r) {
-		preflight(c)
+	if web.IsPreflight(r) {
+		web.Preflight(c)
 		return
 	}
 	now := g.cfg.Now()
@@ -153,7 +153,12 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 		return fail(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			ErrorDescription: "The request body is larger than this gateway accepts."})
 	}
-	if ok, wait := g.limiter.allow(v.rateKey, app.RateLimitPerMinute, now); !ok {
+	ok, wait, err := g.limiter.Allow(r.Context(), v.rateKey, app.RateLimitPerMinute, now)
+	if err != nil {
+		web.Log(c).Error("gateway: rate limit", "app_id", app.ID, "err", err)
+		return unavailable(w)
+	}
+	if !ok {
 		return rateLimited(w, app.RateLimitPerMinute, wait)
 	}
 	if app.upstream == nil {
@@ -438,7 +443,7 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 			} else {
 				h.Add("Content-Security-Policy", "sandbox")
 			}
-			allowCORS(h)
+			web.AllowAnyOrigin(h)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

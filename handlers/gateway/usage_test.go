@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -10,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/store"
 )
 
 func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *gateway.Config) { c.UsageBatchSize, c.UsageFlushInterval = 50, time.Hour })
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
 	tok, user, grant := e.userToken(t, f, "openid")
@@ -57,6 +58,7 @@ func TestUsage_WrittenInBatchesNotPerCall(t *testing.T) {
 }
 
 func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Tokens live a day (ChatGPT refreshes rarely), so one still works an hour later.
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0, metering_enabled = true, credits_per_call = 2, free_credits = 100, access_token_ttl_seconds = 86400")
@@ -71,7 +73,7 @@ func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
 	e.events(t, f.App.ID) // flush
 
 	// Two instances rolling up at once take disjoint events.
-	e2 := gateway.New(gateway.Config{Store: e.Store, Keys: e.Deps.Keys, BaseURL: e.Deps.BaseURL, RollupInterval: -1})
+	e2 := gateway.New(gateway.Config{Store: e.Store, Keys: e.Instance.Keys, BaseURL: e.Config.BaseURL, RollupInterval: -1})
 	var wg sync.WaitGroup
 	var total atomic.Int64
 	for _, g := range []*gateway.Gateway{e.GW, e2, e.GW, e2} {
@@ -123,6 +125,7 @@ func TestUsage_RolledUpHourlyOncePerEvent(t *testing.T) {
 }
 
 func TestUsage_RollUpConcurrentInstancesCountEachEventOnce(t *testing.T) {
+	t.Parallel()
 	st := newEnv(t).Store
 	ctx := context.Background()
 	app := "8a0e5a52-3a9f-4c35-8f44-6f1f7c1b7a11"
@@ -162,22 +165,27 @@ func TestUsage_RollUpConcurrentInstancesCountEachEventOnce(t *testing.T) {
 }
 
 func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
 	tok, _, _ := e.userToken(t, f, "openid")
 
-	// A separate instance on a real listener, as `authgpts serve` runs it: nothing is
-	// flushed before shutdown (1 h interval, huge batches).
-	d := e.Deps
-	gw := gateway.New(gateway.Config{Store: e.Store, Keys: e.Deps.Keys, BaseURL: d.BaseURL, Log: d.Log, Now: d.Now,
-		UsageFlushInterval: time.Hour, UsageBatchSize: 1 << 20, RollupInterval: -1})
-	gw.Start()
-	d.Gateway = gw
+	// A separate instance on a real listener, built and stopped as `authgpts serve` does
+	// it: nothing is flushed before shutdown (1 h interval, huge batches).
+	cfg := e.Config
+	cfg.Gateway = func(c *gateway.Config) {
+		c.UsageFlushInterval, c.UsageBatchSize, c.RollupInterval = time.Hour, 1<<20, -1
+	}
+	srv, err := handlers.NewServer(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	gw := srv.Gateway
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: newRouter(d)}
 	go srv.Serve(ln)
 	base := "http://" + ln.Addr().String()
 
@@ -209,10 +217,7 @@ func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		t.Fatal(err)
-	}
-	if err := gw.Close(ctx); err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -230,6 +235,7 @@ func TestUsage_GracefulShutdownFlushesEveryAnsweredCall(t *testing.T) {
 }
 
 func TestUsage_RolledUpRawEventsArePrunedAfterRetention(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *gateway.Config) { c.UsageRetention = 30 * 24 * time.Hour })
 	ctx := context.Background()
 	app := "8a0e5a52-3a9f-4c35-8f44-6f1f7c1b7a12"

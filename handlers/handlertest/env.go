@@ -19,8 +19,6 @@ import (
 	"github.com/authgpts/authgpts/handlers"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/store"
-	"github.com/authgpts/authgpts/store/notify"
-	"github.com/authgpts/authgpts/store/signingkeys"
 	"github.com/authgpts/authgpts/store/storetest"
 	"github.com/authgpts/authgpts/views/email/mailer"
 	"github.com/authgpts/authgpts/views/email/mailer/mailertest"
@@ -28,30 +26,31 @@ import (
 
 // Env is one running server with its database, mailbox, clock and captured logs.
 type Env struct {
-	Store   *store.Store
-	DSN     string // the test database, for a second pool or a LISTEN connection
-	Server  *httptest.Server
-	BaseURL string
-	SMTP    *mailertest.Server
-	Clock   *Clock
-	Logs    *SyncBuffer
-	Deps    handlers.Deps
-	Gateway *gateway.Gateway // set by NewWithGateway
+	Store    *store.Store
+	DSN      string // the test database, for a second pool or a LISTEN connection
+	Server   *httptest.Server
+	BaseURL  string
+	SMTP     *mailertest.Server
+	Clock    *Clock
+	Logs     *SyncBuffer
+	Config   handlers.Config  // what the instance was built from
+	Instance *handlers.Server // built by handlers.NewServer, as serve builds it
+	Gateway  *gateway.Gateway // Instance.Gateway
 	// Transport trusts the server's certificate (NewTLS); nil: the default transport.
 	Transport http.RoundTripper
 }
 
-// Option adjusts the dependencies before the router is built.
-type Option func(*handlers.Deps)
+// Option adjusts the instance's configuration before it is built; tests override only
+// what they must (admins, limits, the fetcher's allow-list, gateway tunables).
+type Option func(*handlers.Config)
 
-// New starts a server for the test on a fresh database. Mail goes over SMTP (go-mail) to
-// an in-process server; logs are captured as JSON so tests can assert what they hold.
-//
-// The instance's LISTEN connection and signing keys are built before the options run, as
-// serve builds them, so an option can use d.Keys and d.Listener.
+// New starts an instance for the test on a fresh database, built by handlers.NewServer
+// exactly as serve builds one, with the test's clock. Mail goes over SMTP (go-mail) to an
+// in-process server; logs are captured as JSON so tests can assert what they hold. The
+// gateway's roll-up job is off unless an option turns it on.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	return start(t, nil, opts, false)
+	return newEnv(t, false, opts)
 }
 
 // NewTLS is New serving HTTPS on a loopback address with httptest's certificate: the
@@ -60,28 +59,11 @@ func New(t testing.TB, opts ...Option) *Env {
 // names Server.Listener's address and whose RootCAs hold Server.Certificate().
 func NewTLS(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	return start(t, nil, opts, true)
+	return newEnv(t, true, opts)
 }
 
-// NewWithGateway is New with the /gw gateway built as serve builds it (the server's key
-// manager, LISTEN on the test database) and started; cfg adjusts its configuration (the
-// roll-up job is off unless cfg turns it on). The gateway closes with the test.
-func NewWithGateway(t testing.TB, cfg func(*gateway.Config), opts ...Option) *Env {
+func newEnv(t testing.TB, useTLS bool, opts []Option) *Env {
 	t.Helper()
-	if cfg == nil {
-		cfg = func(*gateway.Config) {}
-	}
-	return start(t, cfg, opts, false)
-}
-
-func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option, useTLS bool) *Env {
-	t.Helper()
-	dsn := storetest.NewDSN(t)
-	st, err := store.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatalf("handlertest: open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
 	smtpSrv := mailertest.NewServer(t)
 	sender, err := mailer.NewSMTP(smtpSrv.URL(), "AuthGPTs <auth@example.test>")
 	if err != nil {
@@ -89,78 +71,100 @@ func start(t testing.TB, gwCfg func(*gateway.Config), opts []Option, useTLS bool
 	}
 	logs := &SyncBuffer{}
 	clock := &Clock{}
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
+	// The listener first, so options see the instance's base URL (a provider's callback).
+	hs := httptest.NewUnstartedServer(nil)
+	scheme := "http://"
 	if useTLS {
-		base = "https://" + srv.Listener.Addr().String()
+		scheme = "https://"
 	}
-	baseURL, _ := url.Parse(base)
-	deps := handlers.Deps{
-		Store:   st,
-		Mail:    sender,
-		Log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:     clock.Now,
-		BaseURL: baseURL,
-		Secret:  []byte("test-secret-test-secret-test-secret-0123456789"),
-	}
-	// The LISTEN connection and the signing keys, as serve builds them; they stop with
-	// the test.
-	ctx, cancel := context.WithCancel(context.Background())
-	l := notify.NewListener(ctx, dsn, deps.Log)
-	t.Cleanup(func() { cancel(); <-l.Done() })
-	deps.Listener = l
-	if deps.Keys, err = signingkeys.NewKeys(ctx, st, deps.Secret, clock.Now, deps.Log); err != nil {
-		t.Fatalf("handlertest: signing keys: %v", err)
-	}
-	if err := deps.Keys.Watch(ctx, deps.Listener); err != nil {
-		t.Fatalf("handlertest: watch keys: %v", err)
+	baseURL, _ := url.Parse(scheme + hs.Listener.Addr().String())
+	cfg := handlers.Config{
+		DatabaseURL: storetest.NewDSN(t),
+		BaseURL:     baseURL,
+		Secret:      []byte("test-secret-test-secret-test-secret-0123456789"),
+		Log:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:         clock.Now,
+		Mail:        sender,
+		Gateway:     func(c *gateway.Config) { c.RollupInterval = -1 },
 	}
 	for _, o := range opts {
-		o(&deps)
+		o(&cfg)
 	}
-	if gwCfg != nil {
-		deps.Gateway = StartGateway(t, deps, gwCfg)
-	}
-	srv.Config.Handler = handlers.NewRouter(deps)
-	env := &Env{Store: st, DSN: dsn, Server: srv, BaseURL: base, SMTP: smtpSrv, Clock: clock, Logs: logs, Deps: deps, Gateway: deps.Gateway}
+	srv := serveInstance(t, cfg, hs, useTLS)
+	env := &Env{Store: srv.Store, DSN: cfg.DatabaseURL, Server: hs, BaseURL: hs.URL, SMTP: smtpSrv, Clock: clock,
+		Logs: logs, Config: srv.Config(), Instance: srv, Gateway: srv.Gateway}
 	if useTLS {
-		srv.StartTLS()
-		env.Transport = srv.Client().Transport
-	} else {
-		srv.Start()
+		env.Transport = hs.Client().Transport
 	}
-	t.Cleanup(srv.Close)
 	return env
 }
 
-// StartGateway builds and starts a gateway for the server d describes, with d's key
-// manager and d's LISTEN connection (d.Listener; nil: a single instance that hears no
-// revocations from elsewhere). It closes with the test. Tests call it directly for a
-// second instance on the same database, giving it its own Listener.
-func StartGateway(t testing.TB, d handlers.Deps, cfg func(*gateway.Config)) *gateway.Gateway {
+// NewWithGateway is New with gw adjusting the gateway's configuration after the test
+// defaults (nil: the defaults).
+func NewWithGateway(t testing.TB, gw func(*gateway.Config), opts ...Option) *Env {
 	t.Helper()
-	c := gateway.Config{Store: d.Store, Keys: d.Keys, BaseURL: d.BaseURL, Log: d.Log, Now: d.Now,
-		RollupInterval: -1}
-	if d.Listener != nil {
-		c.Notifications = d.Listener
-	}
-	if cfg != nil {
-		cfg(&c)
-	}
-	gw := gateway.New(c)
-	gw.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Close(ctx); err != nil {
-			t.Errorf("gateway Close: %v", err)
+	return New(t, append([]Option{WithGateway(gw)}, opts...)...)
+}
+
+// WithGateway adds gw to the gateway adjustments already in the configuration.
+func WithGateway(gw func(*gateway.Config)) Option {
+	return func(c *handlers.Config) {
+		if gw == nil {
+			return
 		}
-	})
-	// Start returns once the LISTENs are in effect, and then the caches are on.
-	if c.Notifications != nil && !gw.Stats().CacheEnabled {
+		prev := c.Gateway
+		c.Gateway = func(g *gateway.Config) {
+			if prev != nil {
+				prev(g)
+			}
+			gw(g)
+		}
+	}
+}
+
+// StartInstance builds an instance from cfg with handlers.NewServer, starts its workers
+// and serves it on a new local HTTP server; both stop with the test. Tests call it directly for a second instance on the same
+// database (env.Config, whose BaseURL is the first instance's, so both are one issuer),
+// as a second `authgpts serve` behind the load balancer would run: its own LISTEN
+// connection, key manager, caches and gateway. A nil cfg.BaseURL becomes the URL of the
+// instance's own HTTP server.
+func StartInstance(t testing.TB, cfg handlers.Config) (*handlers.Server, *httptest.Server) {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	if cfg.BaseURL == nil {
+		cfg.BaseURL, _ = url.Parse("http://" + hs.Listener.Addr().String())
+	}
+	return serveInstance(t, cfg, hs, false), hs
+}
+
+// serveInstance builds the instance and serves it on hs (HTTPS when useTLS).
+func serveInstance(t testing.TB, cfg handlers.Config, hs *httptest.Server, useTLS bool) *handlers.Server {
+	t.Helper()
+	srv, err := handlers.NewServer(context.Background(), cfg)
+	if err != nil {
+		hs.Listener.Close()
+		t.Fatalf("handlertest: NewServer: %v", err)
+	}
+	srv.Start()
+	// Start returns once the gateway's LISTENs are in effect, and then its caches are on.
+	if !srv.Gateway.Stats().CacheEnabled {
 		t.Fatal("handlertest: the gateway could not LISTEN for revocations")
 	}
-	return gw
+	hs.Config.Handler = srv.Handler
+	if useTLS {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	t.Cleanup(func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("handlertest: Shutdown: %v", err)
+		}
+	})
+	return srv
 }
 
 // Client returns a browser-like client with its own cookie jar that does not follow

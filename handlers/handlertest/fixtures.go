@@ -18,7 +18,7 @@ type AppFixture struct {
 
 // Hasher returns the server's hasher for client secrets, codes and refresh tokens.
 func (e *Env) Hasher() oauth.Hasher {
-	return oauth.NewHasher(oauth.DeriveKey(e.Deps.Secret, oauth.PurposeTokenHash, 32))
+	return e.Instance.Derived.TokenHash
 }
 
 // NewApp creates an app owned by ownerEmail (created when missing) whose first client

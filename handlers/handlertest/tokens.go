@@ -131,7 +131,7 @@ func (e *Env) token(t testing.TB, form url.Values, basicID, basicSecret string) 
 	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &tr) != nil || tr.AccessToken == "" {
 		t.Fatalf("POST %s (%s) = %d, want 200 with an access token: %.400s", oauth.PathToken, form.Get("grant_type"), resp.StatusCode, body)
 	}
-	claims, err := e.Deps.Keys.VerifyAccessToken(context.Background(), tr.AccessToken, e.Clock.Now(), e.BaseURL)
+	claims, err := e.Instance.Keys.VerifyAccessToken(context.Background(), tr.AccessToken, e.Clock.Now(), e.BaseURL)
 	if err != nil {
 		t.Fatalf("the token endpoint's access token does not verify with the server's keys: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 )
 
 func TestCreateApp_SetupPageShowsValuesAndStoresOnlyTheHash(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "create")
 	ctx := context.Background()
@@ -93,6 +94,7 @@ func TestCreateApp_SetupPageShowsValuesAndStoresOnlyTheHash(t *testing.T) {
 }
 
 func TestCreateApp_HTMXReplacesTheBody(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "hx")
 	resp, body := hxPost(t, env, d, "/dashboard/apps", url.Values{"name": {"Hx"}})
@@ -105,6 +107,7 @@ func TestCreateApp_HTMXReplacesTheBody(t *testing.T) {
 }
 
 func TestCreateApp_InvalidFormIs422WithValuesKeptAndNothingWritten(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "invalid")
 	tests := []struct {
@@ -160,6 +163,7 @@ func settingsForm(a store.App) url.Values {
 }
 
 func TestAppSettings_SaveAnswersTheRegionAndAudits(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "settings")
 	ca := createApp(t, env, d, "Weather", "")
@@ -206,6 +210,7 @@ func TestAppSettings_SaveAnswersTheRegionAndAudits(t *testing.T) {
 }
 
 func TestAppSettings_InvalidIs422WithValuesKeptAndNothingSaved(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "badsettings")
 	ca := createApp(t, env, d, "Weather", "")
@@ -258,6 +263,7 @@ func TestAppSettings_InvalidIs422WithValuesKeptAndNothingSaved(t *testing.T) {
 // database's unique index inside the transaction that also changes the other fields;
 // none of them may stick.
 func TestAppSettings_TakenSlugIs422AndNoSettingIsHalfSaved(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "slug")
 	other := signIn(t, env, "slugother")
@@ -285,6 +291,7 @@ func TestAppSettings_TakenSlugIs422AndNoSettingIsHalfSaved(t *testing.T) {
 }
 
 func TestAppSettings_NewSlugMovesThePage(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "move")
 	ca := createApp(t, env, d, "Weather", "")
@@ -309,7 +316,8 @@ func TestAppSettings_NewSlugMovesThePage(t *testing.T) {
 }
 
 func TestAppSettings_LoopbackHTTPUpstreamOnlyInDevelopment(t *testing.T) {
-	env := handlertest.New(t, func(d *handlers.Deps) { d.DevMode = true })
+	t.Parallel()
+	env := handlertest.New(t, func(d *handlers.Config) { d.DevMode = true })
 	d := signIn(t, env, "dev")
 	ca := createApp(t, env, d, "Local", "")
 	form := settingsForm(ca.app)
@@ -328,6 +336,7 @@ func TestAppSettings_LoopbackHTTPUpstreamOnlyInDevelopment(t *testing.T) {
 }
 
 func TestDeleteApp_NeedsTheTypedSlug(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "delete")
 	ca := createApp(t, env, d, "Doomed", "")
@@ -351,6 +360,7 @@ func TestDeleteApp_NeedsTheTypedSlug(t *testing.T) {
 }
 
 func TestScopes_AddToggleEditDelete(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "scopes")
 	ca := createApp(t, env, d, "Scoped", "")

@@ -16,6 +16,7 @@ import (
 )
 
 func TestClients_AddEachKindRenameDelete(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "clients")
 	ca := createApp(t, env, d, "Clients", "")
@@ -88,6 +89,7 @@ func TestClients_AddEachKindRenameDelete(t *testing.T) {
 }
 
 func TestRedirectURIs_AddValidateOneClickRemove(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "redirects")
 	ca := createApp(t, env, d, "Redirects", "")
@@ -165,6 +167,7 @@ func TestRedirectURIs_AddValidateOneClickRemove(t *testing.T) {
 // TestRedirectURIs_LimitLeavesNothingHalfAdded: the one-click GPT helper adds two URIs in
 // one change; when the second would pass the limit, neither is stored nor audited.
 func TestRedirectURIs_LimitLeavesNothingHalfAdded(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "limit")
 	ca := createApp(t, env, d, "Limit", "")
@@ -189,6 +192,7 @@ func TestRedirectURIs_LimitLeavesNothingHalfAdded(t *testing.T) {
 }
 
 func TestRedirectURIs_ServiceClientHasNone(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "service")
 	ca := createApp(t, env, d, "Svc", "")
@@ -208,6 +212,7 @@ func TestRedirectURIs_ServiceClientHasNone(t *testing.T) {
 }
 
 func TestRotateSecret_OverlapWindows(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	d := signIn(t, env, "rotate")
 	ctx := context.Background()
@@ -284,6 +289,7 @@ func TestRotateSecret_OverlapWindows(t *testing.T) {
 }
 
 func TestClientRef_URLClientIDsGetAPathSafeForm(t *testing.T) {
+	t.Parallel()
 	for _, id := range []string{"agpt_abcDEF-123_x", "https://app.example.com/oauth/client.json", "has space", "~tilde"} {
 		ref := portal.ClientRef(id)
 		if strings.ContainsAny(ref, "/ ?#%") {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestCheckUpstreamURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		raw     string
 		devMode bool

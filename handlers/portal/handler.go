@@ -20,7 +20,7 @@ import (
 type Handler struct {
 	Store *store.Store
 	// Hasher hashes client secrets exactly as the token endpoint does
-	// (oauth.NewHasher(oauth.DeriveKey(secret, oauth.PurposeTokenHash, 32))).
+	// (oauth.DerivedKeys.TokenHash).
 	Hasher oauth.Hasher
 	// BaseURL is the public base URL (AUTHGPTS_BASE_URL, no trailing slash): the
 	// authorization, token and gateway URLs shown to developers start with it.

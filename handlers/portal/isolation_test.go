@@ -36,6 +36,7 @@ func snapshot(t *testing.T, env *handlertest.Env) string {
 // developer who does not own the app, and changes nothing. The owner gets the same
 // routes to work, so the 404s come from the owner rule, not from a missing route.
 func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	owner := signIn(t, env, "owner")
 	intruder := signIn(t, env, "intruder")
@@ -132,6 +133,7 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 }
 
 func TestDashboard_ListsOnlyTheDevelopersApps(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	a := signIn(t, env, "lista")
 	b := signIn(t, env, "listb")
@@ -148,6 +150,7 @@ func TestDashboard_ListsOnlyTheDevelopersApps(t *testing.T) {
 }
 
 func TestPortal_RequiresSignIn(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	c := env.Client()
 	for _, path := range []string{"/dashboard", "/dashboard/apps/x", "/dashboard/apps/x/clients/agpt_x"} {

@@ -60,6 +60,7 @@ func connectMCPClient(t *testing.T, env *handlertest.Env, slug string) (string, 
 }
 
 func TestAppPage_MCPSectionListsAndRevokesConnectedClients(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	dev := signIn(t, env, "dev")
 	app := env.NewMCPApp(t, dev.user.Email, "")

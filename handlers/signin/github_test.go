@@ -127,7 +127,7 @@ func (g *gitHub) api(view func(ghUser) any) http.HandlerFunc {
 func newGitHubWorld(t *testing.T) (*fedWorld, *gitHub) {
 	t.Helper()
 	var gh *gitHub
-	w := newFedWorld(t, func(d *handlers.Deps) {
+	w := newFedWorld(t, func(d *handlers.Config) {
 		gh = newGitHub(t, d.BaseURL.String()+"/login/upstream/callback")
 		pool := x509.NewCertPool()
 		pool.AddCert(gh.Certificate())
@@ -157,7 +157,7 @@ func (w *fedWorld) gitHubRound(t *testing.T, gh *gitHub, state string) store.Use
 		t.Fatalf("GitHub authorize = %d: %s", resp.StatusCode, body)
 	}
 	tok := w.fromCallback(t, b, location(t, resp), state)
-	claims, err := w.down.Deps.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
+	claims, err := w.down.Instance.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

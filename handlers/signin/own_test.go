@@ -182,7 +182,7 @@ func TestOwnLogin_JourneyAndReplayedJTI(t *testing.T) {
 	resp, _ = get(t, b, location(t, resp))
 	resp, _ = get(t, b, location(t, resp))
 	tok := w.fromCallback(t, b, location(t, resp), "own-ok")
-	claims, err := w.down.Deps.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
+	claims, err := w.down.Instance.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

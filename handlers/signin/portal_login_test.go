@@ -22,7 +22,7 @@ func TestPortalLogin_UpstreamProviderBesideEmailCode(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(up.Server.Certificate())
 	var upApp handlertest.AppFixture
-	down := handlertest.New(t, func(d *handlers.Deps) {
+	down := handlertest.New(t, func(d *handlers.Config) {
 		d.Fetcher = safefetch.New(safefetch.Options{AllowAddrs: []string{up.Server.Listener.Addr().String()}, RootCAs: pool})
 		upApp = up.NewApp(t, handlertest.UniqueEmail(t, "operator"), store.ClientKindGPT, d.BaseURL.String()+"/login/upstream/callback")
 		d.LoginOIDC = &signin.PortalProvider{Issuer: up.BaseURL, ClientID: upApp.Client.ID, ClientSecret: upApp.Secret}

@@ -24,6 +24,7 @@ func sessionCount(t *testing.T, env *handlertest.Env, email string) int {
 }
 
 func TestSignUp_NewEmailGetsAccountAndDashboard(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "new")
 	c := env.Client()
@@ -58,6 +59,7 @@ func TestSignUp_NewEmailGetsAccountAndDashboard(t *testing.T) {
 }
 
 func TestSignIn_ExistingUserAndCodeMail(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "known")
 	env.SignIn(t, email)
@@ -80,6 +82,7 @@ func TestSignIn_ExistingUserAndCodeMail(t *testing.T) {
 }
 
 func TestVerify_ExpiredCodeRefused(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "expired")
 	c := env.Client()
@@ -96,6 +99,7 @@ func TestVerify_ExpiredCodeRefused(t *testing.T) {
 }
 
 func TestVerify_FiveWrongTriesBurnTheCode(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "wrong")
 	c := env.Client()
@@ -120,6 +124,7 @@ func TestVerify_FiveWrongTriesBurnTheCode(t *testing.T) {
 }
 
 func TestVerify_FourWrongTriesThenRightCodeWorks(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "four")
 	c := env.Client()
@@ -138,6 +143,7 @@ func TestVerify_FourWrongTriesThenRightCodeWorks(t *testing.T) {
 }
 
 func TestVerify_CodeIsSingleUse(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "once")
 	c := env.Client()
@@ -153,6 +159,7 @@ func TestVerify_CodeIsSingleUse(t *testing.T) {
 }
 
 func TestSendCode_ResendThrottled(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "resend")
 	c := env.Client()
@@ -185,7 +192,8 @@ func TestSendCode_ResendThrottled(t *testing.T) {
 }
 
 func TestSendCode_PerEmailAndPerIPLimits(t *testing.T) {
-	env := handlertest.New(t, func(d *handlers.Deps) {
+	t.Parallel()
+	env := handlertest.New(t, func(d *handlers.Config) {
 		d.OTPLimits = store.OTPSendLimits{ResendAfter: time.Second, Window: time.Hour, PerEmail: 3, PerIP: 5}
 	})
 	c := env.Client()
@@ -213,6 +221,7 @@ func TestSendCode_PerEmailAndPerIPLimits(t *testing.T) {
 }
 
 func TestSendCode_NoAccountEnumeration(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	known := handlertest.UniqueEmail(t, "known")
 	unknown := handlertest.UniqueEmail(t, "unknown")
@@ -230,6 +239,7 @@ func TestSendCode_NoAccountEnumeration(t *testing.T) {
 }
 
 func TestSignIn_RotatesSessionID(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "rotate")
 	c := env.SignIn(t, email)
@@ -256,6 +266,7 @@ func TestSignIn_RotatesSessionID(t *testing.T) {
 }
 
 func TestSessionCookie_Attributes(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "cookie")
 	c := env.Client()
@@ -273,6 +284,7 @@ func TestSessionCookie_Attributes(t *testing.T) {
 }
 
 func TestSignOut_DeletesSessionRow(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "out")
 	c := env.SignIn(t, email)
@@ -297,6 +309,7 @@ func TestSignOut_DeletesSessionRow(t *testing.T) {
 }
 
 func TestReturnTo_OpenRedirectAttemptsGoToDashboard(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	attempts := []string{
 		"//evil.com", "https://evil.com", "/\\evil.com", "\\\\evil.com", "/%2F%2Fevil.com", "%2F%2Fevil.com",
@@ -326,6 +339,7 @@ func TestReturnTo_OpenRedirectAttemptsGoToDashboard(t *testing.T) {
 }
 
 func TestCrossOriginPostRefused(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "csrf")
 	c := env.SignIn(t, email)
@@ -346,6 +360,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 }
 
 func TestLogs_NeverContainTheCode(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	email := handlertest.UniqueEmail(t, "logs")
 	c := env.Client()
@@ -362,6 +377,7 @@ func TestLogs_NeverContainTheCode(t *testing.T) {
 }
 
 func TestBadInput_ClearErrorsAndNothingWritten(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	c := env.Client()
 	countOTPs := func() int {
@@ -402,8 +418,9 @@ func TestBadInput_ClearErrorsAndNothingWritten(t *testing.T) {
 }
 
 func TestAdminEmail_SeesAdminLink(t *testing.T) {
+	t.Parallel()
 	admin := handlertest.UniqueEmail(t, "admin")
-	env := handlertest.New(t, func(d *handlers.Deps) { d.AdminEmails = []string{admin} })
+	env := handlertest.New(t, func(d *handlers.Config) { d.AdminEmails = []string{admin} })
 	_, body := env.Get(t, env.SignIn(t, admin), "/dashboard")
 	if !strings.Contains(body, `data-testid="admin-link"`) {
 		t.Error("admin does not see the Admin link")
@@ -415,6 +432,7 @@ func TestAdminEmail_SeesAdminLink(t *testing.T) {
 }
 
 func TestSecurityHeaders_OnPages(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	for _, path := range []string{"/login", "/signup", "/does-not-exist"} {
 		resp, _ := env.Get(t, env.Client(), path)
@@ -427,6 +445,7 @@ func TestSecurityHeaders_OnPages(t *testing.T) {
 }
 
 func TestSignedOut_RedirectsToLoginWithReturnTo(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	resp, _ := env.Get(t, env.Client(), "/account")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?return_to=%2Faccount" {
@@ -435,6 +454,7 @@ func TestSignedOut_RedirectsToLoginWithReturnTo(t *testing.T) {
 }
 
 func TestDevMailbox_OnlyInDevelopment(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	resp, _ := env.Get(t, env.Client(), "/dev/mail")
 	if resp.StatusCode != http.StatusNotFound {
@@ -443,7 +463,8 @@ func TestDevMailbox_OnlyInDevelopment(t *testing.T) {
 }
 
 func TestSessionCookie_SecureOnHTTPS(t *testing.T) {
-	env := handlertest.New(t, func(d *handlers.Deps) {
+	t.Parallel()
+	env := handlertest.New(t, func(d *handlers.Config) {
 		d.BaseURL, _ = url.Parse("https://auth.example.test")
 	})
 	email := handlertest.UniqueEmail(t, "secure")
@@ -460,6 +481,7 @@ func TestSessionCookie_SecureOnHTTPS(t *testing.T) {
 }
 
 func TestPerIPLimit_UsesForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	t.Parallel()
 	limits := store.OTPSendLimits{ResendAfter: time.Second, Window: time.Hour, PerEmail: 10, PerIP: 1}
 	send := func(env *handlertest.Env, forwardedFor string) int {
 		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+"/login", strings.NewReader(url.Values{"email": {handlertest.UniqueEmail(t, "ip")}}.Encode()))
@@ -473,7 +495,7 @@ func TestPerIPLimit_UsesForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		return resp.StatusCode
 	}
 	// Behind a trusted load balancer (the test's loopback), each client has its own limit.
-	behindLB := handlertest.New(t, func(d *handlers.Deps) { d.OTPLimits, d.TrustedProxies = limits, []string{"127.0.0.1/32", "::1/128"} })
+	behindLB := handlertest.New(t, func(d *handlers.Config) { d.OTPLimits, d.TrustedProxies = limits, []string{"127.0.0.1/32", "::1/128"} })
 	if a, b := send(behindLB, "203.0.113.1"), send(behindLB, "203.0.113.2"); a != http.StatusOK || b != http.StatusOK {
 		t.Errorf("two clients behind a trusted proxy = %d, %d; want both 200", a, b)
 	}
@@ -481,7 +503,7 @@ func TestPerIPLimit_UsesForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		t.Errorf("the same client again = %d, want 429", c)
 	}
 	// Without trusted proxies a forged header changes nothing: the connection's IP counts.
-	direct := handlertest.New(t, func(d *handlers.Deps) { d.OTPLimits = limits })
+	direct := handlertest.New(t, func(d *handlers.Config) { d.OTPLimits = limits })
 	if a, b := send(direct, "203.0.113.1"), send(direct, "203.0.113.2"); a != http.StatusOK || b != http.StatusTooManyRequests {
 		t.Errorf("forged X-Forwarded-For without trusted proxies = %d, %d; want 200 then 429", a, b)
 	}

@@ -32,9 +32,9 @@ type Upstream struct {
 	Store     *store.Store
 	Sessions  *web.Sessions
 	Discovery *upstream.Discovery
-	BaseURL   string // AUTHGPTS_BASE_URL, no trailing slash
-	Secret    []byte // AUTHGPTS_SECRET
-	Secure    bool   // https: the binding cookie is Secure
+	BaseURL   string            // AUTHGPTS_BASE_URL, no trailing slash
+	Derived   oauth.DerivedKeys // UpstreamState and UpstreamSecret are used
+	Secure    bool              // https: the binding cookie is Secure
 	Now       func() time.Time
 	Log       *slog.Logger
 	// GitHubWebURL and GitHubAPIURL are github.com and api.github.com; tests point them
@@ -70,9 +70,8 @@ const bindingCookie = "authgpts_login_binding"
 
 // Init derives the keys; call it once before use.
 func (u *Upstream) Init() {
-	key := oauth.DeriveKey(u.Secret, oauth.PurposeUpstreamState, 32)
-	u.stateHasher = oauth.NewHasher(key)
-	u.sealKey = oauth.DeriveKey(u.Secret, oauth.PurposeUpstreamSecret, 32)
+	u.stateHasher = u.Derived.UpstreamState
+	u.sealKey = u.Derived.UpstreamSecret
 	if u.GitHubWebURL == "" {
 		u.GitHubWebURL = "https://github.com"
 	}

@@ -47,7 +47,7 @@ func newFedWorldWith(t *testing.T, withGateway bool, opts ...handlertest.Option)
 	pool := x509.NewCertPool()
 	pool.AddCert(up.Server.Certificate())
 	fetcher := safefetch.New(safefetch.Options{AllowAddrs: []string{up.Server.Listener.Addr().String()}, RootCAs: pool})
-	opts = append([]handlertest.Option{func(d *handlers.Deps) { d.Fetcher = fetcher }}, opts...)
+	opts = append([]handlertest.Option{func(d *handlers.Config) { d.Fetcher = fetcher }}, opts...)
 	var down *handlertest.Env
 	if withGateway {
 		down = handlertest.NewWithGateway(t, nil, opts...)
@@ -249,7 +249,7 @@ func TestUpstreamOIDC_JourneyToConsentAndTokensCarrySubAndIdP(t *testing.T) {
 			idt.Subject, idc.IdP, idc.Email, idc.Nonce, person.ID, w.up.BaseURL, person.Email)
 	}
 	// The access token, userinfo and introspection say the same.
-	claims, err := w.down.Deps.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
+	claims, err := w.down.Instance.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ func stats(body string) map[string]string {
 }
 
 func TestUsage_PageShowsWhatTheGatewayRecorded(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	devEmail := handlertest.UniqueEmail(t, "dev")
 	fx := env.NewApp(t, devEmail, store.ClientKindGPT)
@@ -99,6 +100,7 @@ func TestUsage_PageShowsWhatTheGatewayRecorded(t *testing.T) {
 }
 
 func TestUsage_HTMXGetsOnlyThePanelAndClientFilterNarrows(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	devEmail := handlertest.UniqueEmail(t, "dev")
 	fx := env.NewApp(t, devEmail, store.ClientKindGPT)
@@ -132,6 +134,7 @@ func TestUsage_HTMXGetsOnlyThePanelAndClientFilterNarrows(t *testing.T) {
 }
 
 func TestUsage_CSVExportMatchesTheRollUps(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	devEmail := handlertest.UniqueEmail(t, "dev")
 	fx := env.NewApp(t, devEmail, store.ClientKindGPT)
@@ -155,6 +158,7 @@ func TestUsage_CSVExportMatchesTheRollUps(t *testing.T) {
 }
 
 func TestUsage_OtherDevelopersGet404(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "owner"), store.ClientKindGPT)
 	intruder := env.SignIn(t, handlertest.UniqueEmail(t, "intruder"))
@@ -182,6 +186,7 @@ func TestUsage_OtherDevelopersGet404(t *testing.T) {
 }
 
 func TestCredits_TopUpSetAndResetAreAudited(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	devEmail := handlertest.UniqueEmail(t, "dev")
 	fx := env.NewApp(t, devEmail, store.ClientKindGPT)
@@ -242,6 +247,7 @@ func TestCredits_TopUpSetAndResetAreAudited(t *testing.T) {
 }
 
 func TestUsage_ClientFilterIncludesConnectedMCPClients(t *testing.T) {
+	t.Parallel()
 	env := handlertest.New(t)
 	devEmail := handlertest.UniqueEmail(t, "dev")
 	fx := env.NewApp(t, devEmail, store.ClientKindGPT)

@@ -31,12 +31,9 @@ type Sessions struct {
 	now     func() time.Time
 }
 
-// NewSessions derives the cookie and hashing keys from the root secret.
-func NewSessions(s *store.Store, root []byte, secure bool, now func() time.Time) *Sessions {
-	cs := sessions.NewCookieStore(
-		oauth.DeriveKey(root, oauth.PurposeSessionHash, 32),
-		oauth.DeriveKey(root, oauth.PurposeSessionBlock, 32),
-	)
+// NewSessions keys the cookies and the session-ID hashes with the instance's derived keys.
+func NewSessions(s *store.Store, keys oauth.DerivedKeys, secure bool, now func() time.Time) *Sessions {
+	cs := sessions.NewCookieStore(keys.SessionHash, keys.SessionBlock)
 	cs.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   int(sessionLifetime / time.Second),
@@ -44,7 +41,7 @@ func NewSessions(s *store.Store, root []byte, secure bool, now func() time.Time)
 		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Sessions{store: s, cookies: cs, hasher: oauth.NewHasher(oauth.DeriveKey(root, oauth.PurposeTokenHash, 32)), now: now}
+	return &Sessions{store: s, cookies: cs, hasher: keys.TokenHash, now: now}
 }
 
 // Load puts the signed-in user, if any, in the request context. A cookie that does not

@@ -7,7 +7,7 @@ import (
 	"github.com/authgpts/authgpts/oauth/resource"
 )
 
-// The README's 15-line example, compiled with the tests.
+// The README's middleware example, compiled with the tests.
 func ExampleVerifier_Require() {
 	v, _ := resource.New(resource.Config{
 		Issuer:           "https://auth.example.com",

@@ -124,6 +124,7 @@ func get(t *testing.T, url, auth string, hdr ...string) (*http.Response, map[str
 }
 
 func TestRequire_ValidTokenPutsClaimsInContext(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	toks := w.token(t, "openid email notes.read")
 	resp, m := get(t, w.api.URL+"/notes", "bearer "+toks.Access)
@@ -138,6 +139,7 @@ func TestRequire_ValidTokenPutsClaimsInContext(t *testing.T) {
 }
 
 func TestRequire_Errors(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	good := w.token(t, "openid notes.read").Access
 	// A token of another app on the same server, and one of another AuthGPTs server.
@@ -148,7 +150,7 @@ func TestRequire_Errors(t *testing.T) {
 	foreign := env2.UserToken(t, app2, handlertest.UniqueEmail(t, "cid"), "openid").Access
 	// Hand-made with the server's own key: the token endpoint never issues another iss.
 	now := time.Now()
-	wrongIssuer, err := w.env.Deps.Keys.KeySet().SignAccessToken(oauth.AccessClaims{Issuer: "https://evil.example", Subject: "u",
+	wrongIssuer, err := w.env.Instance.Keys.KeySet().SignAccessToken(oauth.AccessClaims{Issuer: "https://evil.example", Subject: "u",
 		ClientID: w.app.Client.ID, JTI: "j", Scope: "notes.read", Audience: []string{w.audience}, IssuedAt: now, Expiry: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +196,7 @@ func TestRequire_Errors(t *testing.T) {
 // TestVerify_ExpiredToken: a real token checked by an API whose clock is past its
 // expiry (plus the leeway).
 func TestVerify_ExpiredToken(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, func(c *resource.Config) { c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } })
 	tok := w.token(t, "openid notes.read")
 	if _, err := w.verifier.Verify(context.Background(), tok.Access); err == nil || !strings.Contains(err.Error(), "expired") {
@@ -202,6 +205,7 @@ func TestVerify_ExpiredToken(t *testing.T) {
 }
 
 func TestVerifier_RefetchesJWKSOnUnknownKidRateLimited(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, func(c *resource.Config) { c.MinRefreshInterval = time.Hour })
 	if resp, _ := get(t, w.api.URL+"/notes", "Bearer "+w.token(t, "openid notes.read").Access); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
@@ -225,12 +229,13 @@ func TestVerifier_RefetchesJWKSOnUnknownKidRateLimited(t *testing.T) {
 // API fetches the JWKS again for the first token of the new key and still accepts
 // tokens of the retired key, which stays published until they expire.
 func TestVerifier_KeyRotationPicksUpTheNewKey(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, func(c *resource.Config) { c.MinRefreshInterval = time.Nanosecond })
 	old := w.token(t, "openid notes.read").Access
 	if resp, _ := get(t, w.api.URL+"/notes", "Bearer "+old); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
-	kid, err := w.env.Deps.Keys.Rotate(context.Background(), oauth.AlgES256)
+	kid, err := w.env.Instance.Keys.Rotate(context.Background(), oauth.AlgES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +257,7 @@ func TestVerifier_KeyRotationPicksUpTheNewKey(t *testing.T) {
 // TestRequireGateway_VerifiesTheAssertion: a call through the real gateway reaches the
 // API with an assertion RequireGateway accepts; anything else is refused.
 func TestRequireGateway_VerifiesTheAssertion(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	toks := w.token(t, "openid email notes.read")
 	resp, m := get(t, w.env.BaseURL+"/gw/"+w.app.App.Slug+"/via-gateway", "Bearer "+toks.Access)
@@ -265,7 +271,7 @@ func TestRequireGateway_VerifiesTheAssertion(t *testing.T) {
 		t.Errorf("assertion without the scope: %d %v", resp.StatusCode, m)
 	}
 	now := time.Now()
-	otherUpstream, err := w.env.Deps.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{Issuer: w.env.BaseURL,
+	otherUpstream, err := w.env.Instance.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{Issuer: w.env.BaseURL,
 		Audience: "https://other.example.com", Subject: "u", ClientID: w.app.Client.ID, Scope: "notes.read", JTI: "j",
 		IssuedAt: now, Expiry: now.Add(time.Minute)})
 	if err != nil {

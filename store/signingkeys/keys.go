@@ -54,15 +54,15 @@ type keyState struct {
 
 // NewKeys loads the signing keys, first generating an active RS256 and ES256 key when
 // there is none (first start; concurrent instances agree on one through the
-// one-active-key-per-algorithm index). secret is AUTHGPTS_SECRET.
-func NewKeys(ctx context.Context, st *store.Store, secret []byte, now func() time.Time, log *slog.Logger) (*Keys, error) {
+// one-active-key-per-algorithm index). kek is the key-encryption key (DerivedKeys.KeyEncryption).
+func NewKeys(ctx context.Context, st *store.Store, kek []byte, now func() time.Time, log *slog.Logger) (*Keys, error) {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Keys{store: st, kek: oauth.DeriveKey(secret, oauth.PurposeKeyEncryption, 32), now: now, log: log}
+	k := &Keys{store: st, kek: kek, now: now, log: log}
 	if err := k.ensureActive(ctx); err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (k *Keys) Reload(ctx context.Context) error {
 		if err != nil {
 			// A key that does not open means AUTHGPTS_SECRET changed: refuse to go on
 			// with a partial set rather than publish a JWKS that misses keys.
-			return fmt.Errorf("tokens: load signing keys: %w", err)
+			return fmt.Errorf("signingkeys: load signing keys: %w", err)
 		}
 		key.CreatedAt = r.CreatedAt
 		if _, seen := active[r.Alg]; r.IsActive() && !seen {
@@ -148,9 +148,13 @@ func (k *Keys) Reload(ctx context.Context) error {
 		idKey, idOK = active[AccessTokenAlg]
 	}
 	if !ok || !idOK {
-		return fmt.Errorf("tokens: load signing keys: no active key")
+		return fmt.Errorf("signingkeys: load signing keys: no active key")
 	}
-	k.cur.Store(&keyState{set: oauth.NewSplitKeySet(accessKey, idKey, others...), idTokenAlg: idKey.Alg})
+	set, err := oauth.NewSplitKeySet(accessKey, idKey, others...)
+	if err != nil {
+		return fmt.Errorf("signingkeys: load signing keys: %w", err)
+	}
+	k.cur.Store(&keyState{set: set, idTokenAlg: idKey.Alg})
 	return nil
 }
 
@@ -160,7 +164,7 @@ func (k *Keys) Reload(ctx context.Context) error {
 // instances pick the change up by NOTIFY. It returns the new key's ID.
 func (k *Keys) Rotate(ctx context.Context, alg string) (string, error) {
 	if alg != oauth.AlgRS256 && alg != oauth.AlgES256 {
-		return "", fmt.Errorf("tokens: rotate: unsupported algorithm %q (want RS256 or ES256)", alg)
+		return "", fmt.Errorf("signingkeys: rotate: unsupported algorithm %q (want RS256 or ES256)", alg)
 	}
 	row, err := k.newKeyRow(alg)
 	if err != nil {
@@ -194,7 +198,7 @@ func (k *Keys) VerifyAccessToken(ctx context.Context, token string, now time.Tim
 // reloadForMiss reloads the keys unless that was done less than missReloadInterval ago.
 func (k *Keys) reloadForMiss(ctx context.Context) bool {
 	last := k.lastMissAt.Load()
-	nowNano := time.Now().UnixNano()
+	nowNano := k.now().UnixNano()
 	if nowNano-last < int64(missReloadInterval) || !k.lastMissAt.CompareAndSwap(last, nowNano) {
 		return false
 	}

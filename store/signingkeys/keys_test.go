@@ -15,7 +15,7 @@ import (
 	"github.com/authgpts/authgpts/store/storetest"
 )
 
-var secret = []byte("keys-test-secret-keys-test-secret-0123")
+var kek = oauth.DeriveKeys([]byte("keys-test-secret-keys-test-secret-0123")).KeyEncryption
 
 const issuer = "https://auth.example.com"
 
@@ -59,7 +59,7 @@ func TestKeys_FirstStartGeneratesSealedKeysOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k, err := signingkeys.NewKeys(ctx, st, secret, time.Now, nil)
+			k, err := signingkeys.NewKeys(ctx, st, kek, time.Now, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -76,14 +76,14 @@ func TestKeys_FirstStartGeneratesSealedKeysOnce(t *testing.T) {
 		t.Fatalf("%d keys stored, want 2", len(rows))
 	}
 	for _, r := range rows {
-		if _, err := oauth.OpenKey(oauth.DeriveKey(secret, oauth.PurposeKeyEncryption, 32), r.ID, r.Alg, r.Sealed); err != nil {
+		if _, err := oauth.OpenKey(kek, r.ID, r.Alg, r.Sealed); err != nil {
 			t.Errorf("key %s does not open with the secret: %v", r.ID, err)
 		}
 	}
-	if _, err := signingkeys.NewKeys(ctx, st, []byte("another-secret-another-secret-0123456"), time.Now, nil); err == nil {
+	if _, err := signingkeys.NewKeys(ctx, st, oauth.DeriveKeys([]byte("another-secret-another-secret-0123456")).KeyEncryption, time.Now, nil); err == nil {
 		t.Error("keys opened under another AUTHGPTS_SECRET")
 	}
-	k, _ := signingkeys.NewKeys(ctx, st, secret, time.Now, nil)
+	k, _ := signingkeys.NewKeys(ctx, st, kek, time.Now, nil)
 	if k.IDTokenAlg() != oauth.AlgRS256 || k.KeySet().Active().Alg != oauth.AlgES256 {
 		t.Errorf("ID token alg %s, access token alg %s; want RS256 and ES256", k.IDTokenAlg(), k.KeySet().Active().Alg)
 	}
@@ -96,7 +96,7 @@ func TestKeys_RotateKeepsRetiredKeyUntilVerifyUntil(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	clock := func() time.Time { return now }
-	k, err := signingkeys.NewKeys(ctx, st, secret, clock, nil)
+	k, err := signingkeys.NewKeys(ctx, st, kek, clock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +142,9 @@ func TestKeys_OtherInstanceLearnsRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	a, _ := signingkeys.NewKeys(ctx, st, secret, time.Now, nil)
-	b, _ := signingkeys.NewKeys(ctx, st, secret, time.Now, nil)
-	c, _ := signingkeys.NewKeys(ctx, st, secret, time.Now, nil)
+	a, _ := signingkeys.NewKeys(ctx, st, kek, time.Now, nil)
+	b, _ := signingkeys.NewKeys(ctx, st, kek, time.Now, nil)
+	c, _ := signingkeys.NewKeys(ctx, st, kek, time.Now, nil)
 	l := notify.NewListener(ctx, dsn, nil)
 	if err := b.Watch(ctx, l); err != nil {
 		t.Fatal(err)
