@@ -137,6 +137,11 @@ func (h *Handler) endAllSessions(c *gin.Context) {
 func (h *Handler) startDelete(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
 	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
+	if u.Email == "" { // an identity whose provider vouched for no email: no code can reach it
+		web.Error(c, http.StatusConflict, "This account has no verified email address to confirm the deletion with.",
+			"Ask the operator of this service to delete it.")
+		return
+	}
 	verdict, err := h.Codes.Send(c.Request.Context(), u.Email, c.ClientIP(), emailcode.DeleteAccount)
 	switch {
 	case errors.Is(err, emailcode.ErrNotSent):
