@@ -143,7 +143,7 @@ func newGitHubWorld(t *testing.T) (*fedWorld, *gitHub) {
 	return w, gh
 }
 
-func (w *fedWorld) gitHubRound(t *testing.T, gh *gitHub, state string) store.User {
+func (w *fedWorld) gitHubRound(t *testing.T, gh *gitHub, state string) (store.User, *http.Client) {
 	t.Helper()
 	b := w.browser(t)
 	resp, _ := get(t, b, w.gpt.AuthCodeURL(state))
@@ -173,7 +173,7 @@ func (w *fedWorld) gitHubRound(t *testing.T, gh *gitHub, state string) store.Use
 	if err != nil || claims.PublicSubject() != u.Subject {
 		t.Fatalf("local user %+v, %v; token sub %q", u, err, claims.PublicSubject())
 	}
-	return u
+	return u, b
 }
 
 func TestUpstreamGitHub_SubjectAndVerifiedPrimaryEmail(t *testing.T) {
@@ -195,9 +195,19 @@ func TestUpstreamGitHub_SubjectAndVerifiedPrimaryEmail(t *testing.T) {
 			gh.mu.Lock()
 			gh.user = ghUser{ID: int64(583231 + i), Login: "octocat", Emails: tt.emails}
 			gh.mu.Unlock()
-			u := w.gitHubRound(t, gh, "gh-"+tt.name[:4])
+			u, b := w.gitHubRound(t, gh, "gh-"+tt.name[:4])
 			if u.Issuer != store.IssuerGitHub || u.Subject != gh.user.idString() || u.Email != tt.wantEmail {
 				t.Errorf("user = issuer %q subject %q email %q; want github, %s, %q", u.Issuer, u.Subject, u.Email, gh.user.idString(), tt.wantEmail)
+			}
+			// /account works for the identity; without an email, deletion cannot be
+			// confirmed by a code and says so.
+			if resp, body := w.down.Get(t, b, "/account"); resp.StatusCode != http.StatusOK || !strings.Contains(body, u.DisplayName()) {
+				t.Errorf("/account = %d, want the identity's page naming %q", resp.StatusCode, u.DisplayName())
+			}
+			if tt.wantEmail == "" {
+				if resp, _ := w.down.PostForm(t, b, "/account/delete", url.Values{}); resp.StatusCode != http.StatusConflict {
+					t.Errorf("POST /account/delete without an email = %d, want 409", resp.StatusCode)
+				}
 			}
 		})
 	}
