@@ -27,7 +27,8 @@ func chromiumPath() string {
 
 // NewBrowser starts headless Chromium for the test and returns a tab context. Without
 // Chromium the test fails under CI=true and is skipped, with the reason printed, elsewhere.
-func NewBrowser(t *testing.T, width, height int) context.Context {
+// extra adds allocator options (e.g. a flag a test needs).
+func NewBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -52,6 +53,7 @@ func NewBrowser(t *testing.T, width, height int) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browserCtx, cancelCtx := chromedp.NewContext(allocCtx)
 	// The first Do starts the browser, which lives as long as that call's context: no

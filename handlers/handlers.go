@@ -23,6 +23,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
+	"github.com/authgpts/authgpts/oauth/upstream"
 	"github.com/authgpts/authgpts/static"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
@@ -57,6 +58,11 @@ type deps struct {
 	Fetcher *safefetch.Fetcher
 	// WebhookPolicy is where webhook endpoints may point (the portal checks URLs with it).
 	WebhookPolicy webhook.Policy
+	// Identity sources: the GitHub endpoints (empty: github.com and api.github.com; tests
+	// point them at a local server) and the portal's own upstream sign-in providers
+	// (AUTHGPTS_LOGIN_*; nil: not offered).
+	GitHubWebURL, GitHubAPIURL string
+	LoginOIDC, LoginGitHub     *signin.PortalProvider
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -108,6 +114,16 @@ func newRouter(d deps) *gin.Engine {
 	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), web.ValidForm(), sessions.Load())
 	browser.GET("/", func(c *gin.Context) { web.Redirect(c, "/dashboard") })
 
+	fetcher := d.Fetcher
+	if fetcher == nil {
+		fetcher = safefetch.New(safefetch.Options{})
+	}
+	up := &signin.Upstream{
+		Store: d.Store, Sessions: sessions, Discovery: upstream.NewDiscovery(fetcher, d.Now),
+		BaseURL: d.BaseURL.String(), Derived: d.Derived, Secure: secure, Now: d.Now, Log: d.Log,
+		GitHubWebURL: d.GitHubWebURL, GitHubAPIURL: d.GitHubAPIURL, PortalOIDC: d.LoginOIDC, PortalGitHub: d.LoginGitHub,
+	}
+	up.Init()
 	(&signin.Handler{
 		Store:       d.Store,
 		Sessions:    sessions,
@@ -115,6 +131,7 @@ func newRouter(d deps) *gin.Engine {
 		DevMailbox:  d.DevMailbox,
 		AdminEmails: d.AdminEmails,
 		Now:         d.Now,
+		Upstream:    up,
 	}).Register(browser)
 
 	// OAuth / OpenID Connect: machine endpoints on r (no cookies, CORS), the
@@ -135,6 +152,7 @@ func newRouter(d deps) *gin.Engine {
 		DevMode:  d.DevMode,
 		Now:      d.Now,
 		Webhooks: portal.Webhooks{Key: d.Derived.WebhookSecrets, Policy: d.WebhookPolicy},
+		Sources:  up,
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)

@@ -14,6 +14,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/authserver"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
@@ -59,6 +60,12 @@ type Config struct {
 	WebhookPolicy webhook.Policy
 	// WebhookSchedule replaces the retry schedule of webhook deliveries (nil: the default).
 	WebhookSchedule []time.Duration
+	// LoginOIDC and LoginGitHub are the portal's upstream sign-in providers
+	// (AUTHGPTS_LOGIN_*; nil: not offered).
+	LoginOIDC, LoginGitHub *signin.PortalProvider
+	// GitHubWebURL and GitHubAPIURL replace github.com and api.github.com (tests point
+	// them at a local server with GitHub's OAuth and user API).
+	GitHubWebURL, GitHubAPIURL string
 }
 
 // janitorInterval is how often each instance sweeps expired codes, refresh tokens,
@@ -183,6 +190,10 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		Fetcher:        cfg.Fetcher,
 		Registrations:  s.Registrations,
 		WebhookPolicy:  policy,
+		GitHubWebURL:   cfg.GitHubWebURL,
+		GitHubAPIURL:   cfg.GitHubAPIURL,
+		LoginOIDC:      cfg.LoginOIDC,
+		LoginGitHub:    cfg.LoginGitHub,
 	})
 	s.http = &http.Server{
 		Addr:              cfg.Addr,

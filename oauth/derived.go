@@ -19,6 +19,11 @@ type DerivedKeys struct {
 	Rotator Rotator
 	// WebhookSecrets seals webhook endpoints' signing secrets (AES-256-GCM).
 	WebhookSecrets []byte
+	// UpstreamSecret seals identity-source secrets (SealSecret/OpenSecret).
+	UpstreamSecret []byte
+	// UpstreamState hashes outbound sign-in states and browser bindings and derives
+	// their PKCE verifiers and nonces.
+	UpstreamState Hasher
 }
 
 // derivedKeyLen is the length of every derived key: 256 bits.
@@ -37,5 +42,7 @@ func DeriveKeys(root []byte) DerivedKeys {
 		Tickets:        NewTicketSigner(key(PurposeConsentTicket)),
 		Rotator:        NewRotator(key(PurposeRefreshRotation)),
 		WebhookSecrets: key(PurposeWebhookSecrets),
+		UpstreamSecret: key(PurposeUpstreamSecret),
+		UpstreamState:  NewHasher(key(PurposeUpstreamState)),
 	}
 }

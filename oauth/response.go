@@ -31,6 +31,7 @@ type IntrospectionResponse struct {
 	Iss       string   `json:"iss,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	GrantID   string   `json:"gid,omitempty"`
+	IdP       string   `json:"idp,omitempty"` // the upstream issuer when sub is an upstream subject
 }
 
 // UserInfo is the OpenID Connect UserInfo response (Core §5.3.2); email and
@@ -39,4 +40,5 @@ type UserInfo struct {
 	Subject       string `json:"sub"`
 	Email         string `json:"email,omitempty"`
 	EmailVerified *bool  `json:"email_verified,omitempty"`
+	IdP           string `json:"idp,omitempty"` // the upstream issuer when sub is an upstream subject
 }

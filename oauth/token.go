@@ -42,6 +42,21 @@ type AccessClaims struct {
 	Expiry    time.Time
 	NotBefore time.Time // defaults to IssuedAt when signing
 	Email     string    // email, optional
+	// UpstreamSubject and IdP are set for a user from an app's identity source (OIDC,
+	// GitHub, own login page): the token's "sub" is then the upstream subject, as the
+	// API owner knows the user, "idp" the upstream issuer, and Subject (the local user
+	// ID, which grants, credits and usage hang off) travels as "uid".
+	UpstreamSubject string
+	IdP             string
+}
+
+// PublicSubject is the token's "sub" claim: the upstream subject for a user from an
+// identity source, else Subject.
+func (c AccessClaims) PublicSubject() string {
+	if c.UpstreamSubject != "" {
+		return c.UpstreamSubject
+	}
+	return c.Subject
 }
 
 // HasAudience reports whether aud is one of the token's audiences. Resource
@@ -60,6 +75,8 @@ type accessPayload struct {
 	JTI       string           `json:"jti"`
 	GrantID   string           `json:"gid,omitempty"`
 	Email     string           `json:"email,omitempty"`
+	UserID    string           `json:"uid,omitempty"` // the local user ID when sub is an upstream subject
+	IdP       string           `json:"idp,omitempty"` // the upstream issuer of sub
 	IssuedAt  *jwt.NumericDate `json:"iat"`
 	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
 	Expiry    *jwt.NumericDate `json:"exp"`
@@ -97,9 +114,18 @@ func (ks *KeySet) SignAccessToken(c AccessClaims) (string, error) {
 	if nbf.IsZero() {
 		nbf = c.IssuedAt
 	}
+	sub, uid := c.Subject, ""
+	if c.UpstreamSubject != "" {
+		if c.IdP == "" {
+			return "", errors.New("oauth: sign access token: an upstream subject needs its idp")
+		}
+		sub, uid = c.UpstreamSubject, c.Subject
+	}
 	payload, err := json.Marshal(accessPayload{
 		Issuer:    c.Issuer,
-		Subject:   c.Subject,
+		Subject:   sub,
+		UserID:    uid,
+		IdP:       c.IdP,
 		Audience:  jwt.Audience(c.Audience),
 		ClientID:  c.ClientID,
 		Scope:     c.Scope,
@@ -211,6 +237,12 @@ func (ks *KeySet) VerifyAccessToken(token string, now time.Time, issuer string) 
 		Expiry:   p.Expiry.Time().UTC(),
 		Email:    p.Email,
 	}
+	if p.UserID != "" { // sub is an upstream subject; the local user is uid
+		if p.IdP == "" {
+			return AccessClaims{}, invalidToken("The access token is missing a required claim.")
+		}
+		c.Subject, c.UpstreamSubject, c.IdP = p.UserID, p.Subject, p.IdP
+	}
 	if p.NotBefore != nil {
 		c.NotBefore = p.NotBefore.Time().UTC()
 	}
@@ -230,6 +262,7 @@ type IDClaims struct {
 	IssuedAt        time.Time
 	Expiry          time.Time
 	AccessTokenHash string // at_hash, see AccessTokenHash
+	IdP             string // idp: the upstream issuer when Subject is an upstream subject
 }
 
 // idPayload is the JSON form of IDClaims.
@@ -244,6 +277,7 @@ type idPayload struct {
 	AccessTokenHash string           `json:"at_hash,omitempty"`
 	Email           string           `json:"email,omitempty"`
 	EmailVerified   *bool            `json:"email_verified,omitempty"`
+	IdP             string           `json:"idp,omitempty"`
 }
 
 // SignIDToken signs an OpenID Connect ID token (typ "JWT") with the active
@@ -264,6 +298,7 @@ func (ks *KeySet) SignIDToken(c IDClaims) (string, error) {
 		IssuedAt:        jwt.NewNumericDate(c.IssuedAt),
 		Nonce:           c.Nonce,
 		AccessTokenHash: c.AccessTokenHash,
+		IdP:             c.IdP,
 	}
 	if !c.AuthTime.IsZero() {
 		p.AuthTime = jwt.NewNumericDate(c.AuthTime)

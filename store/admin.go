@@ -35,7 +35,7 @@ const (
 		 WHERE created_at > $1 GROUP BY 1 ORDER BY 1`
 
 	qAdminUsers = `
-		SELECT u.id, u.email, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at,
+		SELECT u.id, u.email, u.issuer, u.subject, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at,
 		       (SELECT count(*) FROM apps a WHERE a.owner_id = u.id) AS app_count
 		  FROM users u
 		 WHERE ($1 = '' OR u.email LIKE '%' || $1 || '%')

@@ -45,11 +45,11 @@ const (
 		  FROM grants g, users u
 		 WHERE c.hash = $1 AND c.client_id = $2 AND c.used_at IS NULL AND c.expires_at > $3
 		   AND g.id = c.grant_id AND g.revoked_at IS NULL AND u.id = c.user_id
-		RETURNING ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.suspended_at IS NOT NULL AS user_suspended`
+		RETURNING ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.issuer, u.subject, u.suspended_at IS NOT NULL AS user_suspended`
 	// The code as qRedeemCode would take it, read without writing: the token endpoint
 	// checks the request against it before redeeming (qRedeemCodeIssuingRefresh).
 	qPeekCode = `
-		SELECT ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.suspended_at IS NOT NULL AS user_suspended
+		SELECT ` + codeColumns + `, g.app_id::text AS app_id, u.email, u.issuer, u.subject, u.suspended_at IS NOT NULL AS user_suspended
 		  FROM auth_codes c JOIN grants g ON g.id = c.grant_id JOIN users u ON u.id = c.user_id
 		 WHERE c.hash = $1 AND c.client_id = $2 AND c.used_at IS NULL AND c.expires_at > $3 AND g.revoked_at IS NULL`
 	// A code exchange's only write, one statement and so one commit: the guarded
@@ -117,6 +117,8 @@ type RedeemedCode struct {
 	AuthCode
 	AppID         string `db:"app_id"` // the grant's app
 	Email         string `db:"email"`
+	Issuer        string `db:"issuer"`  // the user's identity source ('' for email-code accounts)
+	Subject       string `db:"subject"` // the upstream subject
 	UserSuspended bool   `db:"user_suspended"`
 }
 

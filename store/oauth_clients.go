@@ -13,6 +13,7 @@ type OAuthApp struct {
 	App        App
 	OwnerEmail string
 	Scopes     []Scope
+	Source     IdentitySource // how its users sign in (the email code when none was chosen)
 }
 
 // OAuthAppByID loads an app with its owner's email and scopes; ErrNotFound if unknown.
@@ -45,6 +46,9 @@ func (s *Store) oauthApp(ctx context.Context, a App) (OAuthApp, error) {
 	if oa.Scopes, err = s.ScopesByApp(ctx, a.ID); err != nil {
 		return OAuthApp{}, err
 	}
+	if oa.Source, err = s.IdentitySourceByApp(ctx, a.ID); err != nil {
+		return OAuthApp{}, err
+	}
 	return oa, nil
 }
 
@@ -57,6 +61,7 @@ type OAuthClient struct {
 	App        App
 	OwnerEmail string
 	Scopes     []Scope
+	Source     IdentitySource // how the app's users sign in
 	Secrets    []ClientSecret // current and in-overlap secrets at load time
 }
 
@@ -73,7 +78,7 @@ func (s *Store) OAuthClientByID(ctx context.Context, id string, now time.Time) (
 		if oa, err = s.OAuthAppByID(ctx, oc.Client.AppID); err != nil {
 			return OAuthClient{}, err
 		}
-		oc.App, oc.OwnerEmail, oc.Scopes = oa.App, oa.OwnerEmail, oa.Scopes
+		oc.App, oc.OwnerEmail, oc.Scopes, oc.Source = oa.App, oa.OwnerEmail, oa.Scopes, oa.Source
 	}
 	if oc.Secrets, err = s.ActiveSecrets(ctx, id, now); err != nil {
 		return OAuthClient{}, err

@@ -28,7 +28,7 @@ const (
 	// The token with its grant's state and its user: everything a refresh decides on.
 	qRefreshTokenByHash = `
 		SELECT ` + refreshColumns + `, g.scopes AS grant_scopes, g.app_id::text AS grant_app_id, g.revoked_at IS NOT NULL AS grant_revoked,
-		       u.email, u.suspended_at IS NOT NULL AS user_suspended
+		       u.email, u.issuer, u.subject, u.suspended_at IS NOT NULL AS user_suspended
 		  FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = r.user_id
 		 WHERE r.hash = $1`
 	// Rotation is a compare-and-swap on rotated_at IS NULL: of two concurrent refreshes
@@ -67,6 +67,8 @@ type RefreshTokenState struct {
 	GrantAppID    string         `db:"grant_app_id"`
 	GrantRevoked  bool           `db:"grant_revoked"`
 	Email         string         `db:"email"`
+	Issuer        string         `db:"issuer"`
+	Subject       string         `db:"subject"`
 	UserSuspended bool           `db:"user_suspended"`
 }
 

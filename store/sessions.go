@@ -11,7 +11,7 @@ const (
 		VALUES ($1, $2, $3, $3, $4, $5, $6)`
 	// The join returns the user with the session so a signed-in request costs one query.
 	qSessionUser = `
-		SELECT u.id, u.email, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at,
+		SELECT u.id, u.email, u.issuer, u.subject, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at,
 		       s.created_at AS session_started
 		  FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id_hash = $1 AND s.expires_at > $2`

@@ -38,7 +38,7 @@ const (
 			SELECT u.user_id, sum(u.calls) AS calls, sum(u.credits) AS credits
 			  FROM usage_hourly u WHERE ` + hourFilter + `
 			 GROUP BY u.user_id ORDER BY calls DESC, u.user_id LIMIT $5)
-		SELECT top.user_id, coalesce(us.email, '') AS email, top.calls, top.credits, cb.balance
+		SELECT top.user_id, coalesce(nullif(us.email, ''), nullif(us.subject || ' (' || us.issuer || ')', ' ()'), '') AS email, top.calls, top.credits, cb.balance
 		  FROM top LEFT JOIN users us ON us.id = top.user_id
 		  LEFT JOIN credit_balances cb ON cb.app_id = $1 AND cb.user_id = top.user_id
 		 ORDER BY top.calls DESC, top.user_id`
@@ -47,7 +47,7 @@ const (
 			SELECT d.user_id, sum(d.calls) AS calls, sum(d.credits) AS credits
 			  FROM usage_user_daily d WHERE ` + dayFilter + `
 			 GROUP BY d.user_id ORDER BY calls DESC, d.user_id LIMIT $5)
-		SELECT top.user_id, coalesce(us.email, '') AS email, top.calls, top.credits, cb.balance
+		SELECT top.user_id, coalesce(nullif(us.email, ''), nullif(us.subject || ' (' || us.issuer || ')', ' ()'), '') AS email, top.calls, top.credits, cb.balance
 		  FROM top LEFT JOIN users us ON us.id = top.user_id
 		  LEFT JOIN credit_balances cb ON cb.app_id = $1 AND cb.user_id = top.user_id
 		 ORDER BY top.calls DESC, top.user_id`

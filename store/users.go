@@ -8,33 +8,60 @@ import (
 )
 
 const (
-	userColumns = `id, email, is_admin, suspended_at, suspended_reason, created_at, last_login_at`
+	userColumns = `id, email, issuer, subject, is_admin, suspended_at, suspended_reason, created_at, last_login_at`
 
 	qUserByID    = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
-	qUserByEmail = `SELECT ` + userColumns + ` FROM users WHERE email = $1`
+	qUserByEmail = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND issuer = ''`
 	// Sign-in creates the account on first use (one flow for sign-up and sign-in).
 	qUpsertUserAtSignIn = `
 		INSERT INTO users (email, is_admin, last_login_at) VALUES ($1, $2, $3)
-		ON CONFLICT (email) DO UPDATE
+		ON CONFLICT (email) WHERE issuer = '' DO UPDATE
 		   SET last_login_at = EXCLUDED.last_login_at,
 		       is_admin = users.is_admin OR EXCLUDED.is_admin
 		RETURNING ` + userColumns + `, (xmax = 0) AS created`
 	qEnsureUser = `
 		INSERT INTO users (email) VALUES ($1)
-		ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+		ON CONFLICT (email) WHERE issuer = '' DO UPDATE SET email = EXCLUDED.email
 		RETURNING ` + userColumns
-	qSetAdmin = `UPDATE users SET is_admin = $2 WHERE email = $1`
+	qSetAdmin = `UPDATE users SET is_admin = $2 WHERE email = $1 AND issuer = ''`
 )
 
-// User is one email-verified identity: developer, end user and admin alike.
+// User is one identity: developer, end user and admin alike. An email-code account has
+// Issuer "" and a verified Email; an identity from an upstream provider is the pair
+// (Issuer, Subject), with Email set only when the upstream said it was verified.
 type User struct {
 	ID              string     `db:"id"`
 	Email           string     `db:"email"`
+	Issuer          string     `db:"issuer"`
+	Subject         string     `db:"subject"`
 	IsAdmin         bool       `db:"is_admin"`
 	SuspendedAt     *time.Time `db:"suspended_at"`
 	SuspendedReason string     `db:"suspended_reason"`
 	CreatedAt       time.Time  `db:"created_at"`
 	LastLoginAt     *time.Time `db:"last_login_at"`
+}
+
+// IsFederated reports whether the user signed in through an upstream identity source.
+func (u User) IsFederated() bool { return u.Issuer != "" }
+
+// PublicSubject is the subject the user's tokens carry: the upstream subject for an
+// identity from an identity source, else the local user ID.
+func (u User) PublicSubject() string {
+	if u.Issuer != "" {
+		return u.Subject
+	}
+	return u.ID
+}
+
+// DisplayName is how pages name the user: the email, or the subject at its issuer.
+func (u User) DisplayName() string {
+	if u.Email != "" {
+		return u.Email
+	}
+	if u.Issuer != "" {
+		return u.Subject + " (" + u.Issuer + ")"
+	}
+	return u.ID
 }
 
 // IsSuspended reports whether an admin suspended the user.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/authgpts/authgpts/handlers/signin"
+	"github.com/authgpts/authgpts/oauth/upstream"
 	"github.com/authgpts/authgpts/store"
 )
 
@@ -29,6 +31,10 @@ type Config struct {
 	// believed; without them every client would share the balancer's address in the
 	// per-IP limits.
 	TrustedProxies []string
+	// LoginOIDC and LoginGitHub are the upstream providers the portal's own sign-in
+	// offers besides the email code (AUTHGPTS_LOGIN_OIDC_*, AUTHGPTS_LOGIN_GITHUB_*).
+	LoginOIDC   *signin.PortalProvider
+	LoginGitHub *signin.PortalProvider
 }
 
 const minSecretLen = 32
@@ -81,6 +87,28 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+
+	// The portal's upstream sign-in: all of a provider's variables, or none.
+	oidcIssuer, oidcID, oidcSecret := getenv("AUTHGPTS_LOGIN_OIDC_ISSUER"), getenv("AUTHGPTS_LOGIN_OIDC_CLIENT_ID"), getenv("AUTHGPTS_LOGIN_OIDC_CLIENT_SECRET")
+	switch {
+	case oidcIssuer == "" && oidcID == "" && oidcSecret == "":
+	case oidcIssuer == "" || oidcID == "" || oidcSecret == "":
+		problems = append(problems, "AUTHGPTS_LOGIN_OIDC_ISSUER, AUTHGPTS_LOGIN_OIDC_CLIENT_ID and AUTHGPTS_LOGIN_OIDC_CLIENT_SECRET go together: set all three or none")
+	default:
+		if err := upstream.ValidIssuerURL(oidcIssuer); err != nil {
+			problems = append(problems, "AUTHGPTS_LOGIN_OIDC_ISSUER: "+err.Error())
+		} else {
+			c.LoginOIDC = &signin.PortalProvider{Issuer: oidcIssuer, ClientID: oidcID, ClientSecret: oidcSecret}
+		}
+	}
+	ghID, ghSecret := getenv("AUTHGPTS_LOGIN_GITHUB_CLIENT_ID"), getenv("AUTHGPTS_LOGIN_GITHUB_CLIENT_SECRET")
+	switch {
+	case ghID == "" && ghSecret == "":
+	case ghID == "" || ghSecret == "":
+		problems = append(problems, "AUTHGPTS_LOGIN_GITHUB_CLIENT_ID and AUTHGPTS_LOGIN_GITHUB_CLIENT_SECRET go together: set both or neither")
+	default:
+		c.LoginGitHub = &signin.PortalProvider{ClientID: ghID, ClientSecret: ghSecret}
 	}
 
 	checks := []struct {

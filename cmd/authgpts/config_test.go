@@ -86,3 +86,52 @@ func TestLoadConfig_TrustedProxies(t *testing.T) {
 		t.Errorf("a host name was accepted as a trusted proxy (err = %v)", err)
 	}
 }
+
+func TestLoadConfig_PortalLoginProviders(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://x/y"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	secret := "oidc-client-secret-value"
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		oidc    bool
+		github  bool
+	}{
+		{"none", with(), "", false, false},
+		{"oidc", with("AUTHGPTS_LOGIN_OIDC_ISSUER", "https://id.example.com", "AUTHGPTS_LOGIN_OIDC_CLIENT_ID", "c", "AUTHGPTS_LOGIN_OIDC_CLIENT_SECRET", secret), "", true, false},
+		{"github", with("AUTHGPTS_LOGIN_GITHUB_CLIENT_ID", "Iv1.x", "AUTHGPTS_LOGIN_GITHUB_CLIENT_SECRET", secret), "", false, true},
+		{"oidc incomplete", with("AUTHGPTS_LOGIN_OIDC_ISSUER", "https://id.example.com", "AUTHGPTS_LOGIN_OIDC_CLIENT_SECRET", secret), "set all three or none", false, false},
+		{"oidc http issuer", with("AUTHGPTS_LOGIN_OIDC_ISSUER", "http://id.example.com", "AUTHGPTS_LOGIN_OIDC_CLIENT_ID", "c", "AUTHGPTS_LOGIN_OIDC_CLIENT_SECRET", secret), "must be an https URL", false, false},
+		{"github without secret", with("AUTHGPTS_LOGIN_GITHUB_CLIENT_ID", "Iv1.x"), "set both or neither", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadConfig() = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Error("the error message contains the client secret")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (c.LoginOIDC != nil) != tt.oidc || (c.LoginGitHub != nil) != tt.github {
+				t.Errorf("LoginOIDC %v LoginGitHub %v, want %v %v", c.LoginOIDC != nil, c.LoginGitHub != nil, tt.oidc, tt.github)
+			}
+		})
+	}
+}

@@ -52,6 +52,8 @@ func serverConfig(cfg Config, log *slog.Logger) handlers.Config {
 		MailFrom:       cfg.MailFrom,
 		AdminEmails:    cfg.AdminEmails,
 		TrustedProxies: cfg.TrustedProxies,
+		LoginOIDC:      cfg.LoginOIDC,
+		LoginGitHub:    cfg.LoginGitHub,
 		DevMode:        cfg.DevMode,
 		Migrate:        true,
 		Log:            log,

@@ -40,7 +40,7 @@ func (h *Handler) Register(r gin.IRoutes) {
 }
 
 func chrome(u store.User, title string) layout.Chrome {
-	return layout.Chrome{Title: title, UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "account"}
+	return layout.Chrome{Title: title, UserEmail: u.DisplayName(), IsAdmin: u.IsAdmin, Active: "account"}
 }
 
 func (h *Handler) page(c *gin.Context) {
@@ -50,7 +50,7 @@ func (h *Handler) page(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email, Apps: apps}))
+	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.DisplayName(), Apps: apps}))
 }
 
 func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
@@ -141,6 +141,11 @@ func (h *Handler) endAllSessions(c *gin.Context) {
 func (h *Handler) startDelete(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
 	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
+	if u.Email == "" { // an identity whose provider vouched for no email: no code can reach it
+		web.Error(c, http.StatusConflict, "This account has no verified email address to confirm the deletion with.",
+			"Ask the operator of this service to delete it.")
+		return
+	}
 	verdict, err := h.Codes.Send(c.Request.Context(), u.Email, c.ClientIP(), emailcode.DeleteAccount)
 	switch {
 	case errors.Is(err, emailcode.ErrNotSent):

@@ -51,7 +51,7 @@ func (h *Handler) Register(r gin.IRouter) {
 
 func chrome(c *gin.Context, title string) layout.Chrome {
 	u, _ := web.CurrentUser(c)
-	return layout.Chrome{Title: title, UserEmail: u.Email, IsAdmin: true, Active: "admin"}
+	return layout.Chrome{Title: title, UserEmail: u.DisplayName(), IsAdmin: true, Active: "admin"}
 }
 
 func (h *Handler) overview(c *gin.Context) {
@@ -164,7 +164,7 @@ func (h *Handler) users(developersOnly bool) gin.HandlerFunc {
 				role = "admin"
 			}
 			vm.Rows = append(vm.Rows, admin.Row{
-				Cells:      []string{u.Email, n(u.AppCount), role, date(u.CreatedAt), datePtr(u.LastLoginAt)},
+				Cells:      []string{u.DisplayName(), n(u.AppCount), role, date(u.CreatedAt), datePtr(u.LastLoginAt)},
 				TargetType: store.TargetUser, TargetID: u.ID, Suspended: u.IsSuspended(), Reason: u.SuspendedReason,
 			})
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
@@ -105,14 +106,19 @@ func (h *Handler) authorize(c *gin.Context) {
 	}
 
 	// 3. The user: sign in first, or again for prompt=login and max_age.
+	// The app's identity source decides who may be signed in: an email-code account, or
+	// an identity from the app's upstream provider (DESIGN.md, identity sources). Anyone
+	// else signs in through that source first.
 	now := h.now()
+	src := b.app.oa.Source
 	user, signedIn := web.CurrentUser(c)
-	if !signedIn {
+	otherIdentity := signedIn && user.Issuer != signin.RequiredIssuer(h.issuer, src)
+	if !signedIn || otherIdentity {
 		if req.Prompt.None {
 			h.redirectError(c, redirectURI, oauth.ErrLoginRequired.WithDescription("The user is not signed in."), req.State)
 			return
 		}
-		web.Redirect(c, "/login?return_to="+url.QueryEscape(c.Request.URL.RequestURI()))
+		h.signInFirst(c, src, c.Request.URL.RequestURI(), otherIdentity)
 		return
 	}
 	authTime := authTimeOf(c, user)
@@ -122,7 +128,7 @@ func (h *Handler) authorize(c *gin.Context) {
 			return
 		}
 		back := oauth.PathAuthorize + "?" + oauth.ReauthenticationQuery(q, now).Encode()
-		web.Redirect(c, "/login?reauth=1&return_to="+url.QueryEscape(back))
+		h.signInFirst(c, src, back, true) // prompt=login / max_age: the provider is asked to sign in again
 		return
 	}
 
@@ -159,8 +165,11 @@ func (h *Handler) authorize(c *gin.Context) {
 		return
 	}
 	vm := consentVM(client, b, redirectURI)
-	vm.UserEmail, vm.Ticket = user.Email, ticket
+	vm.UserEmail, vm.Ticket = user.DisplayName(), ticket
 	vm.SwitchURL = "/login?reauth=1&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
+	if src.Kind != store.SourceEmail && src.Kind != "" { // "Not you?" signs in again at the app's provider
+		vm.SwitchURL = signin.PathUpstreamStart + "?prompt=login&app=" + url.QueryEscape(src.AppID) + "&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
+	}
 	for _, s := range req.Scopes {
 		sv := views.ScopeVM{Name: s, Required: oauth.IsRequiredScope(s)}
 		for _, as := range b.app.oa.Scopes {
@@ -263,6 +272,26 @@ func (h *Handler) consent(c *gin.Context) {
 		return
 	}
 	h.redirectCode(c, t.RedirectURI, code, t.State)
+}
+
+// signInFirst sends the browser to sign in through the app's identity source and come
+// back to returnTo: the email-code page, or the upstream provider (through
+// /login/upstream, which creates the state). again asks the email page to show its form
+// although someone is signed in (another identity, or prompt=login / max_age).
+func (h *Handler) signInFirst(c *gin.Context, src store.IdentitySource, returnTo string, again bool) {
+	if src.Kind == store.SourceEmail || src.Kind == "" {
+		loc := "/login?return_to=" + url.QueryEscape(returnTo)
+		if again {
+			loc = "/login?reauth=1&return_to=" + url.QueryEscape(returnTo)
+		}
+		web.Redirect(c, loc)
+		return
+	}
+	loc := signin.PathUpstreamStart + "?app=" + url.QueryEscape(src.AppID) + "&return_to=" + url.QueryEscape(returnTo)
+	if again {
+		loc += "&prompt=login"
+	}
+	web.Redirect(c, loc)
 }
 
 // newCode binds a code to everything the token request will be checked against.

@@ -93,7 +93,7 @@ func (cc *clientCache) loader(id string, afterMiss bool) func(context.Context) (
 				}
 			}
 			if oc.Client.HasApp() {
-				e.app = newAppEntry(store.OAuthApp{App: oc.App, OwnerEmail: oc.OwnerEmail, Scopes: oc.Scopes})
+				e.app = newAppEntry(store.OAuthApp{App: oc.App, OwnerEmail: oc.OwnerEmail, Scopes: oc.Scopes, Source: oc.Source})
 				e.scopeNames, e.defaultScopes = e.app.scopeNames, e.app.defaultScopes
 			}
 		case errors.Is(err, store.ErrNotFound):

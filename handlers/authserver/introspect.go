@@ -94,8 +94,8 @@ func (h *Handler) introspectToken(ctx context.Context, token string, app *appEnt
 	return oauth.IntrospectionResponse{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Username: claims.Email,
 		TokenType: oauth.TokenTypeBearer, Exp: claims.Expiry.Unix(), Iat: claims.IssuedAt.Unix(),
-		Nbf: claims.NotBefore.Unix(), Sub: claims.Subject, Aud: claims.Audience, Iss: claims.Issuer,
-		JTI: claims.JTI, GrantID: claims.GrantID,
+		Nbf: claims.NotBefore.Unix(), Sub: claims.PublicSubject(), Aud: claims.Audience, Iss: claims.Issuer,
+		JTI: claims.JTI, GrantID: claims.GrantID, IdP: claims.IdP,
 	}, nil
 }
 

@@ -54,8 +54,8 @@ type SweepResult struct {
 const rateBucketIdle = 2 * time.Minute
 
 // Sweep deletes, as of now, expired codes and refresh tokens (kept janitorKeep past
-// their expiry), forgotten client-assertion jtis, unused or idle registrations and
-// rate-limit buckets that have refilled.
+// their expiry), forgotten client-assertion jtis, expired upstream sign-in states,
+// unused or idle registrations and rate-limit buckets that have refilled.
 func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, error) {
 	var r SweepResult
 	cutoff := now.Add(-janitorKeep)
@@ -67,6 +67,10 @@ func Sweep(ctx context.Context, st *store.Store, now time.Time) (SweepResult, er
 		return r, err
 	}
 	if _, err = st.DeleteExpiredAssertionJTIs(ctx, now); err != nil {
+		return r, err
+	}
+	// Outbound sign-in states and own-login assertion jtis, once expired.
+	if _, err = st.DeleteExpiredUpstreamLogins(ctx, now); err != nil {
 		return r, err
 	}
 	if _, err = st.DeleteIdleRateBuckets(ctx, now.Add(-rateBucketIdle)); err != nil {

@@ -100,7 +100,7 @@ func (h *Handler) exchangeCode(c *gin.Context, client *clientEntry, form url.Val
 		return oauth.TokenResponse{}, err
 	}
 	return h.issue(client, app, aud, issueParams{
-		userID: rc.UserID, email: rc.Email, grantID: rc.GrantID, scopes: rc.Scopes,
+		userID: rc.UserID, email: rc.Email, issuer: rc.Issuer, subject: rc.Subject, grantID: rc.GrantID, scopes: rc.Scopes,
 		nonce: rc.Nonce, authTime: rc.AuthTime, refresh: refresh, now: now, idToken: true,
 	})
 }
@@ -194,7 +194,7 @@ func (h *Handler) refresh(c *gin.Context, client *clientEntry, form url.Values) 
 	successor := h.rotator.Successor(token)
 	successorHash := h.hasher.Hash(successor)
 	params := issueParams{
-		userID: st.UserID, email: st.Email, grantID: st.GrantID, scopes: scopes,
+		userID: st.UserID, email: st.Email, issuer: st.Issuer, subject: st.Subject, grantID: st.GrantID, scopes: scopes,
 		authTime: st.AuthTime, refresh: successor, now: now,
 	}
 	if st.RotatedAt == nil {
@@ -271,6 +271,8 @@ func (h *Handler) clientCredentials(client *clientEntry, form url.Values) (oauth
 type issueParams struct {
 	userID   string // "" for client_credentials: the subject is the client
 	email    string
+	issuer   string // the user's identity source issuer, "" for email-code accounts
+	subject  string // the upstream subject
 	grantID  string
 	scopes   []string
 	nonce    string
@@ -303,7 +305,11 @@ func (h *Handler) issue(client *clientEntry, a *appEntry, aud string, p issuePar
 		IssuedAt: p.now,
 		Expiry:   p.now.Add(app.AccessTokenTTL()),
 	}
-	withEmail := p.userID != "" && oauth.HasScope(p.scopes, "email")
+	idSubject := p.userID
+	if p.userID != "" && p.issuer != "" {
+		claims.UpstreamSubject, claims.IdP, idSubject = p.subject, p.issuer, p.subject
+	}
+	withEmail := p.userID != "" && oauth.HasScope(p.scopes, "email") && p.email != ""
 	if withEmail {
 		claims.Email = p.email
 	}
@@ -321,7 +327,8 @@ func (h *Handler) issue(client *clientEntry, a *appEntry, aud string, p issuePar
 	if p.idToken && p.userID != "" && oauth.HasScope(p.scopes, "openid") {
 		id := oauth.IDClaims{
 			Issuer:          h.issuer,
-			Subject:         p.userID,
+			Subject:         idSubject,
+			IdP:             claims.IdP,
 			Audience:        client.oc.Client.ID,
 			Nonce:           p.nonce,
 			AuthTime:        p.authTime,
@@ -330,7 +337,7 @@ func (h *Handler) issue(client *clientEntry, a *appEntry, aud string, p issuePar
 			AccessTokenHash: oauth.AccessTokenHash(at, h.keys.IDTokenAlg()),
 		}
 		if withEmail {
-			id.Email, id.EmailVerified = p.email, true // every account is verified by an emailed code
+			id.Email, id.EmailVerified = p.email, true // an emailed code, or an upstream that said verified
 		}
 		if resp.IDToken, err = ks.SignIDToken(id); err != nil {
 			return oauth.TokenResponse{}, err

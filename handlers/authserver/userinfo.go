@@ -54,8 +54,9 @@ func (h *Handler) userinfo(c *gin.Context) {
 		writeError(c, err, false)
 		return
 	}
-	info := oauth.UserInfo{Subject: user.ID}
-	if oauth.HasScope(scopes, "email") {
+	info := oauth.UserInfo{Subject: user.PublicSubject(), IdP: user.Issuer}
+	// An upstream identity has an email only when the upstream said it was verified.
+	if oauth.HasScope(scopes, "email") && user.Email != "" {
 		verified := true
 		info.Email, info.EmailVerified = user.Email, &verified
 	}

@@ -64,6 +64,7 @@ type signedAssertion struct {
 // Canonical header keys and shared values set on every call.
 var (
 	canonUser      = textproto.CanonicalMIMEHeaderKey(HeaderUser)
+	canonIssuer    = textproto.CanonicalMIMEHeaderKey(HeaderIssuer)
 	canonEmail     = textproto.CanonicalMIMEHeaderKey(HeaderEmail)
 	canonScopes    = textproto.CanonicalMIMEHeaderKey(HeaderScopes)
 	canonClient    = textproto.CanonicalMIMEHeaderKey(HeaderClient)
@@ -77,8 +78,13 @@ var (
 func newVerified(claims oauth.AccessClaims, appID string) *verified {
 	scopes, _ := oauth.ParseScope(claims.Scope)
 	v := &verified{claims: claims, appID: appID, scopes: scopes, rateKey: appID + "\x00" + claims.Subject}
+	issuer := claims.Issuer // this server vouches for its own users and clients
+	if claims.IdP != "" {
+		issuer = claims.IdP // an identity source's user: sub is the upstream subject
+	}
 	v.identity = []headerValue{
-		{canonUser, []string{claims.Subject}},
+		{canonUser, []string{claims.PublicSubject()}},
+		{canonIssuer, []string{issuer}},
 		{canonClient, []string{claims.ClientID}},
 		{canonScopes, []string{strings.Join(scopes, " ")}},
 	}

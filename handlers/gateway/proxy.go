@@ -26,7 +26,8 @@ import (
 // with headerPrefix is removed first, so a caller can never forge one.
 const (
 	headerPrefix    = "X-Authgpts-"
-	HeaderUser      = "X-AuthGPTs-User"      // the token's subject: user ID, or client ID for client_credentials
+	HeaderUser      = "X-AuthGPTs-User"      // the token's sub: user ID (the upstream subject for an identity source), or client ID for client_credentials
+	HeaderIssuer    = "X-AuthGPTs-Issuer"    // who vouches for HeaderUser: the identity source's issuer, or this server
 	HeaderEmail     = "X-AuthGPTs-Email"     // only when the email scope was granted
 	HeaderScopes    = "X-AuthGPTs-Scopes"    // granted scopes, space-delimited
 	HeaderClient    = "X-AuthGPTs-Client"    // the OAuth client ID
@@ -418,7 +419,7 @@ func (g *Gateway) assertion(v *verified, app *gatewayApp, now time.Time) ([]stri
 		email = v.claims.Email
 	}
 	jwt, err := g.cfg.Keys.KeySet().SignGatewayAssertion(oauth.GatewayAssertion{
-		Issuer: g.issuer, Audience: aud, Subject: v.claims.Subject, ClientID: v.claims.ClientID,
+		Issuer: g.issuer, Audience: aud, Subject: v.claims.PublicSubject(), ClientID: v.claims.ClientID,
 		Scope: strings.Join(v.scopes, " "), Email: email, JTI: newJTI(), IssuedAt: now, Expiry: exp,
 	})
 	if err != nil {

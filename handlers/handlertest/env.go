@@ -38,6 +38,8 @@ type Env struct {
 	Instance *handlers.Server // built by handlers.NewServer, as serve builds it
 	Gateway  *gateway.Gateway // Instance.Gateway
 	Webhooks *webhook.Worker  // Instance.Webhooks: delivers where Config.WebhookPolicy allows
+	// Transport trusts the server's certificate (NewTLS); nil: the default transport.
+	Transport http.RoundTripper
 }
 
 // Option adjusts the instance's configuration before it is built; tests override only
@@ -50,6 +52,20 @@ type Option func(*handlers.Config)
 // gateway's roll-up job is off unless an option turns it on.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
+	return newEnv(t, false, opts)
+}
+
+// NewTLS is New serving HTTPS on a loopback address with httptest's certificate: the
+// base URL (the issuer) is https, as a production OpenID Connect provider's is. Tests
+// use it as the upstream provider of another instance, whose safefetch allow-list
+// names Server.Listener's address and whose RootCAs hold Server.Certificate().
+func NewTLS(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	return newEnv(t, true, opts)
+}
+
+func newEnv(t testing.TB, useTLS bool, opts []Option) *Env {
+	t.Helper()
 	smtpSrv := mailertest.NewServer(t)
 	sender, err := mailer.NewSMTP(smtpSrv.URL(), "AuthGPTs <auth@example.test>")
 	if err != nil {
@@ -57,8 +73,16 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	logs := &SyncBuffer{}
 	clock := &Clock{}
+	// The listener first, so options see the instance's base URL (a provider's callback).
+	hs := httptest.NewUnstartedServer(nil)
+	scheme := "http://"
+	if useTLS {
+		scheme = "https://"
+	}
+	baseURL, _ := url.Parse(scheme + hs.Listener.Addr().String())
 	cfg := handlers.Config{
 		DatabaseURL: storetest.NewDSN(t),
+		BaseURL:     baseURL,
 		Secret:      []byte("test-secret-test-secret-test-secret-0123456789"),
 		Log:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:         clock.Now,
@@ -68,9 +92,13 @@ func New(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv, base := StartInstance(t, cfg)
-	return &Env{Store: srv.Store, DSN: cfg.DatabaseURL, Server: base, BaseURL: base.URL, SMTP: smtpSrv, Clock: clock,
+	srv := serveInstance(t, cfg, hs, useTLS)
+	env := &Env{Store: srv.Store, DSN: cfg.DatabaseURL, Server: hs, BaseURL: hs.URL, SMTP: smtpSrv, Clock: clock,
 		Logs: logs, Config: srv.Config(), Instance: srv, Gateway: srv.Gateway, Webhooks: srv.Webhooks}
+	if useTLS {
+		env.Transport = hs.Client().Transport
+	}
+	return env
 }
 
 // NewWithGateway is New with gw adjusting the gateway's configuration after the test
@@ -108,6 +136,12 @@ func StartInstance(t testing.TB, cfg handlers.Config) (*handlers.Server, *httpte
 	if cfg.BaseURL == nil {
 		cfg.BaseURL, _ = url.Parse("http://" + hs.Listener.Addr().String())
 	}
+	return serveInstance(t, cfg, hs, false), hs
+}
+
+// serveInstance builds the instance and serves it on hs (HTTPS when useTLS).
+func serveInstance(t testing.TB, cfg handlers.Config, hs *httptest.Server, useTLS bool) *handlers.Server {
+	t.Helper()
 	srv, err := handlers.NewServer(context.Background(), cfg)
 	if err != nil {
 		hs.Listener.Close()
@@ -119,7 +153,11 @@ func StartInstance(t testing.TB, cfg handlers.Config) (*handlers.Server, *httpte
 		t.Fatal("handlertest: the gateway could not LISTEN for revocations")
 	}
 	hs.Config.Handler = srv.Handler
-	hs.Start()
+	if useTLS {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(func() {
 		hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -128,7 +166,7 @@ func StartInstance(t testing.TB, cfg handlers.Config) (*handlers.Server, *httpte
 			t.Errorf("handlertest: Shutdown: %v", err)
 		}
 	})
-	return srv, hs
+	return srv
 }
 
 // Client returns a browser-like client with its own cookie jar that does not follow
@@ -136,8 +174,9 @@ func StartInstance(t testing.TB, cfg handlers.Config) (*handlers.Server, *httpte
 func (e *Env) Client() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
+		Jar:       jar,
+		Transport: e.Transport,
+		Timeout:   30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

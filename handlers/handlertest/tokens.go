@@ -117,7 +117,7 @@ func (e *Env) token(t testing.TB, form url.Values, basicID, basicSecret string) 
 		// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: e.Transport}).Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", oauth.PathToken, err)
 	}
@@ -142,3 +142,18 @@ var (
 	consentTicket = regexp.MustCompile(`name="ticket" value="([^"]+)"`)
 	consentScope  = regexp.MustCompile(`name="scope" value="([^"]+)"`)
 )
+
+// Allow answers the consent page in body with Allow and every offered scope, on this
+// server, and returns the 303 to the client.
+func (e *Env) Allow(t testing.TB, c *http.Client, body string) (*http.Response, string) {
+	t.Helper()
+	m := consentTicket.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("Allow: no consent form in the page: %.400s", body)
+	}
+	form := url.Values{"ticket": {html.UnescapeString(m[1])}, "decision": {"allow"}}
+	for _, s := range consentScope.FindAllStringSubmatch(body, -1) {
+		form.Add("scope", html.UnescapeString(s[1]))
+	}
+	return e.PostForm(t, c, "/oauth/consent", form)
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
@@ -29,6 +30,9 @@ type Handler struct {
 	Now     func() time.Time
 	// Webhooks seals endpoints' secrets and checks their URLs.
 	Webhooks Webhooks
+	// Sources validates OpenID Connect issuers (discovery through the SSRF guard) and
+	// holds the key that seals identity-source secrets.
+	Sources *signin.Upstream
 }
 
 // Register mounts the portal routes on a signed-in browser group.
@@ -39,6 +43,7 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/dashboard/apps/:slug", h.appPage)
 	r.POST("/dashboard/apps/:slug/settings", h.updateAppSettings)
 	r.POST("/dashboard/apps/:slug/delete", h.deleteApp)
+	r.POST("/dashboard/apps/:slug/identity-source", h.updateIdentitySource)
 	r.POST("/dashboard/apps/:slug/scopes", h.createScope)
 	r.POST("/dashboard/apps/:slug/scopes/update", h.updateScope)
 	r.POST("/dashboard/apps/:slug/scopes/delete", h.deleteScope)
@@ -150,7 +155,7 @@ func noStore(c *gin.Context) {
 }
 
 func chrome(u store.User, title string) layout.Chrome {
-	return layout.Chrome{Title: title, UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "dashboard"}
+	return layout.Chrome{Title: title, UserEmail: u.DisplayName(), IsAdmin: u.IsAdmin, Active: "dashboard"}
 }
 
 // unprocessable is the status of a validation error that re-renders its form.

@@ -166,6 +166,10 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 	if err != nil {
 		return view.AppPageVM{}, err
 	}
+	src, err := h.Store.IdentitySourceByApp(ctx, a.ID)
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
 	return view.AppPageVM{
 		Chrome:   chrome(u, a.Name),
 		Header:   appHeaderVM(a, URLsFor(h.BaseURL, a)),
@@ -174,6 +178,7 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 		Webhooks: webhooks,
 		Clients:  clientListVM(a, d.clients),
 		Scopes:   scopeListVM(a, d.scopes),
+		Identity: h.identityVM(a, src),
 		Settings: settingsVM(a, h.DevMode),
 		Danger:   view.DangerVM{AppURL: AppURL(a.Slug), Slug: a.Slug},
 	}, nil

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth/upstream"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/views/email"
@@ -25,6 +28,9 @@ type Handler struct {
 	DevMailbox  *mailer.DevMailbox // nil outside development
 	AdminEmails []string
 	Now         func() time.Time
+	// Upstream signs people in through identity sources (apps' providers and the
+	// portal's AUTHGPTS_LOGIN_* providers); nil: email code only.
+	Upstream *Upstream
 }
 
 // Register mounts the routes on a browser group (cross-origin protected, body-limited).
@@ -34,6 +40,11 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/login", h.sendCode)
 	r.POST("/login/verify", h.verifyCode)
 	r.POST("/logout", h.logout)
+	if h.Upstream != nil {
+		r.GET(PathUpstreamStart, h.Upstream.start)
+		r.GET(upstream.CallbackPath, h.Upstream.callback)
+		r.GET(upstream.OwnCallbackPath, h.Upstream.ownCallback)
+	}
 	if h.DevMailbox != nil {
 		r.GET("/dev/mail", h.devMail)
 	}
@@ -46,7 +57,7 @@ func (h *Handler) emailPage(mode string) gin.HandlerFunc {
 			web.Redirect(c, orDashboard(returnTo))
 			return
 		}
-		vm := signin.EmailVM{Mode: mode, ReturnTo: returnTo}
+		vm := signin.EmailVM{Mode: mode, ReturnTo: returnTo, Providers: h.portalProviders(returnTo)}
 		if c.Query("deleted") != "" {
 			vm.Notice = "Your account was deleted. You can create a new one at any time."
 		}
@@ -161,6 +172,31 @@ func (h *Handler) logout(c *gin.Context) {
 		return
 	}
 	web.Redirect(c, "/login")
+}
+
+// portalProviders are the operator's upstream sign-in buttons. They are for the portal
+// only: an authorization request is answered by the app's own identity source, so an
+// end user is never offered an identity the app would not accept.
+func (h *Handler) portalProviders(returnTo string) []signin.ProviderLink {
+	if h.Upstream == nil || strings.HasPrefix(returnTo, "/oauth/") {
+		return nil
+	}
+	back := ""
+	if returnTo != "" {
+		back = "&return_to=" + url.QueryEscape(returnTo)
+	}
+	var out []signin.ProviderLink
+	if p := h.Upstream.PortalOIDC; p != nil {
+		label := "Continue with single sign-on"
+		if u, err := url.Parse(p.Issuer); err == nil && u.Host != "" {
+			label = "Continue with " + u.Host
+		}
+		out = append(out, signin.ProviderLink{Label: label, URL: PathUpstreamStart + "?provider=" + ProviderPortalOIDC + back})
+	}
+	if h.Upstream.PortalGitHub != nil {
+		out = append(out, signin.ProviderLink{Label: "Continue with GitHub", URL: PathUpstreamStart + "?provider=" + ProviderPortalGitHub + back})
+	}
+	return out
 }
 
 func (h *Handler) devMail(c *gin.Context) {

@@ -111,7 +111,7 @@ func (h *Handler) page(c *gin.Context) {
 		return
 	}
 	web.Render(c, http.StatusOK, usage.Page(usage.PageVM{
-		Chrome:  layout.Chrome{Title: "Usage · " + app.Name, UserEmail: u.Email, IsAdmin: u.IsAdmin, Active: "dashboard"},
+		Chrome:  layout.Chrome{Title: "Usage · " + app.Name, UserEmail: u.DisplayName(), IsAdmin: u.IsAdmin, Active: "dashboard"},
 		AppName: app.Name, Slug: app.Slug, Panel: panel,
 		Credits: usage.CreditsVM{Slug: app.Slug, Metering: app.MeteringEnabled},
 	}))
@@ -337,7 +337,7 @@ func (h *Handler) creditAccount(c *gin.Context, app store.App, email string) (*u
 	if err != nil {
 		return nil, user, err
 	}
-	return &usage.CreditAccount{Email: user.Email, Balance: balance, RecentSpend: strconv.FormatInt(spent, 10)}, user, nil
+	return &usage.CreditAccount{Email: user.DisplayName(), Balance: balance, RecentSpend: strconv.FormatInt(spent, 10)}, user, nil
 }
 
 func (h *Handler) findCredits(c *gin.Context) {
@@ -417,7 +417,7 @@ func (h *Handler) changeCredits(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	vm.Notice = fmt.Sprintf("%s now has %d credits.", user.Email, b.Balance)
+	vm.Notice = fmt.Sprintf("%s now has %d credits.", user.DisplayName(), b.Balance)
 	web.Render(c, http.StatusOK, usage.Credits(vm))
 }
 

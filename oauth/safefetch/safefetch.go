@@ -227,3 +227,54 @@ var reserved = []netip.Prefix{
 	netip.MustParsePrefix("2001:db8::/32"),
 	netip.MustParsePrefix("2002::/16"), // 6to4 embeds arbitrary IPv4
 }
+
+// Client returns an *http.Client under the same policy (HTTPS only, the address check on
+// every dial, no redirects, the time limit, the body limit) for libraries that take one:
+// go-oidc for discovery and JWKS, golang.org/x/oauth2 for code exchanges.
+func (f *Fetcher) Client() *http.Client {
+	c := *f.client
+	c.Transport = &policyTransport{base: f.client.Transport, maxBytes: f.maxBytes}
+	return &c
+}
+
+type policyTransport struct {
+	base     http.RoundTripper
+	maxBytes int64
+}
+
+func (t *policyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		return nil, ErrNotHTTPS
+	}
+	if r.URL.User != nil {
+		return nil, ErrInvalidURL
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > t.maxBytes {
+		resp.Body.Close()
+		return nil, ErrTooLarge
+	}
+	resp.Body = &limitedBody{r: io.LimitReader(resp.Body, t.maxBytes+1), c: resp.Body, left: t.maxBytes}
+	return resp, nil
+}
+
+// limitedBody fails a read past the limit instead of silently truncating the document.
+type limitedBody struct {
+	r    io.Reader
+	c    io.Closer
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return 0, ErrTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.c.Close() }

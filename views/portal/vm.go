@@ -111,6 +111,7 @@ type AppPageVM struct {
 	Webhooks WebhooksPanelVM
 	Clients  ClientListVM
 	Scopes   ScopeListVM
+	Identity IdentitySourceVM
 	Settings SettingsVM
 	Danger   DangerVM
 }

@@ -11,6 +11,15 @@ type EmailVM struct {
 	ReturnTo string
 	Error    string
 	Notice   string
+	// Providers are the operator's upstream sign-in options (AUTHGPTS_LOGIN_*), shown
+	// beside the email code.
+	Providers []ProviderLink
+}
+
+// ProviderLink is one "Continue with …" button.
+type ProviderLink struct {
+	Label string
+	URL   string
 }
 
 // CodeVM is the "enter the code we sent" page.
