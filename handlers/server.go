@@ -13,8 +13,8 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/authserver"
 	"github.com/authgpts/authgpts/handlers/gateway"
-	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/handlers/signin"
+	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
