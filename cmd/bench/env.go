@@ -33,6 +33,9 @@ type Env struct {
 	// GatewayUsers is how many users' tokens the gateway scenario's many-user target
 	// cycles through.
 	GatewayUsers int
+	// GatewayInstances is how many server instances the gateway scenario also runs on
+	// one database (1: one only); their targets spread calls over them in turn.
+	GatewayInstances int
 
 	mu       sync.Mutex
 	signedIn *http.Client // one signed-in browser session, shared

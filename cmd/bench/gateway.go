@@ -38,7 +38,13 @@ import (
 // The upstream stands in for a small JSON API: each call encodes a list of eight
 // records (about 1 KiB of JSON) with encoding/json, after waiting upstreamDelay (0: no
 // wait; a real API's database or disk time).
-func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamDelay time.Duration, users int, out io.Writer) (err error) {
+//
+// With instances > 1 it also starts instances − 1 more instances
+// on the same database, as more `authgpts serve` processes behind a load balancer would
+// run (their own LISTEN connection, caches, leases and workers), and adds targets whose
+// calls go to each instance in turn, the client acting as the round-robin balancer: the
+// same user's credits and rate limit are then shared through PostgreSQL.
+func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamDelay time.Duration, users, instances int, out io.Writer) (err error) {
 	if dsn == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
@@ -82,25 +88,46 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		return err
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	srv, err := handlers.NewServer(ctx, handlers.Config{
+	cfg := handlers.Config{
 		DatabaseURL: benchDSN,
 		BaseURL:     base,
 		Secret:      []byte("bench-secret-bench-secret-bench-secret-0123"),
 		DevMode:     true,
 		Migrate:     true,
 		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
+	}
+	srv, err := handlers.NewServer(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	srv.Start()
 	go srv.Serve(ln)
+	servers := []*handlers.Server{srv}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		for _, s := range servers {
+			_ = s.Shutdown(sctx)
+		}
 	}()
-	gw := srv.Gateway
+	// More instances of the same server (one issuer, one database), each on its own port.
+	bases := []string{base.String()}
+	cfg.Migrate = false
+	for range instances - 1 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		s, err := handlers.NewServer(ctx, cfg)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		s.Start()
+		go s.Serve(l)
+		servers = append(servers, s)
+		bases = append(bases, "http://"+l.Addr().String())
+	}
 
 	env := &Env{BaseURL: base.String(), Store: srv.Store, DatabaseURL: benchDSN, runID: randomID(),
 		Hasher:    srv.Derived.TokenHash,
@@ -109,8 +136,10 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 	if err != nil {
 		return err
 	}
-	for !gw.Stats().CacheEnabled { // LISTEN up
-		time.Sleep(5 * time.Millisecond)
+	for _, s := range servers {
+		for !s.Gateway.Stats().CacheEnabled { // LISTEN up
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 
 	get := func(u string) func() *http.Request {
@@ -138,12 +167,34 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		{"gw-1u", viaGateway},
 		{manyName, viaGatewayMany},
 	}
+	// The same two gateway targets spread over every instance in turn.
+	spread := func(tokenOf func(n uint64) string) func() *http.Request {
+		var turn atomic.Uint64
+		return func() *http.Request {
+			n := turn.Add(1)
+			r, _ := http.NewRequest("GET", bases[n%uint64(len(bases))]+"/gw/"+slug+"/items?limit=8", nil)
+			r.Header.Set("Authorization", "Bearer "+tokenOf(n))
+			return r
+		}
+	}
+	spreadNames := []string{fmt.Sprintf("gw-1u-x%d", instances), fmt.Sprintf("gw-%du-x%d", len(many), instances)}
+	if instances > 1 {
+		targets = append(targets,
+			struct {
+				name   string
+				newReq func() *http.Request
+			}{spreadNames[0], spread(func(uint64) string { return token })},
+			struct {
+				name   string
+				newReq func() *http.Request
+			}{spreadNames[1], spread(func(n uint64) string { return many[(n/uint64(len(bases)))%uint64(len(many))] })})
+	}
 	// Many short alternating slices: the machine's background load changes by the
 	// second, and each target then gets its share of every phase of it.
 	rounds := max(2, int(d/(250*time.Millisecond)))
 	fmt.Fprintf(out, "gateway vs direct (GET, ~1 KiB JSON upstream, upstream delay %s, metering and rate limiting on, %s per target and step\n"+
 		"in %d alternating rounds; gw-1u: one user's token, %s: %d users' tokens in turn)\n", upstreamDelay, d, rounds, manyName, len(many))
-	fmt.Fprintf(out, "%-5s %-8s %10s %9s %9s %11s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "cpu µs/req", "errors")
+	fmt.Fprintf(out, "%-5s %-10s %10s %9s %9s %11s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "cpu µs/req", "errors")
 	for _, c := range levels {
 		// More idle connections than workers: with exactly c, a worker whose previous
 		// connection is not back in the pool yet dials a new one, and the pool then
@@ -164,7 +215,7 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		for i, t := range targets {
 			r := samples[i].result()
 			res[t.name] = r
-			fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %11.1f %7d\n", c, t.name, r.rps(), ms(r.p50), ms(r.p99),
+			fmt.Fprintf(out, "%-5d %-10s %10.0f %9s %9s %11.1f %7d\n", c, t.name, r.rps(), ms(r.p50), ms(r.p99),
 				float64(r.cpuPerRequest().Nanoseconds())/1000, r.errors)
 			if r.errors > 0 {
 				err = errors.Join(err, fmt.Errorf("%s at concurrency %d: %d failed requests", t.name, c, r.errors))
@@ -176,13 +227,22 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 			fmt.Fprintf(out, "%-5d %s: %.0f%% of the bare proxy, %.0f%% of direct; added p50 %s ms, p99 %s ms over direct\n",
 				c, name, 100*gr.rps()/br.rps(), 100*gr.rps()/dr.rps(), ms(gr.p50-dr.p50), ms(gr.p99-dr.p99))
 		}
+		if instances > 1 {
+			for i, one := range []string{"gw-1u", manyName} {
+				multi, single := res[spreadNames[i]], res[one]
+				fmt.Fprintf(out, "%-5d %s: %.0f%% of one instance's throughput (%s), p50 %s ms vs %s ms\n",
+					c, spreadNames[i], 100*multi.rps()/single.rps(), one, ms(multi.p50), ms(single.p50))
+			}
+		}
 		client.CloseIdleConnections()
 	}
-	if ferr := gw.Flush(ctx); ferr != nil {
-		return errors.Join(err, ferr)
+	for i, srv := range servers {
+		if ferr := srv.Gateway.Flush(ctx); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		s := srv.Gateway.Stats()
+		fmt.Fprintf(out, "usage of instance %d: %d events in %d batches, %d dropped, %d refused\n", i+1, s.UsageEvents, s.UsageBatches, s.UsageDropped, s.UsageRejected)
 	}
-	s := gw.Stats()
-	fmt.Fprintf(out, "usage: %d events in %d batches, %d dropped, %d refused\n", s.UsageEvents, s.UsageBatches, s.UsageDropped, s.UsageRejected)
 	return err
 }
 

@@ -54,6 +54,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	upstreamDelay := fs.Duration("upstream-delay", 0, "gateway scenario: time the stand-in API waits per call (its database time)")
 	gatewayUsers := fs.Int("gateway-users", 16, "gateway scenario: users of the many-user target (each signs in; at most 25)")
+	gatewayInstances := fs.Int("gateway-instances", 1, "gateway scenario: also run this many instances on one database, calls spread over them in turn (at most 8)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // `bench gateway` names one scenario
 		args = append([]string{"-scenarios", args[0]}, args[1:]...)
 	}
@@ -98,9 +99,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 		},
-		UpstreamDelay: *upstreamDelay,
-		GatewayUsers:  min(max(*gatewayUsers, 1), 25),
-		runID:         randomID(),
+		UpstreamDelay:    *upstreamDelay,
+		GatewayUsers:     min(max(*gatewayUsers, 1), 25),
+		GatewayInstances: min(max(*gatewayInstances, 1), 8),
+		runID:            randomID(),
 	}
 	if external {
 		// The server's own scenarios: seed with its secret, and wait until it answers.
