@@ -42,6 +42,11 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/scopes/delete", h.deleteScope)
 	r.POST("/dashboard/apps/:slug/clients", h.createClient)
 	r.POST("/dashboard/apps/:slug/mcp-clients/revoke", h.revokeMCPClient)
+	r.POST("/dashboard/apps/:slug/prices", h.addRoutePrice)
+	r.POST("/dashboard/apps/:slug/prices/delete", h.deleteRoutePrice)
+	r.POST("/dashboard/apps/:slug/plan", h.updatePlan)
+	r.POST("/dashboard/apps/:slug/keys", h.createAPIKey)
+	r.POST("/dashboard/apps/:slug/keys/revoke", h.revokeAPIKey)
 
 	r.GET("/dashboard/apps/:slug/clients/:client", h.clientPage)
 	r.POST("/dashboard/apps/:slug/clients/:client/name", h.renameClient)
