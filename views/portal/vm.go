@@ -121,7 +121,7 @@ type AppPageVM struct {
 // ConnectPanelVM shows the GPT editor values of the app's first GPT-action client.
 type ConnectPanelVM struct {
 	AppURL string
-	Values *SetupValuesVM              // nil: the app has no GPT-action client
+	Values *SetupValuesVM             // nil: the app has no GPT-action client
 	Prices *components.PriceListProps // nil when the app is not metered
 }
 
