@@ -160,6 +160,10 @@ func (h *Handler) authorize(c *gin.Context) {
 	}
 	vm := consentVM(client, b, redirectURI)
 	vm.UserEmail, vm.Ticket = user.Email, ticket
+	if vm.Prices, err = h.priceList(ctx, b.app.oa.App); err != nil {
+		web.Fail(c, err)
+		return
+	}
 	vm.SwitchURL = "/login?reauth=1&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
 	for _, s := range req.Scopes {
 		sv := views.ScopeVM{Name: s, Required: oauth.IsRequiredScope(s)}
