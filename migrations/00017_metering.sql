@@ -71,7 +71,8 @@ CREATE TABLE usage_key_hourly (
     app_id               uuid NOT NULL,
     key_id               uuid NOT NULL,
     calls                bigint NOT NULL DEFAULT 0,
-    errors               bigint NOT NULL DEFAULT 0,
+    calls_4xx            bigint NOT NULL DEFAULT 0,
+    calls_5xx            bigint NOT NULL DEFAULT 0,
     credits              bigint NOT NULL DEFAULT 0,
     upstream_cost_micros bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, hour, key_id)

@@ -23,6 +23,9 @@ const (
 	qDeveloperKeysByApp = `
 		SELECT ` + apiKeyColumns + `, '' AS app_name, '' AS app_slug FROM api_keys k
 		 WHERE k.app_id = $1 AND k.user_id IS NULL ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC`
+	qKeysOfApp = `
+		SELECT ` + apiKeyColumns + `, '' AS app_name, '' AS app_slug FROM api_keys k WHERE k.app_id = $1
+		 ORDER BY k.user_id IS NOT NULL, k.created_at`
 	qPersonalKeysByUser = `
 		SELECT ` + apiKeyColumns + `, a.name AS app_name, a.slug AS app_slug FROM api_keys k JOIN apps a ON a.id = k.app_id
 		 WHERE k.user_id = $1 ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC`
@@ -108,7 +111,7 @@ func (k APIKeyStatus) Usable(appID string, now time.Time) bool {
 // another developer's app is ErrNotFound. Call it in the transaction that audits it.
 func (s *Store) CreateDeveloperKey(ctx context.Context, ownerID string, k NewAPIKey, now time.Time) (string, error) {
 	var id string
-	err := s.getContext(ctx, &id, qInsertDeveloperKey, k.AppID, ownerID, k.Name, k.Hash, k.Hint, pq.Array(k.Scopes), k.ExpiresAt, now)
+	err := s.getContext(ctx, &id, qInsertDeveloperKey, k.AppID, ownerID, k.Name, k.Hash, k.Hint, scopeArray(k.Scopes), k.ExpiresAt, now)
 	return id, wrap("create developer key", err)
 }
 
@@ -116,7 +119,7 @@ func (s *Store) CreateDeveloperKey(ctx context.Context, ownerID string, k NewAPI
 // the scopes against GrantedScopes.
 func (s *Store) CreatePersonalKey(ctx context.Context, userID string, k NewAPIKey, now time.Time) (string, error) {
 	var id string
-	err := s.getContext(ctx, &id, qInsertPersonalKey, k.AppID, userID, k.Name, k.Hash, k.Hint, pq.Array(k.Scopes), k.ExpiresAt, now)
+	err := s.getContext(ctx, &id, qInsertPersonalKey, k.AppID, userID, k.Name, k.Hash, k.Hint, scopeArray(k.Scopes), k.ExpiresAt, now)
 	return id, wrap("create personal key", err)
 }
 
@@ -125,6 +128,13 @@ func (s *Store) DeveloperKeysByApp(ctx context.Context, appID string) ([]APIKey,
 	out := []APIKey{}
 	err := s.selectContext(ctx, &out, qDeveloperKeysByApp, appID)
 	return out, wrap("developer keys by app", err)
+}
+
+// KeysOfApp lists every key of an app, developer keys first (the usage page's filter).
+func (s *Store) KeysOfApp(ctx context.Context, appID string) ([]APIKey, error) {
+	out := []APIKey{}
+	err := s.selectContext(ctx, &out, qKeysOfApp, appID)
+	return out, wrap("keys of app", err)
 }
 
 // PersonalKeysByUser lists a user's personal keys with their apps, live ones first.
@@ -176,4 +186,12 @@ func (s *Store) GrantedScopes(ctx context.Context, userID, appID string) ([]stri
 	out := []string{}
 	err := s.selectContext(ctx, &out, qGrantedScopes, userID, appID)
 	return out, wrap("granted scopes", err)
+}
+
+// scopeArray is never NULL: a key without scopes has the empty array.
+func scopeArray(s []string) any {
+	if s == nil {
+		s = []string{}
+	}
+	return pq.Array(s)
 }

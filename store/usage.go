@@ -128,12 +128,13 @@ var qRollUpUsage = func() string {
 		       credits = r.credits + EXCLUDED.credits,
 		       upstream_cost_micros = r.upstream_cost_micros + EXCLUDED.upstream_cost_micros
 	), keys AS (
-		INSERT INTO usage_key_hourly AS k (hour, app_id, key_id, calls, errors, credits, upstream_cost_micros)
-		SELECT date_trunc('hour', at, 'UTC'), app_id, api_key_id, count(*), count(*) FILTER (WHERE status >= 400),
-		       sum(credits), sum(upstream_cost_micros)
+		INSERT INTO usage_key_hourly AS k (hour, app_id, key_id, calls, calls_4xx, calls_5xx, credits, upstream_cost_micros)
+		SELECT date_trunc('hour', at, 'UTC'), app_id, api_key_id, count(*), count(*) FILTER (WHERE status BETWEEN 400 AND 499),
+		       count(*) FILTER (WHERE status >= 500), sum(credits), sum(upstream_cost_micros)
 		  FROM marked WHERE api_key_id IS NOT NULL GROUP BY 1, 2, 3
 		ON CONFLICT (app_id, hour, key_id) DO UPDATE SET
-		       calls = k.calls + EXCLUDED.calls, errors = k.errors + EXCLUDED.errors,
+		       calls = k.calls + EXCLUDED.calls, calls_4xx = k.calls_4xx + EXCLUDED.calls_4xx,
+		       calls_5xx = k.calls_5xx + EXCLUDED.calls_5xx,
 		       credits = k.credits + EXCLUDED.credits,
 		       upstream_cost_micros = k.upstream_cost_micros + EXCLUDED.upstream_cost_micros
 	), bucketed AS (
