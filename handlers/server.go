@@ -228,14 +228,23 @@ func (s *Server) serveErr(err error) error {
 	return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 }
 
+// finalWriteTimeout bounds the writes of Shutdown after the drain (the last usage
+// events, leased credits and rate-limit tokens going back), which get a deadline of
+// their own: a drain that used up its time must not make them fail.
+const finalWriteTimeout = 15 * time.Second
+
 // Shutdown stops the instance in order: it stops accepting connections and waits for
-// the requests in flight (until ctx ends), then writes the usage those calls recorded,
-// stops the workers and the LISTEN connection, and closes the database last.
-func (s *Server) Shutdown(ctx context.Context) error {
+// the requests in flight until drain ends, then cuts those still open (streams), writes
+// the usage the calls recorded and returns what the instance leased, stops the workers
+// and the LISTEN connection, and closes the database last.
+func (s *Server) Shutdown(drain context.Context) error {
 	var errs []error
-	if err := s.http.Shutdown(ctx); err != nil {
+	if err := s.http.Shutdown(drain); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		_ = s.http.Close() // requests (streams, most likely) outlived the drain: cut them
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(drain), finalWriteTimeout)
+	defer cancel()
 	if s.started {
 		// Every call has been answered now: flush its usage before the database closes.
 		if err := s.Gateway.Close(ctx); err != nil {
