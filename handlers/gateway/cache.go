@@ -40,6 +40,10 @@ type verified struct {
 	claims oauth.AccessClaims
 	appID  string
 	scopes []string
+	// userID is the end user the call is metered to: the subject of a user's token or
+	// the owner of a personal API key; "" for client_credentials tokens and developer keys.
+	userID string
+	keyID  string // the API key, for calls made with one
 	// rateKey is the rate limiter's key: (app, subject).
 	rateKey string
 	// identity holds the X-AuthGPTs-* headers (but the assertion) the upstream gets,
@@ -77,6 +81,9 @@ var (
 func newVerified(claims oauth.AccessClaims, appID string) *verified {
 	scopes, _ := oauth.ParseScope(claims.Scope)
 	v := &verified{claims: claims, appID: appID, scopes: scopes, rateKey: appID + "\x00" + claims.Subject}
+	if claims.GrantID != "" {
+		v.userID = claims.Subject
+	}
 	v.identity = []headerValue{
 		{canonUser, []string{claims.Subject}},
 		{canonClient, []string{claims.ClientID}},

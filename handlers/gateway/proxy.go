@@ -51,6 +51,7 @@ type call struct {
 	status    int       // upstream status; 0 when it never answered
 	headerAt  time.Time // when the upstream's response headers arrived
 	failed    bool      // the proxy's ErrorHandler ran
+	report    report    // the upstream's AuthGPTs-Credits and AuthGPTs-Upstream-Cost
 	// refund gives back the call's credits; the proxy hooks run it before the caller
 	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
 	refund   func() bool
