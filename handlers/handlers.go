@@ -29,6 +29,7 @@ import (
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
@@ -54,6 +55,8 @@ type deps struct {
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
+	// WebhookPolicy is where webhook endpoints may point (the portal checks URLs with it).
+	WebhookPolicy webhook.Policy
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -126,11 +129,12 @@ func newRouter(d deps) *gin.Engine {
 
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{
-		Store:   d.Store,
-		Hasher:  d.Derived.TokenHash, // as the token endpoint hashes
-		BaseURL: d.BaseURL.String(),
-		DevMode: d.DevMode,
-		Now:     d.Now,
+		Store:    d.Store,
+		Hasher:   d.Derived.TokenHash, // as the token endpoint hashes
+		BaseURL:  d.BaseURL.String(),
+		DevMode:  d.DevMode,
+		Now:      d.Now,
+		Webhooks: portal.Webhooks{Key: d.Derived.WebhookSecrets, Policy: d.WebhookPolicy},
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now,
 		Hasher: d.Derived.TokenHash, BaseURL: d.BaseURL.String()}).Register(signedIn)

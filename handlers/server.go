@@ -19,6 +19,7 @@ import (
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
@@ -52,6 +53,11 @@ type Config struct {
 	// SigningKeys replaces the instance's own key manager, for a test of an instance that
 	// never hears key-rotation NOTIFYs (nil: a manager that watches them).
 	SigningKeys *signingkeys.Keys
+	// WebhookPolicy is where webhook endpoints may point (DevMode is added from DevMode);
+	// tests allow-list their local HTTPS receiver in it.
+	WebhookPolicy webhook.Policy
+	// WebhookSchedule replaces the retry schedule of webhook deliveries (nil: the default).
+	WebhookSchedule []time.Duration
 }
 
 // janitorInterval is how often each instance sweeps expired codes, refresh tokens,
@@ -69,6 +75,7 @@ type Server struct {
 	Listener   *notify.Listener
 	Keys       *signingkeys.Keys
 	Gateway    *gateway.Gateway
+	Webhooks   *webhook.Worker    // webhook delivery
 	DevMailbox *mailer.DevMailbox // set when mail goes to /dev/mail
 	// Registrations is the per-IP limit of dynamic client registrations, shared with
 	// every instance through PostgreSQL.
@@ -151,6 +158,13 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	s.Gateway = gateway.New(gwCfg)
 	s.Registrations = ratelimit.New(st, "register:", time.Minute)
 
+	// Webhook delivery: every instance claims due deliveries (FOR UPDATE SKIP LOCKED),
+	// woken by NOTIFY authgpts_webhooks when a change commits.
+	policy := cfg.WebhookPolicy
+	policy.DevMode = policy.DevMode || cfg.DevMode
+	s.Webhooks = webhook.New(webhook.Config{Store: st, Key: s.Derived.WebhookSecrets, Notifications: s.Listener,
+		Policy: policy, Now: cfg.Now, Log: cfg.Log, Schedule: cfg.WebhookSchedule})
+
 	s.Handler = newRouter(deps{
 		Store:          st,
 		Mail:           mail,
@@ -168,6 +182,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		Gateway:        s.Gateway,
 		Fetcher:        cfg.Fetcher,
 		Registrations:  s.Registrations,
+		WebhookPolicy:  policy,
 	})
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -189,6 +204,10 @@ func (s *Server) Start() {
 	}
 	s.started = true
 	s.Gateway.Start()
+	if err := s.Webhooks.Start(); err != nil {
+		// Without the LISTEN it still polls every second.
+		s.log.Error("webhooks: LISTEN failed; polling only", "err", err)
+	}
 	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
@@ -249,6 +268,10 @@ func (s *Server) Shutdown(drain context.Context) error {
 		// Every call has been answered now: flush its usage before the database closes.
 		if err := s.Gateway.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: final usage flush: %w", err))
+		}
+		// Webhook deliveries in flight finish; the claimed ones not sent go back.
+		if err := s.Webhooks.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("webhooks: deliveries in flight: %w", err))
 		}
 	}
 	s.cancel()

@@ -17,6 +17,8 @@ type DerivedKeys struct {
 	Tickets TicketSigner
 	// Rotator derives a refresh token's successor.
 	Rotator Rotator
+	// WebhookSecrets seals webhook endpoints' signing secrets (AES-256-GCM).
+	WebhookSecrets []byte
 }
 
 // derivedKeyLen is the length of every derived key: 256 bits.
@@ -27,12 +29,13 @@ const derivedKeyLen = 32
 func DeriveKeys(root []byte) DerivedKeys {
 	key := func(purpose string) []byte { return DeriveKey(root, purpose, derivedKeyLen) }
 	return DerivedKeys{
-		TokenHash:     NewHasher(key(PurposeTokenHash)),
-		OTP:           NewHasher(key(PurposeOTP)),
-		SessionHash:   key(PurposeSessionHash),
-		SessionBlock:  key(PurposeSessionBlock),
-		KeyEncryption: key(PurposeKeyEncryption),
-		Tickets:       NewTicketSigner(key(PurposeConsentTicket)),
-		Rotator:       NewRotator(key(PurposeRefreshRotation)),
+		TokenHash:      NewHasher(key(PurposeTokenHash)),
+		OTP:            NewHasher(key(PurposeOTP)),
+		SessionHash:    key(PurposeSessionHash),
+		SessionBlock:   key(PurposeSessionBlock),
+		KeyEncryption:  key(PurposeKeyEncryption),
+		Tickets:        NewTicketSigner(key(PurposeConsentTicket)),
+		Rotator:        NewRotator(key(PurposeRefreshRotation)),
+		WebhookSecrets: key(PurposeWebhookSecrets),
 	}
 }

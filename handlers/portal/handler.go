@@ -27,6 +27,8 @@ type Handler struct {
 	// DevMode allows http:// upstreams on loopback hosts.
 	DevMode bool
 	Now     func() time.Time
+	// Webhooks seals endpoints' secrets and checks their URLs.
+	Webhooks Webhooks
 }
 
 // Register mounts the portal routes on a signed-in browser group.
@@ -47,6 +49,14 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/plan", h.updatePlan)
 	r.POST("/dashboard/apps/:slug/keys", h.createAPIKey)
 	r.POST("/dashboard/apps/:slug/keys/revoke", h.revokeAPIKey)
+	r.POST("/dashboard/apps/:slug/webhooks", h.createWebhookEndpoint)
+	r.POST("/dashboard/apps/:slug/webhooks/threshold", h.updateCreditsLowThreshold)
+	r.GET("/dashboard/apps/:slug/webhooks/:endpoint", h.webhookDeliveriesPage)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/test", h.sendTestWebhook)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/rotate", h.rotateWebhookSecret)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/enable", h.enableWebhookEndpoint)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/delete", h.deleteWebhookEndpoint)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/deliveries/:delivery/resend", h.resendWebhook)
 
 	r.GET("/dashboard/apps/:slug/clients/:client", h.clientPage)
 	r.POST("/dashboard/apps/:slug/clients/:client/name", h.renameClient)

@@ -110,6 +110,7 @@ type AppPageVM struct {
 	Header   AppHeaderVM
 	Connect  ConnectPanelVM
 	MCP      MCPPanelVM
+	Webhooks WebhooksPanelVM
 	Clients  ClientListVM
 	Scopes   ScopeListVM
 	Prices   PricesVM
