@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -32,22 +33,25 @@ const (
 			SELECT app_id, user_id, balance AS bal,
 			       CASE WHEN period >= $5::date THEN allowance_left ELSE $6::bigint END AS al
 			  FROM credit_balances WHERE app_id = $1 AND user_id = $2 FOR UPDATE)`
-	planReturning = `
-		RETURNING LEAST(cur.al, $3) AS from_allowance, cb.balance AS balance_left,
-		          cb.allowance_left AS allowance_left, cb.period AS period`
-
 	// Take exactly $3 (allowance first) when at least $7 are there; nothing otherwise.
-	qTakeCredits = planCur + `
+	// Named s and returning app_id, user_id and balance (all that is left) so the
+	// credits.low and credits.exhausted webhooks follow it (creditAlerts*, webhooks.go).
+	qTakeCreditsS = planCur + `,
+		s AS (
 		UPDATE credit_balances cb
 		   SET allowance_left = cur.al - LEAST(cur.al, $3),
 		       balance = cur.bal - ($3 - LEAST(cur.al, $3)),
 		       period = GREATEST(cb.period, $5::date), spent = cb.spent + $3, updated_at = $4
 		  FROM cur
 		 WHERE cb.app_id = cur.app_id AND cb.user_id = cur.user_id AND cur.al + cur.bal >= $7
-		   AND (SELECT v FROM async) = 'off'` + planReturning
+		   AND (SELECT v FROM async) = 'off'
+		RETURNING cb.app_id, cb.user_id, cb.allowance_left + cb.balance AS balance, LEAST(cur.al, $3) AS from_allowance,
+		          $3 - LEAST(cur.al, $3) AS from_balance, cb.balance AS balance_left, cb.allowance_left AS allowance_left,
+		          cb.period AS period)`
 
 	// Take up to $3 (allowance first), as much as there is; what is missing is overdraft.
-	qTakeCreditsUpTo = planCur + `
+	qTakeCreditsUpToS = planCur + `,
+		s AS (
 		UPDATE credit_balances cb
 		   SET allowance_left = cur.al - LEAST(cur.al, $3),
 		       balance = cur.bal - LEAST(cur.bal, $3 - LEAST(cur.al, $3)),
@@ -56,8 +60,9 @@ const (
 		       spent = cb.spent + LEAST(cur.al, $3) + LEAST(cur.bal, $3 - LEAST(cur.al, $3)), updated_at = $4
 		  FROM cur
 		 WHERE cb.app_id = cur.app_id AND cb.user_id = cur.user_id AND (SELECT v FROM async) = 'off'
-		RETURNING LEAST(cur.al, $3) AS from_allowance, LEAST(cur.bal, $3 - LEAST(cur.al, $3)) AS from_balance,
-		          cb.balance AS balance_left, cb.allowance_left AS allowance_left, cb.period AS period`
+		RETURNING cb.app_id, cb.user_id, cb.allowance_left + cb.balance AS balance, LEAST(cur.al, $3) AS from_allowance,
+		          LEAST(cur.bal, $3 - LEAST(cur.al, $3)) AS from_balance, cb.balance AS balance_left,
+		          cb.allowance_left AS allowance_left, cb.period AS period)`
 
 	// A user's first metered call opens the balance with the free credits and this
 	// month's allowance.
@@ -76,6 +81,26 @@ const (
 		 WHERE app_id = $1 AND user_id = $2 AND (SELECT v FROM async) = 'off'`
 	qAddOverdraft = `UPDATE credit_balances SET overdraft = overdraft + $3, updated_at = $4 WHERE app_id = $1 AND user_id = $2`
 )
+
+// The spending statements with the credit alerts after them: one call's credits
+// (credits.exhausted when less than that call's price is left), a lease (credits.low
+// only: a lease always leaves several), and a settlement's extra (exhausted at zero).
+var (
+	takeSelect          = `SELECT s.from_allowance, s.from_balance, s.balance_left, s.allowance_left, s.period FROM s, emitted`
+	qTakeCredits        = qTakeCreditsS + alertsThen(creditAlertsSpend)
+	qLeaseTake          = qTakeCreditsS + alertsThen(creditAlertsLease)
+	qTakeCreditsUpTo    = qTakeCreditsUpToS + alertsThen(creditAlertsHead+`1::bigint`+creditAlertsTail)
+	alertsFinalSelect   = `SELECT s.balance FROM s, emitted`
+	errAlertsNotChained = errors.New("store: credit alerts do not end as expected")
+)
+
+// alertsThen replaces the final SELECT of a credit-alerts tail with the take's columns.
+func alertsThen(tail string) string {
+	if !strings.HasSuffix(tail, alertsFinalSelect) {
+		panic(errAlertsNotChained)
+	}
+	return strings.TrimSuffix(tail, alertsFinalSelect) + takeSelect
+}
 
 // Plan is an app's plan: MonthlyAllowance credits per user each month (0: none), spent
 // before the user's granted or purchased credits, and the page where users buy more.
@@ -170,9 +195,12 @@ func (s *Store) TakeCredits(ctx context.Context, m Metering, amount, min int64, 
 }
 
 func (s *Store) takeCredits(ctx context.Context, m Metering, amount, min int64, now, month time.Time) (Take, error) {
+	q := qTakeCredits
+	if min > amount {
+		q = qLeaseTake
+	}
 	var t Take
-	err := s.getContext(ctx, &t, qTakeCredits, m.AppID, m.UserID, amount, now, month, m.Allowance, min)
-	t.FromBalance = amount - t.FromAllowance
+	err := s.getContext(ctx, &t, q, m.AppID, m.UserID, amount, now, month, m.Allowance, min)
 	return t, err
 }
 

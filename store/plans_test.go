@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,34 @@ func TestPlan_DefaultAndOwnerScoped(t *testing.T) {
 	}
 	if p, _ = f.s.PlanByApp(ctx, f.app.ID); p.MonthlyAllowance != 500 || p.TopUpURL != want.TopUpURL {
 		t.Errorf("plan = %+v", p)
+	}
+}
+
+// The plan statements keep the credits.low and credits.exhausted alerts of webhooks:
+// counted on allowance plus balance, once per crossing.
+func TestTakeCredits_SendsCreditAlerts(t *testing.T) {
+	t.Parallel()
+	f := newPortalFixture(t)
+	ctx := context.Background()
+	user, _ := f.s.EnsureUser(ctx, "alerts-user@example.com")
+	if _, err := f.s.DB().Exec(`INSERT INTO webhook_settings (app_id, credits_low_threshold) VALUES ($1, 50)`, f.app.ID); err != nil {
+		t.Fatal(err)
+	}
+	m := store.Metering{AppID: f.app.ID, UserID: user.ID, Free: 40, Allowance: 30}
+	alerts := func() string {
+		var kinds []string
+		if err := f.s.DB().Select(&kinds, `SELECT kind FROM credit_alerts WHERE user_id = $1 ORDER BY kind`, user.ID); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(kinds, ",")
+	}
+	if _, err := f.s.TakeCredits(ctx, m, 10, 10, f.now); err != nil || alerts() != "" { // 60 left: above 50
+		t.Fatalf("take: %v, alerts %q", err, alerts())
+	}
+	if _, err := f.s.TakeCredits(ctx, m, 15, 15, f.now); err != nil || alerts() != "credits.low" { // 45 left
+		t.Fatalf("take: %v, alerts %q", err, alerts())
+	}
+	if _, err := f.s.TakeCreditsUpTo(ctx, m, 100, f.now); err != nil || alerts() != "credits.exhausted,credits.low" {
+		t.Fatalf("up-to take: %v, alerts %q", err, alerts())
 	}
 }
