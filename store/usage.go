@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -215,9 +216,16 @@ type UsageEvent struct {
 	Warning              string `db:"warning"`   // what was wrong with the upstream's report, if anything
 }
 
+// ErrRejected is the error of a batch PostgreSQL refused for its content (SQLSTATE
+// class 22, data exception, or 23, integrity constraint violation): the same rows fail
+// again however often they are retried, and nothing of the batch was written. The error
+// names the SQLSTATE only, never the offending value (it may be anything a caller sent).
+var ErrRejected = errors.New("store: rows rejected by the database")
+
 // InsertUsageEvents writes a batch of events with one COPY and, in the same transaction,
 // moves grants.last_used_at and clients.last_used_at to the batch's latest use: the
-// gateway never writes per call.
+// gateway never writes per call. The batch is written whole or not at all; when
+// PostgreSQL refuses a row the error wraps ErrRejected.
 func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -236,7 +244,7 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 			clients[e.ClientID] = e.At
 		}
 	}
-	return wrap("insert usage events", s.InTx(ctx, func(tx *Tx) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
 		sqlTx, ok := tx.q.(*sqlx.Tx)
 		if !ok {
 			return fmt.Errorf("COPY needs a transaction")
@@ -277,7 +285,12 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 			return err
 		}
 		return tx.touch(ctx, qTouchClients, clients)
-	}))
+	})
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && (pqErr.Code.Class() == "22" || pqErr.Code.Class() == "23") {
+		return fmt.Errorf("store: insert usage events: %w (SQLSTATE %s)", ErrRejected, pqErr.Code)
+	}
+	return wrap("insert usage events", err)
 }
 
 // touch runs one of the last_used_at updates with parallel arrays of IDs and times.

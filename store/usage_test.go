@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +49,37 @@ func TestAnonymizeUsage_KeepsTotalsWithoutTheUser(t *testing.T) {
 	}
 	if left != 0 || calls != 4 || nilCalls != 3 || len(rows) != 2 {
 		t.Errorf("rows of the deleted user left: %d; hourly %+v", left, rows)
+	}
+}
+
+// A batch with a row PostgreSQL refuses is written not at all, and its error says so
+// (ErrRejected, so the caller isolates the row rather than retrying the batch) without
+// the refused value.
+func TestInsertUsageEvents_RefusedRowIsErrRejected(t *testing.T) {
+	s := storetest.NewDB(t)
+	ctx := context.Background()
+	app := "5b9a3a55-6d0e-4b86-9c52-3b2f1f7a9e02"
+	ok := store.UsageEvent{At: time.Now().UTC(), AppID: app, ClientID: "agpt_c", Method: "GET", Route: "/r", Status: 200}
+	tests := []struct {
+		name string
+		bad  func(*store.UsageEvent)
+	}{
+		{"NUL in route", func(e *store.UsageEvent) { e.Route = "/a\x00secret" }},
+		{"invalid UTF-8 in method", func(e *store.UsageEvent) { e.Method = "G\xffsecret" }},
+		{"app ID not a UUID", func(e *store.UsageEvent) { e.AppID = "secret" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := ok
+			tt.bad(&bad)
+			err := s.InsertUsageEvents(ctx, []store.UsageEvent{ok, bad, ok})
+			if !errors.Is(err, store.ErrRejected) || strings.Contains(err.Error(), "secret") {
+				t.Fatalf("InsertUsageEvents() = %v, want ErrRejected naming no value", err)
+			}
+			var n int
+			if err := s.DB().Get(&n, `SELECT count(*) FROM usage_events WHERE app_id = $1`, app); err != nil || n != 0 {
+				t.Errorf("%d events stored (%v), want none of the refused batch", n, err)
+			}
+		})
 	}
 }

@@ -12,9 +12,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -36,7 +38,7 @@ import (
 // The upstream stands in for a small JSON API: each call encodes a list of eight
 // records (about 1 KiB of JSON) with encoding/json, after waiting upstreamDelay (0: no
 // wait; a real API's database or disk time).
-func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamDelay time.Duration, out io.Writer) (err error) {
+func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamDelay time.Duration, users int, out io.Writer) (err error) {
 	if dsn == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
@@ -103,7 +105,7 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 	env := &Env{BaseURL: base.String(), Store: srv.Store, DatabaseURL: benchDSN, runID: randomID(),
 		Hasher:    srv.Derived.TokenHash,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 8, Proxy: nil}}
-	token, slug, err := benchFixture(ctx, env, upstream)
+	token, many, slug, err := benchFixture(ctx, env, upstream, users)
 	if err != nil {
 		return err
 	}
@@ -111,44 +113,77 @@ func gatewayScenario(ctx context.Context, dsn string, levels []int, d, upstreamD
 		time.Sleep(5 * time.Millisecond)
 	}
 
-	direct := func() *http.Request {
-		r, _ := http.NewRequest("GET", upstream+"/v1/items?limit=8", nil)
-		return r
+	get := func(u string) func() *http.Request {
+		return func() *http.Request { r, _ := http.NewRequest("GET", u, nil); return r }
 	}
-	viaBare := func() *http.Request {
-		r, _ := http.NewRequest("GET", bareBase+"/v1/items?limit=8", nil)
-		return r
-	}
+	gwURL := base.String() + "/gw/" + slug + "/items?limit=8"
 	viaGateway := func() *http.Request {
-		r, _ := http.NewRequest("GET", base.String()+"/gw/"+slug+"/items?limit=8", nil)
+		r, _ := http.NewRequest("GET", gwURL, nil)
 		r.Header.Set("Authorization", "Bearer "+token)
 		return r
 	}
-	fmt.Fprintf(out, "gateway vs direct (GET, ~1 KiB JSON upstream, upstream delay %s, metering and rate limiting on, %s per step)\n", upstreamDelay, d)
-	fmt.Fprintf(out, "%-5s %-8s %10s %9s %9s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "errors")
+	var next atomic.Uint64
+	viaGatewayMany := func() *http.Request { // each call the next user's token
+		r, _ := http.NewRequest("GET", gwURL, nil)
+		r.Header.Set("Authorization", "Bearer "+many[next.Add(1)%uint64(len(many))])
+		return r
+	}
+	manyName := fmt.Sprintf("gw-%du", len(many))
+	targets := []struct {
+		name   string
+		newReq func() *http.Request
+	}{
+		{"direct", get(upstream + "/v1/items?limit=8")},
+		{"bare", get(bareBase + "/v1/items?limit=8")},
+		{"gw-1u", viaGateway},
+		{manyName, viaGatewayMany},
+	}
+	// Many short alternating slices: the machine's background load changes by the
+	// second, and each target then gets its share of every phase of it.
+	rounds := max(2, int(d/(250*time.Millisecond)))
+	fmt.Fprintf(out, "gateway vs direct (GET, ~1 KiB JSON upstream, upstream delay %s, metering and rate limiting on, %s per target and step\n"+
+		"in %d alternating rounds; gw-1u: one user's token, %s: %d users' tokens in turn)\n", upstreamDelay, d, rounds, manyName, len(many))
+	fmt.Fprintf(out, "%-5s %-8s %10s %9s %9s %11s %7s\n", "conc", "target", "req/s", "p50 ms", "p99 ms", "cpu µs/req", "errors")
 	for _, c := range levels {
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: 4 * c, Proxy: nil}}
-		load(ctx, client, c, d/5, viaGateway) // warm up: connections, caches, credit lease
-		load(ctx, client, c, d/5, direct)
-		load(ctx, client, c, d/5, viaBare)
-		dr := load(ctx, client, c, d, direct)
-		br := load(ctx, client, c, d, viaBare)
+		// More idle connections than workers: with exactly c, a worker whose previous
+		// connection is not back in the pool yet dials a new one, and the pool then
+		// closes one, so every step would pay for connection churn.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024, Proxy: nil}}
+		for _, t := range targets { // warm up: connections, caches, credit leases
+			load(ctx, client, c, d/5, t.newReq)
+		}
+		samples := make([]sample, len(targets))
 		stopProfile := profile(fmt.Sprintf("gateway-c%d", c))
-		gr := load(ctx, client, c, d, viaGateway)
+		for range rounds {
+			for i, t := range targets {
+				samples[i].run(ctx, client, c, d/time.Duration(rounds), t.newReq)
+			}
+		}
 		stopProfile()
-		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "direct", dr.rps(), ms(dr.p50), ms(dr.p99), dr.errors)
-		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "bare", br.rps(), ms(br.p50), ms(br.p99), br.errors)
-		fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %7d\n", c, "gateway", gr.rps(), ms(gr.p50), ms(gr.p99), gr.errors)
-		fmt.Fprintf(out, "%-5d gateway: added p50 %s ms, p99 %s ms over direct; throughput %.0f%% of direct, %.0f%% of the bare proxy\n",
-			c, ms(gr.p50-dr.p50), ms(gr.p99-dr.p99), 100*gr.rps()/dr.rps(), 100*gr.rps()/br.rps())
+		res := make(map[string]result, len(targets))
+		for i, t := range targets {
+			r := samples[i].result()
+			res[t.name] = r
+			fmt.Fprintf(out, "%-5d %-8s %10.0f %9s %9s %11.1f %7d\n", c, t.name, r.rps(), ms(r.p50), ms(r.p99),
+				float64(r.cpuPerRequest().Nanoseconds())/1000, r.errors)
+			if r.errors > 0 {
+				err = errors.Join(err, fmt.Errorf("%s at concurrency %d: %d failed requests", t.name, c, r.errors))
+			}
+		}
+		dr, br := res["direct"], res["bare"]
+		for _, name := range []string{"gw-1u", manyName} {
+			gr := res[name]
+			fmt.Fprintf(out, "%-5d %s: %.0f%% of the bare proxy, %.0f%% of direct; added p50 %s ms, p99 %s ms over direct\n",
+				c, name, 100*gr.rps()/br.rps(), 100*gr.rps()/dr.rps(), ms(gr.p50-dr.p50), ms(gr.p99-dr.p99))
+		}
 		client.CloseIdleConnections()
 	}
-	if err := gw.Flush(ctx); err != nil {
-		return err
+	if ferr := gw.Flush(ctx); ferr != nil {
+		return errors.Join(err, ferr)
 	}
 	s := gw.Stats()
-	fmt.Fprintf(out, "usage: %d events in %d batches, %d dropped\n", s.UsageEvents, s.UsageBatches, s.UsageDropped)
-	return nil
+	fmt.Fprintf(out, "usage: %d events in %d batches, %d dropped, %d refused\n", s.UsageEvents, s.UsageBatches, s.UsageDropped, s.UsageRejected)
+	return err
 }
 
 // benchUpstream is the stand-in API: about 1 KiB of JSON per call, encoded each time.
@@ -182,23 +217,39 @@ func benchUpstream(delay time.Duration) http.Handler {
 }
 
 // benchFixture creates a metered, rate-limited app pointing at upstream with a GPT
-// client, and runs the code flow for a bench user to get its access token.
-func benchFixture(ctx context.Context, env *Env, upstream string) (token, slug string, err error) {
+// client, and runs the code flow for the bench user (token) and for users more users
+// (many), each signed in through the real email-code flow.
+func benchFixture(ctx context.Context, env *Env, upstream string, users int) (token string, many []string, slug string, err error) {
 	const redirect = "https://chatgpt.com/aip/g-bench/oauth/callback"
 	seed, err := env.NewApp(ctx, "Bench API", store.ClientKindGPT, redirect)
 	if err != nil {
-		return "", "", err
+		return "", nil, "", err
 	}
 	if _, err := env.Store.DB().ExecContext(ctx, `UPDATE apps SET upstream_url = $2, metering_enabled = $3, credits_per_call = 1,
 		free_credits = 1000000000000, rate_limit_per_minute = 1000000000 WHERE id = $1`,
 		seed.App.ID, upstream+"/v1", os.Getenv("BENCH_METER") != "off"); err != nil {
-		return "", "", err
+		return "", nil, "", err
 	}
 	toks, err := env.CodeFlowTokens(ctx, seed, "openid email", 1)
 	if err != nil {
-		return "", "", err
+		return "", nil, "", err
 	}
-	return toks[0].AccessToken, seed.App.Slug, nil
+	for i := range users {
+		c, err := env.SignIn(ctx, fmt.Sprintf("bench-user-%s-%d@example.com", env.runID, i))
+		if err != nil {
+			return "", nil, "", err
+		}
+		code, err := env.Authorize(ctx, c, seed, "openid email")
+		if err != nil {
+			return "", nil, "", err
+		}
+		tr, err := env.Token(ctx, c, seed, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {seed.RedirectURI}})
+		if err != nil {
+			return "", nil, "", err
+		}
+		many = append(many, tr.AccessToken)
+	}
+	return toks[0].AccessToken, many, seed.App.Slug, nil
 }
 
 // freshDatabase drops and recreates name on the server of dsn and returns its URL.
@@ -233,13 +284,15 @@ func dropDatabase(ctx context.Context, dsn, name string) error {
 	return err
 }
 
-// profile writes a CPU profile of the step to $BENCH_CPUPROFILE_DIR/name.prof when set.
+// profile writes CPU, mutex-contention and blocking profiles of the step to
+// $BENCH_PROFILE_DIR/name.{cpu,mutex,block}.prof when that is set (the gateway runs in
+// this process, so this profiles it; nothing of the kind is in the server).
 func profile(name string) func() {
-	dir := os.Getenv("BENCH_CPUPROFILE_DIR")
+	dir := os.Getenv("BENCH_PROFILE_DIR")
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(dir + "/" + name + ".prof")
+	f, err := os.Create(dir + "/" + name + ".cpu.prof")
 	if err != nil {
 		return func() {}
 	}
@@ -247,5 +300,18 @@ func profile(name string) func() {
 		f.Close()
 		return func() {}
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
+	runtime.SetMutexProfileFraction(5)
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		for _, p := range []string{"mutex", "block"} {
+			if pf, err := os.Create(dir + "/" + name + "." + p + ".prof"); err == nil {
+				_ = pprof.Lookup(p).WriteTo(pf, 0)
+				pf.Close()
+			}
+		}
+		runtime.SetMutexProfileFraction(0)
+		runtime.SetBlockProfileRate(0)
+	}
 }

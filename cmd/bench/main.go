@@ -53,6 +53,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	upstreamDelay := fs.Duration("upstream-delay", 0, "gateway scenario: time the stand-in API waits per call (its database time)")
+	gatewayUsers := fs.Int("gateway-users", 16, "gateway scenario: users of the many-user target (each signs in; at most 25)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // `bench gateway` names one scenario
 		args = append([]string{"-scenarios", args[0]}, args[1:]...)
 	}
@@ -98,6 +99,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 			DisableCompression:  true,
 		},
 		UpstreamDelay: *upstreamDelay,
+		GatewayUsers:  min(max(*gatewayUsers, 1), 25),
 		runID:         randomID(),
 	}
 	if external {

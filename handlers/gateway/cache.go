@@ -206,15 +206,18 @@ const maxCachedApps = 10_000
 
 // appCache keeps apps by slug for ttl (settings edited in the portal apply within ttl;
 // suspensions and anything announced with NOTIFY 'app:<id>' apply at once). Loads are
-// deduplicated, so a burst of calls to a cold app costs one query; an unknown slug is
-// cached as a nil app.
+// deduplicated, so a burst of calls to a cold app costs one query; an app in use is
+// reloaded in the background in the last fifth of its ttl; an unknown slug is cached as
+// a nil app.
 type appCache struct {
 	st    *store.Store
 	cache *loadcache.Cache[*gatewayApp]
 }
 
 func newAppCache(st *store.Store, ttl time.Duration) *appCache {
-	return &appCache{st: st, cache: loadcache.New[*gatewayApp](ttl, maxCachedApps)}
+	// Refresh ahead: every call of every user needs the app, so a synchronous reload at
+	// each TTL would stall all of them behind one query.
+	return &appCache{st: st, cache: loadcache.New[*gatewayApp](ttl, maxCachedApps).RefreshAhead(ttl / 5)}
 }
 
 // get returns the app with that slug, or store.ErrNotFound.

@@ -9,20 +9,30 @@ import (
 )
 
 // Credit leases keep a database round trip off most metered calls without giving up
-// exactness. While a user's balance is far from zero, an instance takes leaseCalls calls'
-// worth of credits from it in one guarded UPDATE and spends them in memory; near zero
-// (less than leaseReserve leases left) every call spends with its own guarded UPDATE, so
-// the balance ends at exactly zero and no instance refuses a call while another holds
+// exactness. While a user's balance is far from zero, an instance takes a lease of
+// credits from it in one guarded UPDATE and spends them in memory; near zero (less than
+// leaseReserve leases left) every call spends with its own guarded UPDATE, so the
+// balance ends at exactly zero and no instance refuses a call while another holds
 // credits the user could still spend.
 //
-// When a lease runs low (leaseLowWater calls left) the next one is taken in the
-// background, so a busy user's calls do not queue behind that UPDATE; a call that finds
-// the lease empty while the refill runs waits for it. Unspent leased credits go back to
-// the balance when idle for leaseIdle and when the gateway closes. The database balance
-// therefore reads low by at most two leases per instance while a user is active.
+// A user's first lease is leaseCalls calls' worth. Leases are sized to the user's pace:
+// when one lasted less than leaseLast the next is twice as large (up to leaseMaxCalls),
+// when one lasted more than four times that the next is half (down to leaseCalls). With
+// fixed 64-call leases a busy user took a lease every few milliseconds, and whenever
+// PostgreSQL took longer to answer than the last 16 calls took, all that user's calls
+// queued behind it: one user's throughput was capped at 64 calls per database round
+// trip, however many connections they used. A lease too large for the balance falls
+// back to leaseCalls before spending per call.
+//
+// When a lease is half spent the next one is taken in the background, so a
+// busy user's calls do not queue behind that UPDATE; a call that finds the lease empty
+// while the refill runs waits for it. Unspent leased credits go back to the balance when
+// idle for leaseIdle and when the gateway closes. The database balance therefore reads
+// low by at most two leases per instance while a user is active.
 const (
 	leaseCalls    = 64
-	leaseLowWater = 16
+	leaseMaxCalls = 4096
+	leaseLast     = 250 * time.Millisecond
 	leaseReserve  = 4
 	leaseIdle     = 10 * time.Second
 	leaseBackoff  = time.Second // after a refused lease, spend per call for this long
@@ -42,6 +52,8 @@ type lease struct {
 	mu        sync.Mutex
 	left      int64
 	used      time.Time
+	calls     int64     // size of the next lease in calls (0: leaseCalls)
+	takenAt   time.Time // when the last lease was asked for
 	noLeaseTo time.Time
 	refill    chan struct{} // non-nil while a background refill runs; closed when it ends
 	released  bool          // given back and dropped from the map: a new lease replaces it
@@ -77,7 +89,7 @@ func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, fr
 		if le.left >= cost {
 			le.left -= cost
 			left := le.left
-			if left < cost*leaseLowWater && le.refill == nil && now.After(le.noLeaseTo) {
+			if left < cost*le.size()/2 && le.refill == nil && now.After(le.noLeaseTo) {
 				c.refillLocked(le, k, cost, free, now)
 			}
 			le.mu.Unlock()
@@ -103,11 +115,11 @@ func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, fr
 // go one at a time.
 func (c *creditLeases) spendLocked(ctx context.Context, le *lease, k leaseKey, cost, free int64, now time.Time) (int64, error) {
 	if now.After(le.noLeaseTo) {
-		size := cost * leaseCalls
-		got, err := c.st.LeaseCredits(ctx, k.app, k.user, size, size*leaseReserve, free, now)
+		got, calls, err := c.take(ctx, k, le.nextSize(now), cost, free, now)
 		if err != nil {
 			return 0, err
 		}
+		le.calls = calls
 		if got > 0 {
 			le.left += got - cost
 			return le.left, nil
@@ -117,17 +129,49 @@ func (c *creditLeases) spendLocked(ctx context.Context, le *lease, k leaseKey, c
 	return c.st.SpendCredits(ctx, k.app, k.user, cost, free, now)
 }
 
+// size is the size of the next lease in calls.
+func (le *lease) size() int64 { return max(le.calls, leaseCalls) }
+
+// nextSize sizes the lease about to be taken to the user's pace, from how long the
+// last one lasted (le.mu is held).
+func (le *lease) nextSize(now time.Time) int64 {
+	calls, since := le.size(), now.Sub(le.takenAt)
+	switch {
+	case le.takenAt.IsZero():
+	case since < leaseLast:
+		calls = min(2*calls, leaseMaxCalls)
+	case since > 4*leaseLast:
+		calls = max(calls/2, leaseCalls)
+	}
+	le.takenAt = now
+	return calls
+}
+
+// take leases calls×cost credits, or leaseCalls×cost when the balance is too low for
+// that many; it returns the credits it got (0: refused, the balance is near zero) and
+// the size it got them at.
+func (c *creditLeases) take(ctx context.Context, k leaseKey, calls, cost, free int64, now time.Time) (int64, int64, error) {
+	for {
+		size := cost * calls
+		got, err := c.st.LeaseCredits(ctx, k.app, k.user, size, size*leaseReserve, free, now)
+		if err != nil || got > 0 || calls <= leaseCalls {
+			return got, calls, err
+		}
+		calls = leaseCalls
+	}
+}
+
 // refillLocked starts taking the next lease in the background (le.mu is held).
 func (c *creditLeases) refillLocked(le *lease, k leaseKey, cost, free int64, now time.Time) {
 	done := make(chan struct{})
 	le.refill = done
+	calls := le.nextSize(now)
 	c.refills.Add(1)
 	go func() {
 		defer c.refills.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
 		defer cancel()
-		size := cost * leaseCalls
-		got, err := c.st.LeaseCredits(ctx, k.app, k.user, size, size*leaseReserve, free, now)
+		got, calls, err := c.take(ctx, k, calls, cost, free, now)
 		le.mu.Lock()
 		giveBack := int64(0)
 		switch {
@@ -138,6 +182,7 @@ func (c *creditLeases) refillLocked(le *lease, k leaseKey, cost, free int64, now
 			giveBack = got // the lease was returned meanwhile: these credits go back too
 		default:
 			le.left += got
+			le.calls = calls
 		}
 		le.refill = nil
 		close(done)

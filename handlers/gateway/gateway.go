@@ -99,7 +99,7 @@ func New(cfg Config) *Gateway {
 		tokens:  newTokenCache(cfg.TokenCacheSize),
 		apps:    newAppCache(cfg.Store, cfg.AppCacheTTL),
 		limiter: ratelimit.New(cfg.Store, "gw:", time.Minute),
-		usage:   newUsageBuffer(cfg.Store, cfg.UsageBatchSize, cfg.UsageBufferSize),
+		usage:   newUsageBuffer(cfg.Store, cfg.Log, cfg.UsageBatchSize, cfg.UsageBufferSize),
 		credits: newCreditLeases(cfg.Store),
 		stop:    make(chan struct{}),
 	}
@@ -281,6 +281,7 @@ type Stats struct {
 	UsageEvents    int64 // events written to the database
 	UsageBatches   int64 // COPY batches that wrote them
 	UsageDropped   int64 // events dropped because the buffer was full
+	UsageRejected  int64 // events dropped because the database refused their content
 	UsageBuffered  int   // events waiting in memory
 	TokenCacheSize int
 	CacheEnabled   bool // false while the revocation listener is not connected
@@ -292,6 +293,7 @@ func (g *Gateway) Stats() Stats {
 		UsageEvents:    g.usage.written.Load(),
 		UsageBatches:   g.usage.batches.Load(),
 		UsageDropped:   g.usage.dropped.Load(),
+		UsageRejected:  g.usage.rejected.Load(),
 		UsageBuffered:  g.usage.len(),
 		TokenCacheSize: g.tokens.len(),
 		CacheEnabled:   g.tokens.isEnabled(),

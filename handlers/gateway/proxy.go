@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -90,7 +91,7 @@ func (g *Gateway) serve(c *gin.Context) {
 		unavailable(w)
 		return
 	}
-	ev := store.UsageEvent{At: now.UTC(), AppID: app.ID, Method: r.Method, Route: route(rest)}
+	ev := store.UsageEvent{At: now.UTC(), AppID: app.ID, Method: method(r.Method), Route: route(rest)}
 	cl := &call{}
 	ev.Status = g.handle(c, app, rest, now, cl, &ev)
 	end := time.Now()
@@ -347,15 +348,59 @@ func rawRest(u *url.URL, slug string) string {
 	return strings.TrimPrefix(u.RawPath, "/gw/"+slug)
 }
 
-// route is the path stored with a usage event.
+// route is the path stored with a usage event: valid UTF-8 PostgreSQL always accepts
+// (text may hold neither NUL nor invalid byte sequences, and one rejected row would fail
+// its whole COPY batch), at most maxRouteLen bytes. NUL, other control characters and
+// bytes that are not part of a valid UTF-8 sequence are written as %XX, as in a URL;
+// the cut falls between two characters or escapes, never inside one.
 func route(rest string) string {
 	if rest == "" {
 		return "/"
 	}
-	if len(rest) > maxRouteLen {
-		return rest[:maxRouteLen]
+	clean := len(rest) <= maxRouteLen
+	for i := 0; clean && i < len(rest); i++ {
+		if c := rest[i]; c < 0x20 || c >= 0x7f {
+			clean = false
+		}
 	}
-	return rest
+	if clean { // the common case: short printable ASCII, stored as it is
+		return rest
+	}
+	var b strings.Builder
+	b.Grow(min(len(rest), maxRouteLen))
+	for i := 0; i < len(rest); {
+		r, size := utf8.DecodeRuneInString(rest[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f:
+			if b.Len()+3 > maxRouteLen {
+				return b.String()
+			}
+			b.WriteByte('%')
+			b.WriteByte(upperhex[rest[i]>>4])
+			b.WriteByte(upperhex[rest[i]&0xf])
+			size = 1
+		default:
+			if b.Len()+size > maxRouteLen {
+				return b.String()
+			}
+			b.WriteString(rest[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+const upperhex = "0123456789ABCDEF"
+
+// maxMethodLen bounds the method stored with a usage event. net/http accepts only
+// token characters (ASCII) in a method, but of any length.
+const maxMethodLen = 32
+
+func method(m string) string {
+	if len(m) > maxMethodLen {
+		return m[:maxMethodLen]
+	}
+	return m
 }
 
 // assertion returns a signed gateway assertion for the token's caller, reusing the last

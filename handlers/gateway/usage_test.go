@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -270,5 +271,57 @@ func TestUsage_RolledUpRawEventsArePrunedAfterRetention(t *testing.T) {
 	_ = e.Store.DB().Get(&calls, `SELECT coalesce(sum(calls), 0) FROM usage_hourly WHERE app_id = $1`, app)
 	if raw != 1 || calls != 4 {
 		t.Errorf("after the next roll-up: %d raw events (want 1, the recent one), %d calls rolled up (want all 4)", raw, calls)
+	}
+}
+
+// A path holding a NUL byte or invalid UTF-8 is recorded as valid text (escaped), so
+// PostgreSQL never rejects the batch it is in and every call after it is recorded too,
+// up to and including the last flush at shutdown.
+func TestUsage_HostilePathsDoNotStopRecording(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.UsageFlushInterval = time.Hour })
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0")
+	tok, _, _ := e.userToken(t, f, "openid")
+	gw := "/gw/" + f.App.Slug
+	long := "/" + strings.Repeat("é", 200) + "%ff" // the cut falls inside a two-byte character
+	hostile := []struct{ path, want string }{
+		{"/a%00b", "/a%00b"},
+		{"/%ff", "/%FF"},
+		{"/ok/%c3%28/%e2%82", "/ok/%C3(/%E2%82"},
+		{"/x%0a%7f", "/x%0A%7F"},
+		{long, "/" + strings.Repeat("é", 127)},
+	}
+	for _, h := range hostile {
+		e.call(t, "GET", gw+h.path, tok, nil)
+	}
+	if err := e.GW.Flush(context.Background()); err != nil {
+		t.Fatalf("flush after the hostile paths: %v", err)
+	}
+	const normal = 20
+	for range normal {
+		if resp, _ := e.call(t, "GET", gw+"/x", tok, nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if err := e.GW.Close(context.Background()); err != nil {
+		t.Fatalf("shutdown flush: %v", err)
+	}
+	ev, err := e.Store.UsageEventsByApp(context.Background(), f.App.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]int{}
+	for _, x := range ev {
+		routes[x.Route]++
+	}
+	if routes["/x"] != normal {
+		t.Errorf("%d normal calls recorded, want %d (routes %v)", routes["/x"], normal, routes)
+	}
+	for _, h := range hostile {
+		if routes[h.want] != 1 {
+			t.Errorf("hostile path %.40q: stored routes %v, want %.40q once", h.path, routes, h.want)
+		}
+	}
+	if s := e.GW.Stats(); s.UsageBuffered != 0 || s.UsageDropped != 0 {
+		t.Errorf("stats %+v: want nothing left or dropped", s)
 	}
 }

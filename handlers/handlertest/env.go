@@ -207,17 +207,31 @@ func readBody(t testing.TB, resp *http.Response) string {
 	return string(b)
 }
 
-// Clock is the server's time: real time shifted by an offset tests can advance.
+// Clock is the server's time: real time shifted by an offset tests can advance, or
+// stopped (Freeze) for tests whose outcome must not depend on how long they run.
 type Clock struct {
 	mu     sync.Mutex
 	offset time.Duration
+	frozen time.Time // non-zero: Now is this (plus later advances)
 }
 
 // Now returns the shifted time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen.Add(c.offset)
+	}
 	return time.Now().Add(c.offset)
+}
+
+// Freeze stops the clock where it is; Advance still moves it.
+func (c *Clock) Freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.frozen.IsZero() {
+		c.frozen = time.Now()
+	}
 }
 
 // Advance moves the clock forward.

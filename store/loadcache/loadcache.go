@@ -3,11 +3,17 @@
 // invalidations (NOTIFY) evict them at once; concurrent loads of one key are merged; and
 // a load that raced with an invalidation is returned to its callers but not kept, so a
 // value read just before a change can never outlive the notice of that change.
+//
+// With RefreshAhead, a Get in the last part of an entry's life returns it and reloads it
+// in the background, so a key read all the time never makes its callers wait for a
+// load (a hot key expiring would otherwise stall every caller behind one query at each
+// TTL); an entry is still never served past its TTL.
 package loadcache
 
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -16,7 +22,8 @@ import (
 // Cache maps string keys to values of type V. The zero value is not usable; use New.
 type Cache[V any] struct {
 	ttl   time.Duration
-	max   int // past this many entries the cache starts over, so made-up keys cannot grow memory
+	ahead time.Duration // RefreshAhead: reload in the background this long before expiry
+	max   int           // past this many entries the cache starts over, so made-up keys cannot grow memory
 	group singleflight.Group
 
 	mu  sync.RWMutex
@@ -26,13 +33,22 @@ type Cache[V any] struct {
 }
 
 type entry[V any] struct {
-	v       V
-	expires time.Time
+	v          V
+	expires    time.Time
+	refreshing *atomic.Bool // set once a background reload of this entry started
 }
 
 // New returns an enabled cache whose entries live for ttl, holding at most max of them.
 func New[V any](ttl time.Duration, max int) *Cache[V] {
 	return &Cache[V]{ttl: ttl, max: max, m: make(map[string]entry[V])}
+}
+
+// RefreshAhead makes a Get within window of an entry's expiry start one background
+// reload (merged with any other load of the key) and return the entry meanwhile.
+// Call it before the cache is used.
+func (c *Cache[V]) RefreshAhead(window time.Duration) *Cache[V] {
+	c.ahead = min(window, c.ttl)
+	return c
 }
 
 // Get returns the value for key, calling load when it is absent, expired at now, or the
@@ -42,6 +58,9 @@ func (c *Cache[V]) Get(ctx context.Context, key string, now time.Time, load func
 	e, ok := c.m[key]
 	c.mu.RUnlock()
 	if ok && now.Before(e.expires) {
+		if c.ahead > 0 && !now.Before(e.expires.Add(-c.ahead)) && e.refreshing.CompareAndSwap(false, true) {
+			go func() { _, _ = c.Load(context.WithoutCancel(ctx), key, key, now, load) }()
+		}
 		return e.v, nil
 	}
 	return c.Load(ctx, key, key, now, load)
@@ -65,7 +84,7 @@ func (c *Cache[V]) Load(ctx context.Context, key, flight string, now time.Time, 
 			if len(c.m) >= c.max {
 				c.m = make(map[string]entry[V])
 			}
-			c.m[key] = entry[V]{v: v, expires: now.Add(c.ttl)}
+			c.m[key] = entry[V]{v: v, expires: now.Add(c.ttl), refreshing: new(atomic.Bool)}
 		}
 		c.mu.Unlock()
 		return v, nil

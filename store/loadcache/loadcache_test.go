@@ -84,3 +84,46 @@ func TestCache_EvictDisableErrorsAndBound(t *testing.T) {
 		t.Errorf("disabled cache: %d loads, %d kept; want every Get to load and nothing kept", loads, c.Len())
 	}
 }
+
+// With RefreshAhead a hot key is reloaded in the background before it expires: callers
+// get the cached value meanwhile (none waits for the load), one reload runs however many
+// callers come, and past the TTL nothing stale is served.
+func TestCache_RefreshAheadReloadsWithoutMakingCallersWait(t *testing.T) {
+	const ttl = 5 * time.Second
+	c := New[int](ttl, 100).RefreshAhead(time.Second)
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	if v, _ := c.Get(ctx, "k", t0, func(context.Context) (int, error) { return 1, nil }); v != 1 {
+		t.Fatalf("first Get() = %d", v)
+	}
+	var reloads atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	reload := func(context.Context) (int, error) {
+		if reloads.Add(1) == 1 {
+			close(started)
+		}
+		<-release // the reload is slow: callers must not wait for it
+		return 2, nil
+	}
+	soon := t0.Add(ttl - 500*time.Millisecond)
+	if v, _ := c.Get(ctx, "k", t0.Add(ttl-2*time.Second), reload); v != 1 || reloads.Load() != 0 {
+		t.Fatalf("before the window: Get() = %d with %d reloads, want 1 and none", v, reloads.Load())
+	}
+	for range 10 {
+		if v, err := c.Get(ctx, "k", soon, reload); v != 1 || err != nil {
+			t.Fatalf("in the window: Get() = %d, %v; want the cached 1", v, err)
+		}
+	}
+	<-started
+	close(release)
+	c.group.Do("k", func() (any, error) { return nil, nil }) // joins the reload if it is still running
+	if n := reloads.Load(); n != 1 {
+		t.Errorf("%d background reloads, want 1", n)
+	}
+	if v, _ := c.Get(ctx, "k", t0.Add(ttl+time.Second), func(context.Context) (int, error) { return 3, nil }); v != 2 {
+		t.Errorf("after the old entry's expiry: Get() = %d, want the reloaded 2 (kept for a full TTL from the reload)", v)
+	}
+	if v, _ := c.Get(ctx, "k", soon.Add(2*ttl), func(context.Context) (int, error) { return 4, nil }); v != 4 {
+		t.Errorf("past every TTL: Get() = %d, want a fresh load (4), never a stale value", v)
+	}
+}
