@@ -14,6 +14,8 @@ import (
 // HeaderAPIKey carries an API key, as an alternative to Authorization: Bearer agk_….
 const HeaderAPIKey = "X-API-Key"
 
+var canonAPIKey = http.CanonicalHeaderKey(HeaderAPIKey)
+
 // keyCacheTTL bounds how long a verified key is reused without a database read; a
 // revocation reaches every instance at once anyway (RevocationsChannel "apikey:<id>").
 const keyCacheTTL = time.Hour
@@ -21,12 +23,12 @@ const keyCacheTTL = time.Hour
 // descKeyRefused is the one description of every refused key, unknown, revoked,
 // expired or for another app alike: the same 401 body as a malformed access token, so
 // the answer tells nothing about the key.
-const descKeyRefused = "The access token is malformed."
+const descKeyRefused = "The access token is malformed or uses a refused algorithm."
 
 // apiKeyOf returns the API key of the request, if it sent one: X-API-Key, or a Bearer
 // token with the agk_ prefix. sent reports that X-API-Key was present (even empty).
 func apiKeyOf(r *http.Request, bearer string) (key string, sent bool) {
-	if vs := r.Header[http.CanonicalHeaderKey(HeaderAPIKey)]; len(vs) > 0 {
+	if vs := r.Header[canonAPIKey]; len(vs) > 0 {
 		return strings.TrimSpace(vs[0]), true
 	}
 	if strings.HasPrefix(bearer, oauth.PrefixAPIKey) {

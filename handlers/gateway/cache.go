@@ -197,8 +197,9 @@ func (c *tokenCache) len() int {
 // gatewayApp is an app as the gateway serves it, with its upstream parsed once.
 type gatewayApp struct {
 	store.GatewayApp
-	upstream       *url.URL // nil when the developer set none
-	upstreamString string   // upstream.String(): the audience of the gateway's assertions
+	prices         *store.PriceTable // nil when the app has no route prices
+	upstream       *url.URL          // nil when the developer set none
+	upstreamString string            // upstream.String(): the audience of the gateway's assertions
 }
 
 // maxCachedApps bounds the app cache (slugs in URLs are anyone's to make up).
@@ -231,6 +232,9 @@ func (c *appCache) get(ctx context.Context, slug string, now time.Time) (*gatewa
 			return nil, err
 		}
 		app := &gatewayApp{GatewayApp: ga}
+		if len(ga.Prices) > 0 {
+			app.prices = store.NewPriceTable(ga.Prices)
+		}
 		if u, err := url.Parse(strings.TrimSpace(ga.UpstreamURL)); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 			app.upstream, app.upstreamString = u, u.String()
 		}
