@@ -29,7 +29,7 @@ func BenchmarkMetering(b *testing.B) {
 	cases := []struct {
 		name, url, header, value string
 	}{
-		{"warm-up", gw + "/items?limit=3", "Authorization", "Bearer " + tok}, // grows the user's credit lease first
+		{"warm-up", gw + "/items?limit=3", "Authorization", "Bearer " + tok},             // grows the user's credit lease first
 		{"direct", app.UpstreamURL + "/items?limit=3", "Authorization", "Bearer " + tok}, // the upstream alone
 		{"flat-price", gw + "/items?limit=3", "Authorization", "Bearer " + tok},
 		{"route-price-settled", gw + "/cost?c=4", "Authorization", "Bearer " + tok},
