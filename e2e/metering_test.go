@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,21 +12,6 @@ import (
 	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/store"
 )
-
-// elementShot saves a PNG of one element as e2e/screenshots/<name>.png.
-func elementShot(t *testing.T, ctx context.Context, sel, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.MkdirAll("screenshots", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join("screenshots", name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestBrowser_MeteringSections drives the app page's "Prices and plan" and "API keys"
 // sections and the account page's personal keys in Chromium, at 1280 and 375 px: a bad
