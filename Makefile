@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PG_DIR   := .data/pg
 GOTEST   ?= go test -count=1 -timeout 9m
 
-.PHONY: run build stop-db test check-fmt vet generate check-generated node-deps chromium bench
+.PHONY: run build stop-db test check-tracked check-fmt vet generate check-generated node-deps chromium bench
 
 ## run: start the local PostgreSQL when DATABASE_URL is unset, migrate, serve on :8080.
 run: build
@@ -25,7 +25,7 @@ stop-db:
 
 ## test: formatting, vet, generated files up to date, then every test against a
 ## throwaway PostgreSQL cluster (started here when DATABASE_URL is unset).
-test: check-fmt vet check-generated chromium
+test: check-tracked check-fmt vet check-generated chromium
 	@set -e; \
 	if [ -z "$$DATABASE_URL" ]; then \
 	  dir="$$(mktemp -d /tmp/authgpts-test-pg.XXXXXX)"; chmod 755 "$$dir"; \
@@ -33,6 +33,22 @@ test: check-fmt vet check-generated chromium
 	  export DATABASE_URL="$$(go run ./cmd/devdb start "$$dir")"; \
 	fi; \
 	$(GOTEST) ./...
+
+## check-tracked: fail when a compiled binary or a build output is committed: any
+## tracked file that is an ELF, Mach-O or PE executable by its first bytes, or whose
+## path is a build output (bin/, *.test, *.out, *.prof, object files and libraries,
+## the authgpts and bench binaries that `go build` leaves in the checkout).
+check-tracked:
+	@bad="$$( { git -c core.quotepath=off ls-files | grep -E '(^|/)(authgpts|bench)$$|(^|/)bin/|\.(test|out|prof|exe|dll|so|dylib|o|a)$$'; \
+	  git -c core.quotepath=off ls-files --eol | awk -F '\t' '$$1 ~ /^i\/-text/ { print $$2 }' | while IFS= read -r f; do \
+	    case "$$(git cat-file blob ":$$f" | head -c 4 | od -An -tx1 | tr -d ' \n')" in \
+	      7f454c46|feedface|feedfacf|cefaedfe|cffaedfe|cafebabe|4d5a*) echo "$$f";; \
+	    esac; \
+	  done; } | sort -u)"; \
+	if [ -n "$$bad" ]; then \
+	  echo "Compiled binaries or build outputs are committed; remove them (git rm --cached) and let .gitignore keep them out:"; \
+	  echo "$$bad" | sed 's/^/  /'; exit 1; \
+	fi
 
 check-fmt:
 	@out="$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go'))"; \
@@ -61,7 +77,8 @@ check-generated:
 	  echo "Generated files were stale (templ, CSS or htmx); they are regenerated now: commit them."; exit 1; \
 	fi
 
-## bench: build the server, start it on a throwaway PostgreSQL, and load it from a
+## bench: build the server, start it on a throwaway PostgreSQL with PostgreSQL's stock
+## durability settings (fsync and synchronous_commit on, unlike the test cluster), and load it from a
 ## separate process (cmd/bench) over loopback. BENCH_FLAGS passes flags to cmd/bench,
 ## e.g. make bench BENCH_FLAGS="-scenarios jwks -concurrency 8 -duration 2s".
 BENCH_PORT  ?= 18080
@@ -71,7 +88,7 @@ bench:
 	go build -o bin/authgpts ./cmd/authgpts; go build -o bin/bench ./cmd/bench; \
 	dir="$$(mktemp -d /tmp/authgpts-bench.XXXXXX)"; chmod 755 "$$dir"; log="$$dir.server.log"; pid=""; \
 	trap '[ -z "$$pid" ] || { kill $$pid; wait $$pid; } 2>/dev/null; go run ./cmd/devdb stop "'"$$dir"'" >/dev/null 2>&1 || true; rm -rf "'"$$dir"'" "'"$$log"'"' EXIT; \
-	export DATABASE_URL="$$(go run ./cmd/devdb start "$$dir")"; \
+	export DATABASE_URL="$$(go run ./cmd/devdb start -stock "$$dir")"; \
 	export AUTHGPTS_SECRET="$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')-bench"; \
 	export AUTHGPTS_BASE_URL="http://127.0.0.1:$(BENCH_PORT)" AUTHGPTS_ADDR="127.0.0.1:$(BENCH_PORT)"; \
 	./bin/authgpts serve 2>"$$log" & pid=$$!; \

@@ -25,6 +25,9 @@ const (
 		 WHERE g.user_id = $1 AND g.revoked_at IS NULL
 		 ORDER BY coalesce(g.last_used_at, g.created_at) DESC`
 	qLiveGrantIDsOfUser = `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`
+	// Taken first: a usage batch being written for this user (qLockLiveUsers) commits
+	// before the deletion goes on, and one that starts later sees the user gone.
+	qLockUserForDelete = `SELECT id FROM users WHERE id = $1 FOR UPDATE`
 	// Personal data leaves the audit log with the account; the entries stay for the record.
 	qAnonymizeAudit = `UPDATE audit_log SET actor_email = '', ip = '' WHERE actor_id = $1`
 	qDeleteUser     = `DELETE FROM users WHERE id = $1`
@@ -63,6 +66,10 @@ func (s *Store) ConnectedApps(ctx context.Context, userID string, monthStart tim
 // working when it commits. Audit entries stay, without the email and IP.
 func (s *Store) DeleteUser(ctx context.Context, u User, now time.Time) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
+		var locked string
+		if err := tx.getContext(ctx, &locked, qLockUserForDelete, u.ID); err != nil {
+			return err
+		}
 		var grantIDs []string
 		if err := tx.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
 			return err

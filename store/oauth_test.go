@@ -134,6 +134,64 @@ func TestRedeemCode_SingleUseBoundAndReuseReported(t *testing.T) {
 	}
 }
 
+// The code exchange's one statement: it redeems the code and stores the refresh token
+// together, once; a used, expired, revoked or other client's code writes nothing.
+func TestRedeemCodeIssuingRefresh_OneStatementSingleUse(t *testing.T) {
+	s := storetest.NewDB(t)
+	ctx := context.Background()
+	u, c, g := grantFixture(t, s)
+	now := time.Now()
+	nc := store.NewCode{Hash: []byte("code-x1"), GrantID: g.ID, ClientID: c.ID, UserID: u.ID, RedirectURI: "https://x.example/cb",
+		Scopes: []string{"openid"}, Resource: "https://r.example/gw/a", AuthTime: now.Add(-time.Minute).Truncate(time.Second), ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateCode(ctx, nc, now); err != nil {
+		t.Fatal(err)
+	}
+	refreshRows := func(hash string) int {
+		var n int
+		_ = s.DB().Get(&n, `SELECT count(*) FROM refresh_tokens WHERE hash = $1`, []byte(hash))
+		return n
+	}
+	peeked, err := s.PeekCode(ctx, nc.Hash, c.ID, now)
+	if err != nil || peeked.GrantID != g.ID || peeked.Email != u.Email {
+		t.Fatalf("PeekCode = %+v, %v", peeked, err)
+	}
+	if _, err := s.RedeemCodeIssuingRefresh(ctx, nc.Hash, "agpt_other", []byte("rt-other"), now.Add(time.Hour), now); !errors.Is(err, store.ErrNotFound) || refreshRows("rt-other") != 0 {
+		t.Fatalf("another client's exchange: err = %v, want ErrNotFound and no refresh token", err)
+	}
+	grantID, err := s.RedeemCodeIssuingRefresh(ctx, nc.Hash, c.ID, []byte("rt-1"), now.Add(time.Hour), now)
+	if err != nil || grantID != g.ID {
+		t.Fatalf("exchange = %q, %v", grantID, err)
+	}
+	rt, err := s.RefreshTokenByHash(ctx, []byte("rt-1"))
+	if err != nil || rt.GrantID != g.ID || rt.UserID != u.ID || rt.ClientID != c.ID || rt.Resource != nc.Resource ||
+		len(rt.Scopes) != 1 || !rt.AuthTime.Equal(nc.AuthTime) || !rt.IsLive(now) {
+		t.Fatalf("refresh token = %+v, %v; want it bound to the code's grant", rt, err)
+	}
+	// Used: a replay is reported with the grant to revoke, and writes nothing.
+	if _, err := s.PeekCode(ctx, nc.Hash, c.ID, now); !errors.Is(err, store.ErrCodeReused) {
+		t.Errorf("peek of a used code err = %v, want ErrCodeReused", err)
+	}
+	grantID, err = s.RedeemCodeIssuingRefresh(ctx, nc.Hash, c.ID, []byte("rt-2"), now.Add(time.Hour), now)
+	if !errors.Is(err, store.ErrCodeReused) || grantID != g.ID || refreshRows("rt-2") != 0 {
+		t.Fatalf("second exchange = %q, %v; want ErrCodeReused with the grant and no refresh token", grantID, err)
+	}
+	// Expired, or under a revoked grant: not found, nothing written.
+	nc.Hash = []byte("code-x2")
+	_ = s.CreateCode(ctx, nc, now)
+	if _, err := s.RedeemCodeIssuingRefresh(ctx, nc.Hash, c.ID, []byte("rt-3"), now.Add(time.Hour), now.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) || refreshRows("rt-3") != 0 {
+		t.Errorf("expired code: err = %v, want ErrNotFound and no refresh token", err)
+	}
+	if _, err := s.RevokeGrant(ctx, g.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PeekCode(ctx, nc.Hash, c.ID, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("peek under a revoked grant err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.RedeemCodeIssuingRefresh(ctx, nc.Hash, c.ID, []byte("rt-4"), now.Add(time.Hour), now); !errors.Is(err, store.ErrNotFound) || refreshRows("rt-4") != 0 {
+		t.Errorf("revoked grant: err = %v, want ErrNotFound and no refresh token", err)
+	}
+}
+
 func TestCreateCodeUnderGrant_OnlyWhenScopesCovered(t *testing.T) {
 	t.Parallel()
 	s := storetest.NewDB(t)
@@ -148,6 +206,32 @@ func TestCreateCodeUnderGrant_OnlyWhenScopesCovered(t *testing.T) {
 	nc.Hash, nc.Scopes = []byte("c2"), []string{"email", "profile"}
 	if _, err := s.CreateCodeUnderGrant(ctx, nc, now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("not covered: err = %v, want ErrNotFound", err)
+	}
+}
+
+// The remembered-consent code insert commits without waiting for the WAL flush, for its
+// own transaction only: the pooled connection keeps its setting, so the redemption and
+// every other write after it on that connection commit synchronously.
+func TestCreateCodeUnderGrant_AsyncCommitDoesNotLeakToTheConnection(t *testing.T) {
+	s := storetest.NewDB(t)
+	ctx := context.Background()
+	u, c, _ := grantFixture(t, s)
+	s.DB().SetMaxOpenConns(1) // every statement below runs on one connection
+	if _, err := s.DB().ExecContext(ctx, `SET synchronous_commit = on`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	nc := store.NewCode{Hash: []byte("c-async"), ClientID: c.ID, UserID: u.ID, AppID: c.AppID, RedirectURI: "https://x.example/cb",
+		Scopes: []string{"email"}, AuthTime: now, ExpiresAt: now.Add(time.Minute)}
+	if _, err := s.CreateCodeUnderGrant(ctx, nc, now); err != nil {
+		t.Fatal(err)
+	}
+	var setting string
+	if err := s.DB().GetContext(ctx, &setting, `SHOW synchronous_commit`); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "on" {
+		t.Errorf("synchronous_commit after the code insert = %q, want the connection's own \"on\"", setting)
 	}
 }
 

@@ -22,7 +22,8 @@ const (
 		SELECT ` + clientColumns + ` FROM clients c
 		 WHERE c.id = $1 AND c.registration_token_hash = $2 AND c.origin = '` + ClientOriginRegistration + `'`
 	qUpdateRegistration = `
-		UPDATE clients c SET name = $3, redirect_uris = $4, metadata = $5, token_endpoint_auth_method = $7, updated_at = $6
+		UPDATE clients c SET name = $3, redirect_uris = $4, metadata = $5, token_endpoint_auth_method = $7, updated_at = $6,
+		       registration_token_hash = $8
 		 WHERE c.id = $1 AND c.registration_token_hash = $2 AND c.origin = '` + ClientOriginRegistration + `'
 		RETURNING ` + clientColumns
 	qDeleteRegistration = `
@@ -132,15 +133,18 @@ type RegistrationUpdate struct {
 	AuthMethod   string
 	Metadata     []byte
 	IP           string
+	// NewTokenHash replaces the registration access token's hash: every update rotates
+	// the token (RFC 7592 §2.2 allows it), so the token presented stops working.
+	NewTokenHash []byte
 }
 
 // UpdateRegistration replaces the metadata of the registered client holding the token,
-// with an audit entry; ErrNotFound as RegistrationByToken.
+// and the token itself, with an audit entry; ErrNotFound as RegistrationByToken.
 func (s *Store) UpdateRegistration(ctx context.Context, clientID string, tokenHash []byte, u RegistrationUpdate, now time.Time) (Client, error) {
 	var r Client
 	err := s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.getContext(ctx, &r, qUpdateRegistration, clientID, tokenHash, u.Name, pq.Array(nonNil(u.RedirectURIs)),
-			jsonOrEmpty(u.Metadata), now, u.AuthMethod); err != nil {
+			jsonOrEmpty(u.Metadata), now, u.AuthMethod, u.NewTokenHash); err != nil {
 			return err
 		}
 		details, _ := json.Marshal(map[string]any{"redirect_uris": nonNil(u.RedirectURIs)})

@@ -35,6 +35,13 @@ const (
 		  FROM unnest($1::text[], $2::timestamptz[]) AS v(id, at)
 		 WHERE c.id = v.id AND (c.last_used_at IS NULL OR c.last_used_at < v.at)`
 
+	// qLockLiveUsers returns which of the batch's users still exist and holds a KEY SHARE
+	// lock on them until the batch commits. DeleteUser takes FOR UPDATE on the user first,
+	// so the two serialise: either the batch commits first and the deletion's anonymising
+	// UPDATE (a later statement, so a later snapshot) sees its events, or the deletion
+	// commits first and the user is not returned here, so the batch writes no user.
+	qLockLiveUsers = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE`
+
 	qAnonymizeEvents    = `UPDATE usage_events SET user_id = NULL WHERE user_id = $1`
 	qMergeHourlyIntoNil = `
 		INSERT INTO usage_hourly AS h (hour, app_id, client_id, user_id, calls, calls_2xx, calls_3xx,
@@ -224,8 +231,10 @@ var ErrRejected = errors.New("store: rows rejected by the database")
 
 // InsertUsageEvents writes a batch of events with one COPY and, in the same transaction,
 // moves grants.last_used_at and clients.last_used_at to the batch's latest use: the
-// gateway never writes per call. The batch is written whole or not at all; when
-// PostgreSQL refuses a row the error wraps ErrRejected.
+// gateway never writes per call. An event of a user deleted since the call (on any
+// instance) is written without the user, as DeleteUser anonymised the stored ones. The
+// batch is written whole or not at all; when PostgreSQL refuses a row the error wraps
+// ErrRejected.
 func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -249,13 +258,17 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 		if !ok {
 			return fmt.Errorf("COPY needs a transaction")
 		}
+		live, err := tx.lockLiveUsers(ctx, events)
+		if err != nil {
+			return err
+		}
 		stmt, err := sqlTx.PrepareContext(ctx, pq.CopyIn("usage_events", usageColumns...))
 		if err != nil {
 			return err
 		}
 		for _, e := range events {
 			var user any
-			if e.UserID != "" && ValidUUID(e.UserID) {
+			if live[e.UserID] {
 				user = e.UserID
 			}
 			var key, cost any
@@ -291,6 +304,30 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 		return fmt.Errorf("store: insert usage events: %w (SQLSTATE %s)", ErrRejected, pqErr.Code)
 	}
 	return wrap("insert usage events", err)
+}
+
+// lockLiveUsers returns the batch's users that still exist, locked (qLockLiveUsers).
+func (s *Store) lockLiveUsers(ctx context.Context, events []UsageEvent) (map[string]bool, error) {
+	ids := []string{}
+	seen := map[string]bool{}
+	for _, e := range events {
+		if e.UserID != "" && !seen[e.UserID] && ValidUUID(e.UserID) {
+			seen[e.UserID] = true
+			ids = append(ids, e.UserID)
+		}
+	}
+	live := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return live, nil
+	}
+	var found []string
+	if err := s.selectContext(ctx, &found, qLockLiveUsers, pq.Array(ids)); err != nil {
+		return nil, err
+	}
+	for _, id := range found {
+		live[id] = true
+	}
+	return live, nil
 }
 
 // touch runs one of the last_used_at updates with parallel arrays of IDs and times.

@@ -112,13 +112,13 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 			return err
 		}
 	}
-	lim := Limits{Duration: *duration, Requests: *requests, Warmup: *warmup}
+	lim := Limits{Duration: *duration, Requests: *requests, Warmup: *warmup, DB: dbCounters(st)}
 
 	var results []Result
 	fmt.Fprintf(out, "AuthGPTs load test against %s (%d CPUs here, Go %s); %s per point after %s warm-up, at most %d requests\n\n",
 		env.BaseURL, runtime.NumCPU(), runtime.Version(), *duration, *warmup, *requests)
-	const row = "%-20s %11s %9s %9s %10s %10s %10s %7s\n"
-	fmt.Fprintf(out, row, "scenario", "concurrency", "requests", "req/s", "p50", "p99", "max", "errors")
+	const row = "%-20s %11s %9s %9s %10s %10s %10s %7s %10s\n"
+	fmt.Fprintf(out, row, "scenario", "concurrency", "requests", "req/s", "p50", "p99", "max", "errors", "commits/op")
 	for _, sc := range selected {
 		if sc.Standalone != nil {
 			fmt.Fprintln(out)
@@ -142,7 +142,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 			r := run(ctx, sc.Name, ops, lim)
 			results = append(results, r)
 			fmt.Fprintf(out, row, r.Scenario, strconv.Itoa(r.Concurrency), strconv.Itoa(r.Requests), strconv.FormatFloat(r.PerSecond, 'f', 0, 64),
-				msLabel(r.P50), msLabel(r.P99), msLabel(r.Max), strconv.Itoa(r.Errors))
+				msLabel(r.P50), msLabel(r.P99), msLabel(r.Max), strconv.Itoa(r.Errors),
+				strconv.FormatFloat(r.WriteXactsPerOp, 'f', 2, 64))
 			if r.FirstError != "" {
 				fmt.Fprintf(out, "  first error: %s\n", r.FirstError)
 			}
@@ -163,6 +164,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, ou
 		}
 	}
 	return nil
+}
+
+// dbCounters reads the cluster's count of write transactions so far: the next
+// transaction ID (IDs are assigned only to transactions that write, so the difference
+// counts write commits and aborts; reading it assigns none).
+func dbCounters(st *store.Store) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		var xacts int64
+		err := st.DB().QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&xacts)
+		return xacts, err
+	}
 }
 
 // waitReady polls /readyz until the server answers (it may still be starting).

@@ -20,6 +20,11 @@ type Result struct {
 	P99         time.Duration `json:"p99_ns"`
 	Max         time.Duration `json:"max_ns"`
 	FirstError  string        `json:"first_error,omitempty"`
+	// WriteXactsPerOp is the database's write transactions per successful operation
+	// over the measured phase: each one is a commit that waits for its WAL flush under
+	// stock settings (transaction IDs are assigned only to transactions that write; the
+	// whole cluster counts, so anything else writing to it counts too).
+	WriteXactsPerOp float64 `json:"write_xacts_per_op"`
 }
 
 // Limits bound a measurement in count and in time; the warm-up is not measured.
@@ -27,6 +32,9 @@ type Limits struct {
 	Duration time.Duration
 	Requests int
 	Warmup   time.Duration
+	// DB, when set, reads the database's count of write transactions at the start and
+	// the end of the measured phase.
+	DB func(context.Context) (writeXacts int64, err error)
 }
 
 // run drives ops (one per worker) concurrently until the time or request limit and
@@ -47,6 +55,13 @@ func run(ctx context.Context, name string, ops []Op, lim Limits) Result {
 	wg.Wait()
 	cancelWarm()
 
+	var xacts0 int64
+	dbOK := lim.DB != nil
+	if dbOK {
+		var err error
+		xacts0, err = lim.DB(ctx)
+		dbOK = err == nil
+	}
 	measure, cancel := context.WithTimeout(ctx, lim.Duration)
 	defer cancel()
 	var issued atomic.Int64
@@ -80,6 +95,12 @@ func run(ctx context.Context, name string, ops []Op, lim Limits) Result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	var xacts1 int64
+	if dbOK {
+		var err error
+		xacts1, err = lim.DB(ctx)
+		dbOK = err == nil
+	}
 
 	var all []time.Duration
 	res := Result{Scenario: name, Concurrency: len(ops), Elapsed: elapsed}
@@ -97,6 +118,9 @@ func run(ctx context.Context, name string, ops []Op, lim Limits) Result {
 		res.P50 = all[len(all)*50/100]
 		res.P99 = all[min(len(all)-1, len(all)*99/100)]
 		res.Max = all[len(all)-1]
+		if dbOK {
+			res.WriteXactsPerOp = float64(xacts1-xacts0) / float64(len(all))
+		}
 	}
 	return res
 }

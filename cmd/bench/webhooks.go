@@ -136,7 +136,7 @@ func webhooksScenario(ctx context.Context, dsn string, d time.Duration, out io.W
 	env := &Env{BaseURL: base.String(), Store: st, DatabaseURL: benchDSN, runID: randomID(),
 		Hasher:    srv.Derived.TokenHash,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 8, Proxy: nil}}
-	token, _, slug, err := benchFixture(ctx, env, upstream, 1)
+	token, _, slug, err := benchFixture(ctx, env, upstream, 0)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,14 @@
 // Command devdb runs a throwaway local PostgreSQL cluster for development and tests.
 //
-//	devdb start DIR   initdb DIR (first time only), start it, create database "authgpts",
-//	                  and print its URL on stdout
-//	devdb stop DIR    stop the cluster in DIR
+//	devdb start [-stock] DIR   initdb DIR (first time only), start it, create database
+//	                           "authgpts", and print its URL on stdout
+//	devdb stop DIR             stop the cluster in DIR
+//
+// By default the cluster runs without durability (fsync, synchronous_commit and
+// full_page_writes off): fast for throwaway test clusters, and a crash loses or corrupts
+// it. -stock starts it with PostgreSQL's stock durability settings, as a production
+// server runs: `make bench` uses it so its figures are the ones users get. The settings
+// apply when the cluster starts; one already running keeps its own.
 //
 // PostgreSQL refuses to run as root, so as root every server command runs through
 // `runuser -u postgres --` on a data directory owned by that user.
@@ -35,8 +41,12 @@ func main() {
 }
 
 func run(args []string) error {
+	stock := false
+	if len(args) == 3 && args[0] == "start" && args[1] == "-stock" {
+		stock, args = true, []string{args[0], args[2]}
+	}
 	if len(args) != 2 || (args[0] != "start" && args[0] != "stop") {
-		return errors.New("usage: devdb start|stop DIR")
+		return errors.New("usage: devdb start [-stock] DIR | devdb stop DIR")
 	}
 	dir, err := filepath.Abs(args[1])
 	if err != nil {
@@ -46,7 +56,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	c := cluster{dir: dir, data: filepath.Join(dir, "data"), bin: bin}
+	c := cluster{dir: dir, data: filepath.Join(dir, "data"), bin: bin, stock: stock}
 	if args[0] == "stop" {
 		return c.stop()
 	}
@@ -58,7 +68,10 @@ func run(args []string) error {
 	return nil
 }
 
-type cluster struct{ dir, data, bin string }
+type cluster struct {
+	dir, data, bin string
+	stock          bool // PostgreSQL's stock durability settings instead of the fast ones
+}
 
 func (c cluster) start() (string, error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
@@ -74,7 +87,10 @@ func (c cluster) start() (string, error) {
 		return "", err
 	}
 	if !c.running() {
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", port, c.data)
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=400", port, c.data)
+		if !c.stock {
+			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		}
 		if err := c.pg("pg_ctl", "-D", c.data, "-l", filepath.Join(c.data, "server.log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 			return "", fmt.Errorf("pg_ctl start failed (see %s): %w", filepath.Join(c.data, "server.log"), err)
 		}

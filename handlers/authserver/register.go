@@ -101,7 +101,10 @@ func (h *Handler) registrationRead(c *gin.Context) {
 
 // registrationUpdate is PUT /oauth/register/:client_id (RFC 7592 §2.2): the body
 // replaces the registered metadata. The client stays public or confidential as it was
-// registered (its credentials do not change here).
+// registered (its secret does not change here). The registration access token is rotated
+// on every update: the answer carries the new one and the one presented stops working,
+// in the same statement as the update (a concurrent update with the old token finds
+// nothing and is refused).
 func (h *Handler) registrationUpdate(c *gin.Context) {
 	cl, ok := h.registrationOf(c)
 	if !ok {
@@ -153,9 +156,10 @@ func (h *Handler) registrationUpdate(c *gin.Context) {
 		writeError(c, err, false)
 		return
 	}
+	regToken := oauth.NewToken(oauth.PrefixRegistrationToken)
 	updated, err := h.store.UpdateRegistration(c.Request.Context(), cl.ID, cl.tokenHash, store.RegistrationUpdate{
 		Name: registeredName(m), RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod,
-		Metadata: metadata, IP: c.ClientIP(),
+		Metadata: metadata, IP: c.ClientIP(), NewTokenHash: h.hasher.Hash(regToken),
 	}, h.now())
 	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
 		h.writeRegistrationTokenError(c)
@@ -165,7 +169,9 @@ func (h *Handler) registrationUpdate(c *gin.Context) {
 		writeError(c, err, false)
 		return
 	}
-	writeJSON(c, h.registrationResponse(updated, m))
+	resp := h.registrationResponse(updated, m)
+	resp.RegistrationAccessToken = regToken
+	writeJSON(c, resp)
 }
 
 // registrationDelete is DELETE /oauth/register/:client_id (RFC 7592 §2.3): the client,

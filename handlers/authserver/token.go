@@ -66,65 +66,87 @@ func (h *Handler) exchangeCode(c *gin.Context, client *clientEntry, form url.Val
 		return oauth.TokenResponse{}, oauth.ErrInvalidRequest.WithDescription("The code parameter is missing.")
 	}
 	ctx, now := c.Request.Context(), h.now()
-	rc, err := h.store.RedeemCode(ctx, h.hasher.Hash(code), client.oc.Client.ID, now)
+	clientID, hash := client.oc.Client.ID, h.hasher.Hash(code)
+	// The code is read first and redeemed with the refresh token in one statement once
+	// the request matches it, so an exchange commits once (the redemption stays guarded).
+	rc, err := h.store.PeekCode(ctx, hash, clientID, now)
 	switch {
 	case errors.Is(err, store.ErrCodeReused):
-		// RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a replayed code means it leaked; every
-		// token issued from it dies with its grant.
-		h.revokeGrant(c, rc.GrantID, client, "oauth.code_reused", now)
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("The authorization code was already used; the tokens issued from it are revoked.")
+		return oauth.TokenResponse{}, h.codeReused(c, rc.GrantID, client, now)
 	case errors.Is(err, store.ErrNotFound):
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("The authorization code is invalid, expired, or was issued to another client.")
+		return oauth.TokenResponse{}, errCodeInvalid
 	case err != nil:
 		return oauth.TokenResponse{}, err
-	case rc.UserSuspended:
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("The user's account is suspended.")
 	}
-
-	// RFC 6749 §4.1.3: redirect_uri must be sent, identical, when the authorization
-	// request carried it.
-	if got := form.Get("redirect_uri"); (rc.RedirectURIGiven || got != "") && got != rc.RedirectURI {
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("redirect_uri does not match the authorization request.")
-	}
-	verifier := form.Get("code_verifier")
-	switch {
-	case rc.CodeChallenge == "" && verifier != "":
-		// RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a PKCE
-		// downgrade attempt (the attacker stripped the challenge from the request).
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("code_verifier was sent, but the authorization request had no code_challenge.")
-	case rc.CodeChallenge != "" && verifier == "":
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("The code_verifier parameter is missing.")
-	case rc.CodeChallenge != "" && !oauth.VerifyPKCE(rc.CodeChallenge, rc.CodeChallengeMethod, verifier):
-		return oauth.TokenResponse{}, oauth.ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
-	}
-	// RFC 8707 §2.2: the token is for the resource the code is bound to, or a part of it.
-	app, err := h.grantApp(ctx, client, rc.AppID)
+	app, aud, err := h.checkCodeExchange(c, client, form, rc)
 	if err != nil {
-		return oauth.TokenResponse{}, err
-	}
-	aud, err := h.tokenResource(form, app, rc.Resource)
-	if err != nil {
+		// A refused exchange uses the code up, so a second try counts as a replay.
+		if _, burnErr := h.store.RedeemCode(context.WithoutCancel(ctx), hash, clientID, now); burnErr != nil &&
+			!errors.Is(burnErr, store.ErrNotFound) && !errors.Is(burnErr, store.ErrCodeReused) {
+			web.Log(c).Error("use up a refused authorization code", "client_id", clientID, "err", burnErr)
+		}
 		return oauth.TokenResponse{}, err
 	}
 
 	refresh := oauth.NewToken(oauth.PrefixRefreshToken)
-	err = h.store.CreateRefreshToken(ctx, store.NewRefreshToken{
-		Hash:      h.hasher.Hash(refresh),
-		GrantID:   rc.GrantID,
-		ClientID:  rc.ClientID,
-		UserID:    rc.UserID,
-		Scopes:    rc.Scopes,
-		Resource:  rc.Resource,
-		AuthTime:  rc.AuthTime,
-		ExpiresAt: now.Add(app.oa.App.RefreshTokenTTL()),
-	}, now)
-	if err != nil {
+	grantID, err := h.store.RedeemCodeIssuingRefresh(ctx, hash, clientID, h.hasher.Hash(refresh),
+		now.Add(app.oa.App.RefreshTokenTTL()), now)
+	switch {
+	case errors.Is(err, store.ErrCodeReused): // a concurrent exchange of the same code won
+		return oauth.TokenResponse{}, h.codeReused(c, grantID, client, now)
+	case errors.Is(err, store.ErrNotFound): // expired, revoked or suspended meanwhile
+		return oauth.TokenResponse{}, errCodeInvalid
+	case err != nil:
 		return oauth.TokenResponse{}, err
 	}
 	return h.issue(client, app, aud, issueParams{
 		userID: rc.UserID, email: rc.Email, grantID: rc.GrantID, scopes: rc.Scopes,
 		nonce: rc.Nonce, authTime: rc.AuthTime, refresh: refresh, now: now, idToken: true,
 	})
+}
+
+var errCodeInvalid = oauth.ErrInvalidGrant.WithDescription("The authorization code is invalid, expired, or was issued to another client.")
+
+// codeReused revokes the grant of a replayed code and returns the error to answer:
+// RFC 6749 §4.1.2 / RFC 9700 §4.2.4, a replayed code means it leaked, so every token
+// issued from it dies with its grant.
+func (h *Handler) codeReused(c *gin.Context, grantID string, client *clientEntry, now time.Time) error {
+	h.revokeGrant(c, grantID, client, "oauth.code_reused", now)
+	return oauth.ErrInvalidGrant.WithDescription("The authorization code was already used; the tokens issued from it are revoked.")
+}
+
+// checkCodeExchange checks a token request against the code it presents (user, redirect
+// URI, PKCE, resource) and returns the app and the audience of the tokens.
+func (h *Handler) checkCodeExchange(c *gin.Context, client *clientEntry, form url.Values, rc store.RedeemedCode) (*appEntry, string, error) {
+	if rc.UserSuspended {
+		return nil, "", oauth.ErrInvalidGrant.WithDescription("The user's account is suspended.")
+	}
+	// RFC 6749 §4.1.3: redirect_uri must be sent, identical, when the authorization
+	// request carried it.
+	if got := form.Get("redirect_uri"); (rc.RedirectURIGiven || got != "") && got != rc.RedirectURI {
+		return nil, "", oauth.ErrInvalidGrant.WithDescription("redirect_uri does not match the authorization request.")
+	}
+	verifier := form.Get("code_verifier")
+	switch {
+	case rc.CodeChallenge == "" && verifier != "":
+		// RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a PKCE
+		// downgrade attempt (the attacker stripped the challenge from the request).
+		return nil, "", oauth.ErrInvalidGrant.WithDescription("code_verifier was sent, but the authorization request had no code_challenge.")
+	case rc.CodeChallenge != "" && verifier == "":
+		return nil, "", oauth.ErrInvalidGrant.WithDescription("The code_verifier parameter is missing.")
+	case rc.CodeChallenge != "" && !oauth.VerifyPKCE(rc.CodeChallenge, rc.CodeChallengeMethod, verifier):
+		return nil, "", oauth.ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
+	}
+	// RFC 8707 §2.2: the token is for the resource the code is bound to, or a part of it.
+	app, err := h.grantApp(c.Request.Context(), client, rc.AppID)
+	if err != nil {
+		return nil, "", err
+	}
+	aud, err := h.tokenResource(form, app, rc.Resource)
+	if err != nil {
+		return nil, "", err
+	}
+	return app, aud, nil
 }
 
 // refresh runs the refresh_token grant (RFC 6749 §6) with rotation: the presented token

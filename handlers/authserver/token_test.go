@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,6 +81,36 @@ func TestToken_ReusedCodeRevokesGrant(t *testing.T) {
 	wantError(t, w.refresh(t, first.str("refresh_token")), http.StatusBadRequest, "invalid_grant")
 	if r := w.introspect(t, first.str("access_token")); r.Body["active"] != false {
 		t.Errorf("introspection of the first access token = %s, want inactive", r.Raw)
+	}
+}
+
+// TestToken_ConcurrentExchangesOfOneCode: of eight exchanges of one code at once exactly
+// one gets tokens (the redemption is one guarded statement), and the others count as
+// replays, so the grant and the winner's tokens are revoked.
+func TestToken_ConcurrentExchangesOfOneCode(t *testing.T) {
+	w := newWorld(t, store.ClientKindGPT)
+	code, _ := w.codeFor(t, nil, w.authorizeQuery())
+	results := make([]tokenResult, 8)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i] = w.exchange(t, code) })
+	}
+	wg.Wait()
+	var won []tokenResult
+	for _, r := range results {
+		switch {
+		case r.Status == http.StatusOK:
+			won = append(won, r)
+		case r.Status != http.StatusBadRequest || r.str("error") != "invalid_grant":
+			t.Errorf("exchange = %d %s, want 200 or invalid_grant", r.Status, r.Raw)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d exchanges of one code got tokens, want exactly 1", len(won))
+	}
+	gid := claimsOf(t, won[0].str("access_token"))["gid"].(string)
+	if !w.grantRevoked(t, gid) || w.liveRefreshTokens(t, gid) != 0 {
+		t.Errorf("grant revoked %v, live refresh tokens %d; want revoked, 0", w.grantRevoked(t, gid), w.liveRefreshTokens(t, gid))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,5 +324,66 @@ func TestUsage_HostilePathsDoNotStopRecording(t *testing.T) {
 	}
 	if s := e.GW.Stats(); s.UsageBuffered != 0 || s.UsageDropped != 0 {
 		t.Errorf("stats %+v: want nothing left or dropped", s)
+	}
+}
+
+// Calls still in an instance's memory when their user deletes the account must not
+// link the (gone) user to usage when they are written later, on this instance or on
+// another one that flushes after the deletion.
+func TestUsage_BufferedEventsOfADeletedUserAreWrittenWithoutTheUser(t *testing.T) {
+	hold := func(c *gateway.Config) { c.UsageFlushInterval, c.UsageBatchSize = time.Hour, 1<<20 }
+	e := newEnv(t, hold)
+	f := e.newApp(t, store.ClientKindGPT, "rate_limit_per_minute = 0, metering_enabled = true, credits_per_call = 1, free_credits = 100")
+	tok, user, grant := e.userToken(t, f, "openid")
+	other, otherUser, _ := e.userToken(t, f, "openid") // stays: its events keep their user
+
+	// A second instance on the same database, holding its events too (its configuration
+	// is the first one's, hold included).
+	base2, gw2 := e.secondInstance(t, nil)
+
+	for _, base := range []string{e.BaseURL, base2, e.BaseURL} {
+		for _, tk := range []string{tok, other} {
+			if resp, _ := do(t, base, "GET", "/gw/"+f.App.Slug+"/x", tk, nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("call = %d", resp.StatusCode)
+			}
+		}
+	}
+	if n := e.GW.Stats().UsageBuffered + gw2.Stats().UsageBuffered; n != 6 {
+		t.Fatalf("%d events buffered, want all 6 still in memory", n)
+	}
+
+	// The user deletes the account through /account (emailed code).
+	c := e.userSession(t, grant)
+	e.Clock.Advance(time.Minute)
+	before := e.SMTP.Count(user.Email)
+	if resp, _ := e.PostForm(t, c, "/account/delete", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("start delete = %d", resp.StatusCode)
+	}
+	code := e.SMTP.WaitFor(t, user.Email, before).Code()
+	if resp, _ := e.PostForm(t, c, "/account/delete/confirm", url.Values{"code": {code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm delete = %d", resp.StatusCode)
+	}
+
+	// Both instances write what they held, then the roll-up runs.
+	for _, g := range []*gateway.Gateway{e.GW, gw2} {
+		if err := g.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.GW.RollUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var linked, kept, calls, otherCalls int
+	db := e.Store.DB()
+	_ = db.Get(&linked, `SELECT (SELECT count(*) FROM usage_events WHERE user_id = $1) + (SELECT count(*) FROM usage_hourly WHERE user_id = $1)
+		+ (SELECT count(*) FROM usage_user_daily WHERE user_id = $1)`, user.ID)
+	_ = db.Get(&kept, `SELECT count(*) FROM usage_events WHERE app_id = $1 AND user_id IS NULL AND status = 200`, f.App.ID)
+	_ = db.Get(&calls, `SELECT coalesce(sum(calls), 0) FROM usage_hourly WHERE app_id = $1`, f.App.ID)
+	_ = db.Get(&otherCalls, `SELECT coalesce(sum(calls), 0) FROM usage_hourly WHERE app_id = $1 AND user_id = $2`, f.App.ID, otherUser.ID)
+	if linked != 0 {
+		t.Errorf("%d usage rows still name the deleted user, want 0", linked)
+	}
+	if kept != 3 || calls != 6 || otherCalls != 3 {
+		t.Errorf("anonymous events %d (want 3), calls rolled up %d (want 6), the other user's %d (want 3)", kept, calls, otherCalls)
 	}
 }

@@ -77,7 +77,7 @@ func (h *Handler) updateAppSettings(c *gin.Context) {
 		return
 	}
 	h.region(c, http.StatusOK, u, page.Settings.AppURL, view.AppSettingsForm(page.Settings),
-		view.AppHeader(page.Header, true), view.ConnectPanel(page.Connect, true))
+		view.AppHeader(page.Header, true), view.ConnectPanel(page.Connect, true), view.MCPPanel(page.MCP, true))
 }
 
 // changedSettings names the settings that differ, for the audit log.

@@ -65,5 +65,5 @@ func (h *Handler) revokeMCPClient(c *gin.Context) {
 		return
 	}
 	vm.Revoked = name
-	h.region(c, http.StatusOK, u, AppURL(a.Slug), view.MCPPanel(vm))
+	h.region(c, http.StatusOK, u, AppURL(a.Slug), view.MCPPanel(vm, false))
 }

@@ -111,3 +111,42 @@ func TestAppPage_MCPSectionListsAndRevokesConnectedClients(t *testing.T) {
 		t.Errorf("refresh after revoke = %d, want 400 invalid_grant", resp.StatusCode)
 	}
 }
+
+// mcpSection cuts the MCP section out of an answer ("" when it holds none).
+func mcpSection(body string) string {
+	i := strings.Index(body, `<section id="mcp-panel"`)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(body[i:], "</section>")
+	if j < 0 {
+		return body[i:]
+	}
+	return body[i : i+j]
+}
+
+// Saving the settings refreshes the MCP section in place (out of band): switching MCP on
+// shows its server URL without a reload, switching it off takes the URL away.
+func TestAppSettings_SaveRefreshesTheMCPSection(t *testing.T) {
+	env := handlertest.New(t)
+	d := signIn(t, env, "mcpswitch")
+	ca := createApp(t, env, d, "Notes", "")
+	form := settingsForm(ca.app)
+
+	form.Set("mcp_enabled", "on")
+	resp, body := hxPost(t, env, d, appURL(ca.app)+"/settings", form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("save = %d; body %.300s", resp.StatusCode, body)
+	}
+	sec := mcpSection(body)
+	if !strings.Contains(sec, `hx-swap-oob="true"`) || inputValue(sec, "mcp-server-url") != env.BaseURL+"/gw/notes/mcp" {
+		t.Errorf("switching MCP on: the answer's MCP section is %.400q, want it out of band with the MCP server URL", sec)
+	}
+
+	form.Del("mcp_enabled")
+	_, body = hxPost(t, env, d, appURL(ca.app)+"/settings", form)
+	sec = mcpSection(body)
+	if !strings.Contains(sec, `hx-swap-oob="true"`) || strings.Contains(sec, "/gw/notes/mcp") || !strings.Contains(sec, "not open to MCP clients") {
+		t.Errorf("switching MCP off: the answer's MCP section is %.400q, want it out of band without the URL", sec)
+	}
+}

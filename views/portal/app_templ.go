@@ -107,7 +107,7 @@ func AppPage(vm AppPageVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = MCPPanel(vm.MCP).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = MCPPanel(vm.MCP, false).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
