@@ -185,3 +185,18 @@ func TestDeveloperKeys_ShownOnceHashedScopedAndRevoked(t *testing.T) {
 		t.Errorf("audit = %v", acts)
 	}
 }
+
+// A settings change of the default cost refreshes the prices section out of band.
+func TestPrices_SettingsRefreshTheDefaultCost(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	d := signIn(t, env, "prices-oob")
+	ca := createApp(t, env, d, "Refreshed", "")
+	resp, body := hxPost(t, env, d, appURL(ca.app)+"/settings", url.Values{
+		"name": {"Refreshed"}, "slug": {ca.app.Slug}, "access_ttl_minutes": {"60"}, "refresh_ttl_days": {"30"},
+		"metering_enabled": {"on"}, "credits_per_call": {"7"}, "free_credits": {"10"}, "rate_limit_per_minute": {"60"},
+	})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="prices"`) || !strings.Contains(body, "default of 7 credits per call") {
+		t.Errorf("settings answer = %d, lacks the refreshed prices section; body: %.300s", resp.StatusCode, body)
+	}
+}

@@ -23,6 +23,7 @@ type PricesVM struct {
 	Form        NewPriceFormVM
 	Plan        PlanFormVM
 	Saved       string // what was just saved, for the status line
+	OOB         bool   // swapped out of band (a settings change moved the default cost)
 }
 
 // NewPriceFormVM is the "Add a price" form with what was typed.
