@@ -86,7 +86,7 @@ func newRouter(d deps) *gin.Engine {
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		panic("handlers: trusted proxies were validated by the config: " + err.Error())
 	}
-	r.Use(web.RequestLog(d.Log), web.Recover(), web.Metrics())
+	r.Use(web.RequestLog(d.Log), web.Recover(), web.Metrics(), web.Edge(secure))
 
 	// Machine endpoints: no cookies, no browser-only headers.
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
@@ -105,7 +105,7 @@ func newRouter(d deps) *gin.Engine {
 	d.Gateway.Register(r)
 
 	// Browser pages: security headers, sessions, a body cap and cross-origin protection.
-	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), sessions.Load())
+	browser := r.Group("/", web.SecurityHeaders(secure), web.LimitBody(web.MaxFormBytes), web.SameOrigin(), web.ValidForm(), sessions.Load())
 	browser.GET("/", func(c *gin.Context) { web.Redirect(c, "/dashboard") })
 
 	(&signin.Handler{

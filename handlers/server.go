@@ -13,6 +13,7 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/authserver"
 	"github.com/authgpts/authgpts/handlers/gateway"
+	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
 	"github.com/authgpts/authgpts/store"
@@ -99,9 +100,8 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
+	// Every value a request chooses may end up in a log line: bound them all.
+	cfg.Log = web.CapLog(cfg.Log)
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("server: AUTHGPTS_SECRET is empty")
 	}

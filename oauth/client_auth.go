@@ -36,7 +36,7 @@ func ParseClientCredentials(r *http.Request, form url.Values) (ClientCredentials
 		}
 		creds := ClientCredentials{Method: AuthMethodSecretBasic}
 		id, secret, ok := decodeBasic(strings.TrimSpace(payload))
-		if !ok || id == "" {
+		if !ok || id == "" || !ValidText(id) || !ValidText(secret) {
 			return creds, ErrInvalidClient.WithDescription("The Basic authorization header is malformed.")
 		}
 		creds.ID, creds.Secret = id, secret

@@ -112,6 +112,9 @@ func ParseMetadataDocument(docURL string, body []byte, offeredScopes []string) (
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return ClientMetadata{}, ErrInvalidClientMetadata.WithDescription("the client metadata document is not a JSON object")
 	}
+	if !ValidJSONText(body) {
+		return ClientMetadata{}, ErrInvalidClientMetadata.WithDescription("the client metadata document holds text that is not accepted")
+	}
 	for _, forbidden := range []string{"client_secret", "client_secret_expires_at"} {
 		if _, ok := raw[forbidden]; ok {
 			return ClientMetadata{}, ErrInvalidClientMetadata.WithDescription("a client metadata document must not contain " + forbidden)

@@ -49,6 +49,10 @@ var (
 	ErrInvalidClientMetadata = Error{Code: "invalid_client_metadata", Status: http.StatusBadRequest}
 )
 
+// RetryAfterUnavailable is the Retry-After (seconds) of every temporarily_unavailable
+// answer: a database restart or failover takes a few seconds.
+const RetryAfterUnavailable = "2"
+
 // serverErrorDescription is the only description ever sent for an
 // unexpected error: the cause goes to the log, never to the client.
 const serverErrorDescription = "The server encountered an unexpected error."
@@ -108,6 +112,7 @@ type errorBody struct {
 // authentication (RFC 6749 §5.2). invalid_token and insufficient_scope carry
 // a Bearer challenge (RFC 6750 §3). A WWW-Authenticate header already set by
 // the caller (for example with resource_metadata, RFC 9728 §5.1) is kept.
+// temporarily_unavailable (503) carries Retry-After.
 //
 // Any other error becomes server_error with a fixed description; the cause
 // is logged to log (slog.Default when nil) and never written to the body.
@@ -138,6 +143,11 @@ func WriteError(w http.ResponseWriter, err error, basicAuthUsed bool, log *slog.
 		// RFC 6750 §3: a protected resource answers with a Bearer challenge.
 		if h.Get("WWW-Authenticate") == "" {
 			h.Set("WWW-Authenticate", BearerChallenge{Error: e.Code, Description: e.Description}.String())
+		}
+	case ErrTemporarilyUnavailable.Code:
+		// RFC 9110 §10.2.3: tell the client when to try again.
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", RetryAfterUnavailable)
 		}
 	}
 

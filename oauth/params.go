@@ -17,7 +17,8 @@ const MaxRequestBody = 64 << 10
 // revocation endpoint: application/x-www-form-urlencoded as RFC 6749 §3.2 says, or a
 // flat JSON object of strings and numbers, which some clients send. Query-string
 // parameters are ignored (they may hold secrets in server logs, RFC 6749 §3.2 uses the
-// body). A parameter sent more than once is invalid_request (RFC 6749 §3.1, §3.2).
+// body). A parameter sent more than once is invalid_request (RFC 6749 §3.1, §3.2), and so
+// is one that is not ValidText (invalid_client for the client's own parameters).
 //
 // The caller bounds the body (http.MaxBytesReader); a body over the bound is
 // invalid_request.
@@ -41,6 +42,9 @@ func ParseRequestBody(r *http.Request) (url.Values, error) {
 				return nil, ErrInvalidRequest.WithDescription("The parameter " + safeParamName(name) + " is repeated.")
 			}
 		}
+		if err := checkParams(form); err != nil {
+			return nil, err
+		}
 		return form, nil
 	case "application/json":
 		var obj map[string]json.RawMessage
@@ -61,6 +65,9 @@ func ParseRequestBody(r *http.Request) (url.Values, error) {
 				continue
 			}
 			return nil, ErrInvalidRequest.WithDescription("The JSON parameter " + safeParamName(name) + " must be a string.")
+		}
+		if err := checkParams(form); err != nil {
+			return nil, err
 		}
 		return form, nil
 	default:

@@ -184,9 +184,11 @@ func SlugFromName(name string) string {
 	return s
 }
 
+var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+
 // ValidSlug reports whether s is an acceptable slug (the schema's rule).
 func ValidSlug(s string) bool {
-	return len(s) <= 40 && regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`).MatchString(s)
+	return len(s) <= 40 && slugPattern.MatchString(s)
 }
 
 // CreateApp creates the app, its built-in and extra scopes and its first client in one
@@ -244,7 +246,11 @@ func (s *Store) freeSlug(ctx context.Context, base string) (string, error) {
 }
 
 // AppBySlug returns an app for the OAuth server and gateway (not owner-scoped).
+// A string that cannot be a slug (a URL's %ff or %00, say) names nothing.
 func (s *Store) AppBySlug(ctx context.Context, slug string) (App, error) {
+	if !ValidSlug(slug) {
+		return App{}, ErrNotFound
+	}
 	var a App
 	err := s.getContext(ctx, &a, qAppBySlug, slug)
 	return a, wrap("app by slug", err)

@@ -17,6 +17,16 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable marks every error of a call that could not reach the database: it
+	// refused or dropped the connection, or is shutting down or starting up (a restart,
+	// a failover). It is transient: handlers answer 503 with Retry-After. The pool's
+	// driver guard (driver.go) classifies each driver error once, so it holds whatever
+	// path the error took through the store.
+	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrInvalidInput is a value PostgreSQL refuses as text (invalid UTF-8, a NUL byte)
+	// or as too long for its column: the handlers validate input at the edge, and this
+	// keeps anything that slips past from becoming a 500.
+	ErrInvalidInput = errors.New("store: invalid input")
 )
 
 // Store wraps the connection pool. Its query methods are also available on Tx.
@@ -30,10 +40,11 @@ type Tx = Store
 
 // Open connects to PostgreSQL, checks the connection and sizes the pool.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	connector, err := openConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -63,7 +74,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	sqlTx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", mapErr(err))
 	}
 	if err := fn(&Store{db: s.db, q: sqlTx}); err != nil {
 		_ = sqlTx.Rollback()
@@ -87,6 +98,8 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %s", ErrConflict, pqErr.Constraint)
 		case "22P02": // invalid_text_representation: an ID from a URL that is not a UUID names nothing
 			return ErrNotFound
+		case "22021", "22P05", "22001": // character_not_in_repertoire (invalid UTF-8, NUL), untranslatable_character, string_data_right_truncation
+			return fmt.Errorf("%w: %s", ErrInvalidInput, pqErr.Code.Name())
 		}
 	}
 	return err

@@ -262,3 +262,37 @@ func TestAccount_RevokeGrantEndsItAndNotifies(t *testing.T) {
 		t.Errorf("second revoke = %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestRevokeGrant_LongPathThenLaterPostsAnswer (issue 16 item 3): a signed-in POST to
+// /account/grants/<80,000 characters>/revoke is answered at once (414 at the edge), and
+// the POSTs that follow, from the same session and from another, are answered too. It
+// used to hang them: the long ID came back in a PostgreSQL error over 30,000 bytes,
+// which left lib/pq's connection out of step and in the pool (store/driver.go).
+func TestRevokeGrant_LongPathThenLaterPostsAnswer(t *testing.T) {
+	env := handlertest.New(t)
+	email := handlertest.UniqueEmail(t, "user")
+	a := env.SignIn(t, email)
+	b := env.SignIn(t, handlertest.UniqueEmail(t, "other"))
+	a.Timeout, b.Timeout = 5*time.Second, 5*time.Second // a hang fails the test
+	u, _ := env.Store.UserByEmail(context.Background(), email)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	grant := grantFor(t, env, u.ID, fx, "openid")
+
+	resp, _ := env.PostForm(t, a, "/account/grants/"+strings.Repeat("a", 80_000)+"/revoke", nil)
+	if resp.StatusCode != http.StatusRequestURITooLong {
+		t.Fatalf("POST with an 80,000-character grant ID = %d, want 414", resp.StatusCode)
+	}
+	for range 3 { // more than once, so that a poisoned pool connection would be reached
+		resp, _ = env.PostForm(t, b, "/account/grants/"+grant+"/revoke", nil)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("another user's revoke = %d, want 404", resp.StatusCode)
+		}
+	}
+	resp, _ = env.PostForm(t, a, "/account/grants/"+grant+"/revoke", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke after the long POST = %d, want 303", resp.StatusCode)
+	}
+	if g, err := env.Store.GrantByID(context.Background(), grant); err != nil || g.RevokedAt == nil {
+		t.Errorf("the grant is not revoked (err %v)", err)
+	}
+}

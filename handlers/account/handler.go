@@ -105,6 +105,10 @@ func (h *Handler) revokeGrant(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
 	ctx := c.Request.Context()
 	g, err := h.Store.GrantByID(ctx, c.Param("id"))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		web.Fail(c, err) // a database that cannot be reached is a 503, not "nothing here"
+		return
+	}
 	if err != nil || g.UserID != u.ID || g.RevokedAt != nil {
 		web.NotFound(c)
 		return

@@ -70,7 +70,7 @@ func (h *Handler) authorize(c *gin.Context) {
 		return
 	case !ok:
 		// AI-CLIENTS.md A5: say so in the log, so the developer can find it.
-		web.Log(c).Warn("authorize: redirect_uri is not registered for client", "client_id", clientID, "redirect_uri", truncate(requested, 300))
+		web.Log(c).Warn("authorize: redirect_uri is not registered for client", "client_id", clientID, "redirect_uri", requested) // the instance's logger caps it (web.CapLog)
 		h.errorPage(c, http.StatusBadRequest, msgBadRedirect)
 		return
 	case !client.usable():
@@ -319,6 +319,7 @@ func (h *Handler) redirectCode(c *gin.Context, redirectURI, code, state string) 
 // redirectError answers an error at the verified redirect URI with state and iss. An
 // unexpected error is logged and sent as server_error.
 func (h *Handler) redirectError(c *gin.Context, redirectURI string, err error, state string) {
+	err = protocolError(c, err)
 	var oe oauth.Error
 	if !errors.As(err, &oe) {
 		web.Log(c).Error("authorize failed", "err", err)
@@ -357,11 +358,4 @@ func redirectHost(redirectURI string) string {
 		return redirectURI
 	}
 	return u.Host
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -163,8 +164,29 @@ func noSniff(c *gin.Context) {
 
 // writeError is the one responder for JSON OAuth errors (RFC 6749 §5.2).
 func writeError(c *gin.Context, err error, basicAuthUsed bool) {
-	oauth.WriteError(c.Writer, err, basicAuthUsed, web.Log(c))
+	oauth.WriteError(c.Writer, protocolError(c, err), basicAuthUsed, web.Log(c))
 	c.Abort()
+}
+
+// Answers for store errors that are no fault of the server's code.
+var (
+	errUnavailable = oauth.ErrTemporarilyUnavailable.WithDescription("The server cannot answer right now; nothing was changed. Try again in a few seconds.")
+	errBadText     = oauth.ErrInvalidRequest.WithDescription("A parameter holds characters that are not accepted.")
+)
+
+// protocolError turns a store error that has an OAuth answer into it: the database
+// being unreachable is temporarily_unavailable (503 with Retry-After, so that clients
+// retry rather than drop their credentials), text PostgreSQL refuses is invalid_request.
+// Anything else is left for WriteError to log and answer as server_error.
+func protocolError(c *gin.Context, err error) error {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		web.Log(c).Warn("database unavailable", "err", err)
+		return errUnavailable
+	case errors.Is(err, store.ErrInvalidInput):
+		return errBadText
+	}
+	return err
 }
 
 // writeJSON answers 200 with a no-store JSON body.

@@ -252,6 +252,9 @@ func readClientMetadata(r *http.Request) (oauth.ClientMetadata, map[string]json.
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return oauth.ClientMetadata{}, nil, oauth.ErrInvalidClientMetadata.WithDescription("The body is not a JSON object.")
 	}
+	if !oauth.ValidJSONText(body) {
+		return oauth.ClientMetadata{}, nil, oauth.ErrInvalidClientMetadata.WithDescription("A client metadata field is too long or holds characters that are not accepted.")
+	}
 	var m oauth.ClientMetadata
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&m); err != nil {

@@ -827,16 +827,24 @@ func TestGateway_CachesOffWhileTheListenerIsDisconnected(t *testing.T) {
 	if !e.GW.Stats().CacheEnabled {
 		t.Fatal("caches off with a live listener")
 	}
-	// Kill the server side of every LISTEN connection of this test database.
-	if _, err := e.Store.DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'`); err != nil {
-		t.Fatal(err)
+	// Kill the server side of every LISTEN connection of this test database, again until
+	// the gateway notices: pg_stat_activity shows a backend's latest statement, which is
+	// not the LISTEN while the listener pings.
+	terminate := func() {
+		if _, err := e.Store.DB().Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'`); err != nil {
+			t.Fatal(err)
+		}
 	}
+	terminate()
 	sawOff := false
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for i := 1; ; i++ {
 		on := e.GW.Stats().CacheEnabled
 		sawOff = sawOff || !on
+		if !sawOff && i%100 == 0 {
+			terminate()
+		}
 		if sawOff && on {
 			break
 		}

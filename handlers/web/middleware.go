@@ -20,6 +20,7 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 // logger carrying it, and one log line when it ends. Only the path is logged, never the
 // query string, which may hold codes, states or tokens.
 func RequestLog(base *slog.Logger) gin.HandlerFunc {
+	base = CapLog(base) // a path may be 8 KiB long; every logged value is bounded
 	return func(c *gin.Context) {
 		start := time.Now()
 		id := c.GetHeader("X-Request-ID")
@@ -89,16 +90,19 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // is meant to be framed, so framing is denied everywhere (login and consent included).
 func SecurityHeaders(secure bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.Writer.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
+		setSecurityHeaders(c.Writer.Header(), secure)
 		c.Next()
+	}
+}
+
+func setSecurityHeaders(h http.Header, secure bool) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if secure {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/views/layout"
 )
@@ -41,17 +42,30 @@ func Redirect(c *gin.Context, location string) {
 }
 
 // Fail answers an error from a store or service call: ErrNotFound is 404, ErrConflict is
-// 409, anything else is logged and answered with a generic 500.
+// 409, ErrInvalidInput 400, ErrUnavailable (the database is restarting or unreachable)
+// a 503 with Retry-After, anything else is logged and answered with a generic 500.
 func Fail(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		NotFound(c)
 	case errors.Is(err, store.ErrConflict):
 		Error(c, http.StatusConflict, "That conflicts with something that already exists.", "Choose another value and try again.")
+	case errors.Is(err, store.ErrInvalidInput):
+		BadRequest(c, msgInvalidText, hintInvalidText)
+	case errors.Is(err, store.ErrUnavailable):
+		Log(c).Warn("database unavailable", "err", err)
+		Unavailable(c)
 	default:
 		Log(c).Error("request failed", "err", err)
 		Error(c, http.StatusInternalServerError, "Something went wrong on our side.", "Try again; if it keeps failing, quote request ID "+RequestID(c)+".")
 	}
+}
+
+// Unavailable answers 503 with Retry-After: the service cannot answer right now (its
+// database is restarting or unreachable) and will again by itself.
+func Unavailable(c *gin.Context) {
+	c.Header("Retry-After", oauth.RetryAfterUnavailable)
+	Error(c, http.StatusServiceUnavailable, "The service is briefly unavailable.", "Nothing was changed. Wait a few seconds and try again.")
 }
 
 // NotFound answers 404. Routes a user may not see answer this too, never 403, so that

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
@@ -45,7 +47,8 @@ func NewSessions(s *store.Store, keys oauth.DerivedKeys, secure bool, now func()
 }
 
 // Load puts the signed-in user, if any, in the request context. A cookie that does not
-// decode, or names an ended session, simply means "not signed in".
+// decode, or names an ended session, simply means "not signed in"; a database that
+// cannot be reached is a 503 page, never a silent sign-out.
 func (s *Sessions) Load() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		sess, err := s.cookies.Get(c.Request, sessionCookie)
@@ -58,6 +61,11 @@ func (s *Sessions) Load() gin.HandlerFunc {
 					setUser(c, u)
 					c.Set(keySessionHash, hash)
 					c.Set(keySessionStarted, started)
+				case errors.Is(err, store.ErrUnavailable):
+					// Not "signed out": the session can't be read right now. Answering
+					// as a visitor would send a signed-in user to /login.
+					Fail(c, err)
+					return
 				case err != nil && !errors.Is(err, store.ErrNotFound):
 					Log(c).Error("load session", "err", err)
 				}
@@ -86,7 +94,7 @@ func (s *Sessions) SignIn(c *gin.Context, u store.User) error {
 		IDHash:    s.hasher.Hash(sid),
 		UserID:    u.ID,
 		IP:        c.ClientIP(),
-		UserAgent: truncate(c.Request.UserAgent(), 256),
+		UserAgent: headerText(c.Request.UserAgent(), 256),
 		ExpiresAt: now.Add(sessionLifetime),
 	}, now)
 	if err != nil {
@@ -145,9 +153,21 @@ func RequireAdmin() gin.HandlerFunc {
 	}
 }
 
-func truncate(s string, n int) string {
+// headerText makes a header value storable text: invalid UTF-8 (headers may carry any
+// byte) and control characters become U+FFFD, and it is cut to n bytes at a character
+// boundary, never inside one.
+func headerText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

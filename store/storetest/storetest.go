@@ -43,6 +43,13 @@ func NewDSN(t testing.TB) string {
 	if base == "" {
 		t.Fatal("storetest: DATABASE_URL is not set; run the tests with `make test`, which starts a throwaway PostgreSQL")
 	}
+	return NewDSNOn(t, base)
+}
+
+// NewDSNOn is NewDSN on the server base names (a cluster of the test's own, NewCluster),
+// rather than on DATABASE_URL's.
+func NewDSNOn(t testing.TB, base string) string {
+	t.Helper()
 	ctx := context.Background()
 	admin, err := sqlx.Open("postgres", base)
 	if err != nil {
@@ -69,7 +76,9 @@ func NewDSN(t testing.TB) string {
 			return
 		}
 		defer db.Close()
-		_, _ = db.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
 	})
 	return dsn
 }
