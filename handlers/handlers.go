@@ -154,7 +154,8 @@ func newRouter(d deps) *gin.Engine {
 		Webhooks: portal.Webhooks{Key: d.Derived.WebhookSecrets, Policy: d.WebhookPolicy},
 		Sources:  up,
 	}).Register(signedIn)
-	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now}).Register(signedIn)
+	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now,
+		Hasher: d.Derived.TokenHash, BaseURL: d.BaseURL.String()}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
 
 	// A wrong method on a known machine endpoint is a JSON 405 with Allow, since its

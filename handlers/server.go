@@ -158,7 +158,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		mail = s.DevMailbox
 	}
 
-	gwCfg := gateway.Config{Store: st, Keys: s.Keys, BaseURL: cfg.BaseURL, Notifications: s.Listener, Log: cfg.Log, Now: cfg.Now}
+	gwCfg := gateway.Config{Store: st, Keys: s.Keys, KeyHash: s.Derived.TokenHash, BaseURL: cfg.BaseURL, Notifications: s.Listener, Log: cfg.Log, Now: cfg.Now}
 	if cfg.Gateway != nil {
 		cfg.Gateway(&gwCfg)
 	}

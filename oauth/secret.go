@@ -20,6 +20,7 @@ const (
 	PrefixCode              = "agc_"   // authorization codes
 	PrefixRefreshToken      = "agr_"   // refresh tokens
 	PrefixRegistrationToken = "agreg_" // RFC 7592 registration access tokens
+	PrefixAPIKey            = "agk_"   // gateway API keys (developer and personal)
 )
 
 // HKDF purposes (the "info" of DeriveKey) for the keys derived from

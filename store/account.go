@@ -14,12 +14,14 @@ const (
 		       c.id AS client_id, c.name AS client_name, u.email AS developer_email,
 		       coalesce((SELECT sum(d.calls) FROM usage_user_daily d
 		                  WHERE d.app_id = g.app_id AND d.user_id = g.user_id AND d.day >= $2), 0) AS calls_this_month,
-		       cb.balance
+		       cb.balance + CASE WHEN cb.period >= $2::date THEN cb.allowance_left
+		                         ELSE coalesce(p.monthly_allowance, 0) END AS balance
 		  FROM grants g
 		  JOIN apps a ON a.id = g.app_id
 		  JOIN clients c ON c.id = g.client_id
 		  JOIN users u ON u.id = a.owner_id
 		  LEFT JOIN credit_balances cb ON cb.app_id = g.app_id AND cb.user_id = g.user_id
+		  LEFT JOIN app_plans p ON p.app_id = g.app_id
 		 WHERE g.user_id = $1 AND g.revoked_at IS NULL
 		 ORDER BY coalesce(g.last_used_at, g.created_at) DESC`
 	qLiveGrantIDsOfUser = `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`
@@ -47,7 +49,7 @@ type ConnectedApp struct {
 	DeveloperEmail string         `db:"developer_email"`
 	Metering       bool           `db:"metering_enabled"`
 	CallsThisMonth int64          `db:"calls_this_month"` // from the daily roll-up
-	Balance        *int64         `db:"balance"`          // nil before the first metered call
+	Balance        *int64         `db:"balance"`          // credits left with this month's allowance; nil before the first metered call
 }
 
 // ConnectedApps lists the user's live grants, most recently used first, with the calls

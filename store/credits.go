@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	creditColumns = `app_id, user_id, balance, spent, created_at, updated_at`
+	creditColumns = `app_id, user_id, balance, spent, allowance_left, period, overdraft, created_at, updated_at`
 
 	// One guarded statement: the row lock serialises concurrent spends and PostgreSQL
 	// re-checks "balance >= $3" on the locked row, so the balance is exact and never
@@ -59,12 +59,17 @@ var ErrNoCredits = errors.New("store: not enough credits")
 
 // CreditBalance is a user's credits for one app; Spent counts credits spent (net of refunds).
 type CreditBalance struct {
-	AppID     string    `db:"app_id"`
-	UserID    string    `db:"user_id"`
-	Balance   int64     `db:"balance"`
-	Spent     int64     `db:"spent"`
-	CreatedAt time.Time `db:"created_at"`
-	UpdatedAt time.Time `db:"updated_at"`
+	AppID   string `db:"app_id"`
+	UserID  string `db:"user_id"`
+	Balance int64  `db:"balance"`
+	Spent   int64  `db:"spent"`
+	// AllowanceLeft is what is left of the monthly allowance of the month starting on
+	// Period (a new month starts with the plan's full allowance, see plans.go).
+	AllowanceLeft int64     `db:"allowance_left"`
+	Period        time.Time `db:"period"`
+	Overdraft     int64     `db:"overdraft"` // reported costs the balance could not pay
+	CreatedAt     time.Time `db:"created_at"`
+	UpdatedAt     time.Time `db:"updated_at"`
 }
 
 // SpendCredits takes cost credits from the (app, user) balance and returns what is left.

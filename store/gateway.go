@@ -41,6 +41,8 @@ type GatewayApp struct {
 	App
 	Scopes []string
 	Rules  []ScopeRule
+	Prices []RoutePrice // its prices per route (the gateway compiles them: NewPriceTable)
+	Plan   Plan
 }
 
 // ScopeRule requires Scope for calls whose path (relative to /gw/<slug>) starts with
@@ -63,6 +65,12 @@ func (s *Store) GatewayAppBySlug(ctx context.Context, slug string) (GatewayApp, 
 		return GatewayApp{}, wrap("gateway app scopes", err)
 	}
 	if ga.Rules, err = s.ScopeRulesByApp(ctx, ga.ID); err != nil {
+		return GatewayApp{}, err
+	}
+	if ga.Prices, err = s.RoutePricesByApp(ctx, ga.ID); err != nil {
+		return GatewayApp{}, err
+	}
+	if ga.Plan, err = s.PlanByApp(ctx, ga.ID); err != nil {
 		return GatewayApp{}, err
 	}
 	return ga, nil

@@ -69,7 +69,9 @@ const (
 
 	qUsageEventsByApp = `
 		SELECT at, app_id, client_id, coalesce(user_id::text, '') AS user_id, method, route, status,
-		       latency_us, credits
+		       latency_us, credits, coalesce(api_key_id::text, '') AS api_key_id,
+		       coalesce(upstream_cost_micros, 0) AS upstream_cost_micros,
+		       upstream_cost_micros IS NOT NULL AS upstream_cost_reported, overdraft, warning
 		  FROM usage_events WHERE app_id = $1 ORDER BY at, id`
 	qUsageHourlyByApp = `
 		SELECT hour, app_id, client_id, user_id, calls, calls_2xx, calls_3xx, calls_4xx, calls_5xx,
@@ -100,7 +102,8 @@ func (s *Store) PruneUsageEvents(ctx context.Context, before time.Time, limit in
 }
 
 // usageColumns are the columns one usage event fills, in COPY order.
-var usageColumns = []string{"at", "app_id", "client_id", "user_id", "method", "route", "status", "latency_us", "credits"}
+var usageColumns = []string{"at", "app_id", "client_id", "user_id", "method", "route", "status", "latency_us", "credits",
+	"api_key_id", "upstream_cost_micros", "overdraft", "warning"}
 
 // qRollUpUsage takes up to $1 events not yet rolled up (FOR UPDATE SKIP LOCKED, so
 // instances running the job at once take disjoint events), marks them and adds them to
@@ -121,18 +124,31 @@ var qRollUpUsage = func() string {
 		SELECT id FROM usage_events WHERE NOT rolled_up ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 	), marked AS (
 		UPDATE usage_events e SET rolled_up = true FROM batch WHERE e.id = batch.id
-		RETURNING e.at, e.app_id, e.client_id, e.user_id, e.method, e.route, e.status, e.latency_us, e.credits
+		RETURNING e.at, e.app_id, e.client_id, e.user_id, e.method, e.route, e.status, e.latency_us, e.credits,
+		          e.api_key_id, coalesce(e.upstream_cost_micros, 0) AS upstream_cost_micros
 	), routes AS (
-		INSERT INTO usage_routes_hourly AS r (hour, app_id, client_id, method, route, calls, errors)
+		INSERT INTO usage_routes_hourly AS r (hour, app_id, client_id, method, route, calls, errors, credits, upstream_cost_micros)
 		SELECT date_trunc('hour', at, 'UTC'), app_id, client_id, method, left(route, 200),
-		       count(*), count(*) FILTER (WHERE status >= 400)
+		       count(*), count(*) FILTER (WHERE status >= 400), sum(credits), sum(upstream_cost_micros)
 		  FROM marked GROUP BY 1, 2, 3, 4, 5
 		ON CONFLICT (app_id, hour, client_id, method, route) DO UPDATE SET
-		       calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors
+		       calls = r.calls + EXCLUDED.calls, errors = r.errors + EXCLUDED.errors,
+		       credits = r.credits + EXCLUDED.credits,
+		       upstream_cost_micros = r.upstream_cost_micros + EXCLUDED.upstream_cost_micros
+	), keys AS (
+		INSERT INTO usage_key_hourly AS k (hour, app_id, key_id, calls, calls_4xx, calls_5xx, credits, upstream_cost_micros)
+		SELECT date_trunc('hour', at, 'UTC'), app_id, api_key_id, count(*), count(*) FILTER (WHERE status BETWEEN 400 AND 499),
+		       count(*) FILTER (WHERE status >= 500), sum(credits), sum(upstream_cost_micros)
+		  FROM marked WHERE api_key_id IS NOT NULL GROUP BY 1, 2, 3
+		ON CONFLICT (app_id, hour, key_id) DO UPDATE SET
+		       calls = k.calls + EXCLUDED.calls, calls_4xx = k.calls_4xx + EXCLUDED.calls_4xx,
+		       calls_5xx = k.calls_5xx + EXCLUDED.calls_5xx,
+		       credits = k.credits + EXCLUDED.credits,
+		       upstream_cost_micros = k.upstream_cost_micros + EXCLUDED.upstream_cost_micros
 	), bucketed AS (
 		SELECT date_trunc('hour', at, 'UTC') AS hour, app_id, client_id,
 		       coalesce(user_id, '` + NilUserID + `'::uuid) AS user_id, status, latency_us, credits,
-		       width_bucket(latency_us, '{` + strings.Join(bounds, ",") + `}'::bigint[]) AS bucket
+		       upstream_cost_micros, width_bucket(latency_us, '{` + strings.Join(bounds, ",") + `}'::bigint[]) AS bucket
 		  FROM marked
 	), agg AS (
 		SELECT hour, app_id, client_id, user_id, count(*) AS calls,
@@ -155,14 +171,14 @@ var qRollUpUsage = func() string {
 		       count(*) FILTER (WHERE status BETWEEN 300 AND 399) AS calls_3xx,
 		       count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS calls_4xx,
 		       count(*) FILTER (WHERE status >= 500) AS calls_5xx,
-		       sum(credits) AS credits,
+		       sum(credits) AS credits, sum(upstream_cost_micros) AS upstream_cost_micros,
 		       ARRAY[` + strings.Join(counters, ", ") + `]::bigint[] AS latency_buckets
 		  FROM bucketed GROUP BY hour, app_id, client_id
 	), clients_hourly AS (
 		INSERT INTO usage_client_hourly AS c (hour, app_id, client_id, calls, calls_2xx, calls_3xx,
-		       calls_4xx, calls_5xx, credits, latency_buckets)
+		       calls_4xx, calls_5xx, credits, upstream_cost_micros, latency_buckets)
 		SELECT hour, app_id, client_id, calls, calls_2xx, calls_3xx, calls_4xx, calls_5xx, credits,
-		       latency_buckets FROM cagg
+		       upstream_cost_micros, latency_buckets FROM cagg
 		ON CONFLICT (app_id, hour, client_id) DO UPDATE SET
 		       calls = c.calls + EXCLUDED.calls,
 		       calls_2xx = c.calls_2xx + EXCLUDED.calls_2xx,
@@ -170,6 +186,7 @@ var qRollUpUsage = func() string {
 		       calls_4xx = c.calls_4xx + EXCLUDED.calls_4xx,
 		       calls_5xx = c.calls_5xx + EXCLUDED.calls_5xx,
 		       credits = c.credits + EXCLUDED.credits,
+		       upstream_cost_micros = c.upstream_cost_micros + EXCLUDED.upstream_cost_micros,
 		       latency_buckets = ARRAY(
 		           SELECT coalesce(a, 0) + coalesce(b, 0)
 		             FROM unnest(c.latency_buckets, EXCLUDED.latency_buckets) WITH ORDINALITY AS t(a, b, i)
@@ -196,7 +213,14 @@ type UsageEvent struct {
 	Route         string    `db:"route"` // the path below /gw/<slug>, without the query
 	Status        int       `db:"status"`
 	LatencyMicros int64     `db:"latency_us"`
-	Credits       int64     `db:"credits"` // credits charged (0 when refunded)
+	Credits       int64     `db:"credits"`    // credits charged (0 when refunded)
+	APIKeyID      string    `db:"api_key_id"` // the API key the call came with, "" for OAuth tokens
+	// UpstreamCostMicros is the upstream's AuthGPTs-Upstream-Cost in micro-dollars when
+	// UpstreamCostReported (stored as NULL otherwise).
+	UpstreamCostMicros   int64  `db:"upstream_cost_micros"`
+	UpstreamCostReported bool   `db:"upstream_cost_reported"`
+	Overdraft            int64  `db:"overdraft"` // reported credits the balance could not pay
+	Warning              string `db:"warning"`   // what was wrong with the upstream's report, if anything
 }
 
 // ErrRejected is the error of a batch PostgreSQL refused for its content (SQLSTATE
@@ -217,7 +241,11 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 	}
 	grants := map[string]time.Time{}
 	clients := map[string]time.Time{}
+	keys := map[string]time.Time{}
 	for _, e := range events {
+		if e.APIKeyID != "" && ValidUUID(e.APIKeyID) && e.At.After(keys[e.APIKeyID]) {
+			keys[e.APIKeyID] = e.At
+		}
 		if e.GrantID != "" && ValidUUID(e.GrantID) && e.At.After(grants[e.GrantID]) {
 			grants[e.GrantID] = e.At
 		}
@@ -243,8 +271,15 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 			if live[e.UserID] {
 				user = e.UserID
 			}
+			var key, cost any
+			if e.APIKeyID != "" && ValidUUID(e.APIKeyID) {
+				key = e.APIKeyID
+			}
+			if e.UpstreamCostReported {
+				cost = e.UpstreamCostMicros
+			}
 			if _, err := stmt.ExecContext(ctx, e.At.UTC(), e.AppID, e.ClientID, user, e.Method, e.Route,
-				e.Status, e.LatencyMicros, e.Credits); err != nil {
+				e.Status, e.LatencyMicros, e.Credits, key, cost, e.Overdraft, e.Warning); err != nil {
 				stmt.Close()
 				return err
 			}
@@ -257,6 +292,9 @@ func (s *Store) InsertUsageEvents(ctx context.Context, events []UsageEvent) erro
 			return err
 		}
 		if err := tx.touch(ctx, qTouchGrants, grants); err != nil {
+			return err
+		}
+		if err := tx.touch(ctx, qTouchKeys, keys); err != nil {
 			return err
 		}
 		return tx.touch(ctx, qTouchClients, clients)

@@ -21,8 +21,14 @@ const (
 	// The per-client hour rows of a period: at most 24 * 30 per client for 30 days. Buckets,
 	// totals and latency histograms are summed from them in Go, in one round trip.
 	qUsageClientHours = `
-		SELECT h.hour, h.calls, h.calls_2xx, h.calls_3xx, h.calls_4xx, h.calls_5xx, h.credits, h.latency_buckets
+		SELECT h.hour, h.calls, h.calls_2xx, h.calls_3xx, h.calls_4xx, h.calls_5xx, h.credits,
+		       h.upstream_cost_micros, h.latency_buckets
 		  FROM usage_client_hourly h WHERE ` + clientFilter
+	// One API key's hours (usage_key_hourly has no latency histogram, users or 2xx/3xx split).
+	qUsageKeyHours = `
+		SELECT h.hour, h.calls, h.calls - h.calls_4xx - h.calls_5xx AS calls_2xx, 0 AS calls_3xx, h.calls_4xx, h.calls_5xx,
+		       h.credits, h.upstream_cost_micros, '{}'::bigint[] AS latency_buckets
+		  FROM usage_key_hourly h WHERE h.app_id = $1 AND h.key_id::text = $2 AND h.hour >= $3 AND h.hour < $4`
 	qUsersPerHour = `
 		SELECT u.hour AS bucket, count(DISTINCT u.user_id) AS n
 		  FROM usage_hourly u WHERE ` + hourFilter + ` GROUP BY 1`
@@ -52,16 +58,18 @@ const (
 		  LEFT JOIN credit_balances cb ON cb.app_id = $1 AND cb.user_id = top.user_id
 		 ORDER BY top.calls DESC, top.user_id`
 	qTopRoutes = `
-		SELECT h.method, h.route, sum(h.calls) AS calls, sum(h.errors) AS errors
+		SELECT h.method, h.route, sum(h.calls) AS calls, sum(h.errors) AS errors, sum(h.credits) AS credits,
+		       sum(h.upstream_cost_micros) AS upstream_cost_micros
 		  FROM usage_routes_hourly h WHERE ` + clientFilter + `
 		 GROUP BY h.method, h.route ORDER BY calls DESC, h.route LIMIT $5`
 )
 
-// UsageQuery selects an app's usage: one client or all (""), over [From, To), in hourly
-// or daily buckets. Daily queries need From and To on UTC midnights.
+// UsageQuery selects an app's usage: one client or all (""), or one API key, over
+// [From, To), in hourly or daily buckets. Daily queries need From and To on UTC midnights.
 type UsageQuery struct {
 	AppID    string
 	ClientID string
+	KeyID    string // one API key's calls (ClientID is then ignored; no users or latency)
 	From, To time.Time
 	Daily    bool
 }
@@ -82,7 +90,9 @@ type UsageBucket struct {
 	Calls4xx int64
 	Calls5xx int64
 	Credits  int64
-	Users    int64
+	// UpstreamCostMicros sums the costs upstreams reported (AuthGPTs-Upstream-Cost).
+	UpstreamCostMicros int64
+	Users              int64
 	// Latency is the summed latency histogram (see LatencyBucketBoundsMicros).
 	Latency []int64
 }
@@ -97,6 +107,7 @@ func (b *UsageBucket) add(h usageClientHour) {
 	b.Calls4xx += h.Calls4xx
 	b.Calls5xx += h.Calls5xx
 	b.Credits += h.Credits
+	b.UpstreamCostMicros += h.UpstreamCostMicros
 	if b.Latency == nil {
 		b.Latency = make([]int64, len(LatencyBucketBoundsMicros)+1)
 	}
@@ -108,14 +119,15 @@ func (b *UsageBucket) add(h usageClientHour) {
 }
 
 type usageClientHour struct {
-	Hour           time.Time     `db:"hour"`
-	Calls          int64         `db:"calls"`
-	Calls2xx       int64         `db:"calls_2xx"`
-	Calls3xx       int64         `db:"calls_3xx"`
-	Calls4xx       int64         `db:"calls_4xx"`
-	Calls5xx       int64         `db:"calls_5xx"`
-	Credits        int64         `db:"credits"`
-	LatencyBuckets pq.Int64Array `db:"latency_buckets"`
+	Hour               time.Time     `db:"hour"`
+	Calls              int64         `db:"calls"`
+	Calls2xx           int64         `db:"calls_2xx"`
+	Calls3xx           int64         `db:"calls_3xx"`
+	Calls4xx           int64         `db:"calls_4xx"`
+	Calls5xx           int64         `db:"calls_5xx"`
+	Credits            int64         `db:"credits"`
+	UpstreamCostMicros int64         `db:"upstream_cost_micros"`
+	LatencyBuckets     pq.Int64Array `db:"latency_buckets"`
 }
 
 // UsageReport is a period's series (buckets without calls are absent) and totals.
@@ -129,7 +141,11 @@ type UsageReport struct {
 // (totals for a comparison period).
 func (s *Store) UsageReport(ctx context.Context, q UsageQuery, withSeries bool) (UsageReport, error) {
 	var rows []usageClientHour
-	if err := s.selectContext(ctx, &rows, qUsageClientHours, q.AppID, q.ClientID, q.From, q.To); err != nil {
+	hours, filter := qUsageClientHours, q.ClientID
+	if q.KeyID != "" {
+		hours, filter = qUsageKeyHours, q.KeyID
+	}
+	if err := s.selectContext(ctx, &rows, hours, q.AppID, filter, q.From, q.To); err != nil {
 		return UsageReport{}, wrap("usage report", err)
 	}
 	var r UsageReport
@@ -153,6 +169,9 @@ func (s *Store) UsageReport(ctx context.Context, q UsageQuery, withSeries bool) 
 		}
 		b.add(h)
 	}
+	if q.KeyID != "" {
+		return finishSeries(r, byBucket, order), nil // users are not kept per key
+	}
 	totalUsers, perBucket := qUsersInHours, qUsersPerHour
 	if q.Daily {
 		totalUsers, perBucket = qUsersInDays, qUsersPerDay
@@ -175,11 +194,15 @@ func (s *Store) UsageReport(ctx context.Context, q UsageQuery, withSeries bool) 
 			b.Users = u.N
 		}
 	}
+	return finishSeries(r, byBucket, order), nil
+}
+
+func finishSeries(r UsageReport, byBucket map[int64]*UsageBucket, order []int64) UsageReport {
 	slices.Sort(order)
 	for _, k := range order {
 		r.Series = append(r.Series, *byBucket[k])
 	}
-	return r, nil
+	return r
 }
 
 // TopUser is one of an app's heaviest users in a period.
@@ -208,6 +231,9 @@ type TopRoute struct {
 	Route  string `db:"route"`
 	Calls  int64  `db:"calls"`
 	Errors int64  `db:"errors"`
+	// Credits charged and upstream-reported cost on the route.
+	Credits            int64 `db:"credits"`
+	UpstreamCostMicros int64 `db:"upstream_cost_micros"`
 }
 
 // TopRoutes returns the routes with the most calls in q's period.

@@ -2,6 +2,8 @@
 //
 //	GET  /account                      who is signed in and the apps they connected
 //	POST /account/grants/:id/revoke    revoke a connected app (its tokens stop everywhere)
+//	POST /account/keys                 create a personal API key for a connected app (#personal-keys; shown once)
+//	POST /account/keys/revoke          revoke a personal API key (it stops on every instance)
 //	POST /account/sessions/end-all     sign out everywhere
 //	POST /account/delete               mail a code to confirm deleting the account
 //	POST /account/delete/confirm       check the code and delete the account
@@ -16,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/views/account"
@@ -28,12 +31,18 @@ type Handler struct {
 	Sessions *web.Sessions
 	Codes    *emailcode.Codes
 	Now      func() time.Time
+	// Hasher hashes personal API keys as the gateway looks them up (DerivedKeys.TokenHash).
+	Hasher oauth.Hasher
+	// BaseURL is the public base URL; keys call <base>/gw/<slug>.
+	BaseURL string
 }
 
 // Register mounts the account routes on a signed-in browser group.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/account", h.page)
 	r.POST("/account/grants/:id/revoke", h.revokeGrant)
+	r.POST("/account/keys", h.createKey)
+	r.POST("/account/keys/revoke", h.revokeKey)
 	r.POST("/account/sessions/end-all", h.endAllSessions)
 	r.POST("/account/delete", h.startDelete)
 	r.POST("/account/delete/confirm", h.confirmDelete)
@@ -45,21 +54,29 @@ func chrome(u store.User, title string) layout.Chrome {
 
 func (h *Handler) page(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
-	apps, err := h.connectedApps(c, u)
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, store.MonthStart(h.Now()))
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.DisplayName(), Apps: apps}))
+	keys, err := h.personalKeys(c, u, rows, nil)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.DisplayName(),
+		Apps: connectedAppRows(rows), Keys: keys}))
 }
 
 func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
-	now := h.Now().UTC()
-	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, monthStart)
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, store.MonthStart(h.Now()))
 	if err != nil {
 		return nil, err
 	}
+	return connectedAppRows(rows), nil
+}
+
+func connectedAppRows(rows []store.ConnectedApp) []account.ConnectedApp {
 	out := make([]account.ConnectedApp, 0, len(rows))
 	for _, r := range rows {
 		last := "never"
@@ -78,7 +95,7 @@ func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.Connect
 			Scopes: r.Scopes, FirstUsed: r.CreatedAt.UTC().Format("Jan 2, 2006"), LastUsed: last, Usage: usage,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // revokeGrant ends one of the user's grants: its refresh tokens at once, its access

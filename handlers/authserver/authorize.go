@@ -166,6 +166,10 @@ func (h *Handler) authorize(c *gin.Context) {
 	}
 	vm := consentVM(client, b, redirectURI)
 	vm.UserEmail, vm.Ticket = user.DisplayName(), ticket
+	if vm.Prices, err = h.priceList(ctx, b.app.oa.App); err != nil {
+		web.Fail(c, err)
+		return
+	}
 	vm.SwitchURL = "/login?reauth=1&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
 	if src.Kind != store.SourceEmail && src.Kind != "" { // "Not you?" signs in again at the app's provider
 		vm.SwitchURL = signin.PathUpstreamStart + "?prompt=login&app=" + url.QueryEscape(src.AppID) + "&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())

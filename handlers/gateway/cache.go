@@ -40,6 +40,10 @@ type verified struct {
 	claims oauth.AccessClaims
 	appID  string
 	scopes []string
+	// userID is the end user the call is metered to: the subject of a user's token or
+	// the owner of a personal API key; "" for client_credentials tokens and developer keys.
+	userID string
+	keyID  string // the API key, for calls made with one
 	// rateKey is the rate limiter's key: (app, subject).
 	rateKey string
 	// identity holds the X-AuthGPTs-* headers (but the assertion) the upstream gets,
@@ -81,6 +85,9 @@ func newVerified(claims oauth.AccessClaims, appID string) *verified {
 	issuer := claims.Issuer // this server vouches for its own users and clients
 	if claims.IdP != "" {
 		issuer = claims.IdP // an identity source's user: sub is the upstream subject
+	}
+	if claims.GrantID != "" {
+		v.userID = claims.Subject
 	}
 	v.identity = []headerValue{
 		{canonUser, []string{claims.PublicSubject()}},
@@ -196,8 +203,9 @@ func (c *tokenCache) len() int {
 // gatewayApp is an app as the gateway serves it, with its upstream parsed once.
 type gatewayApp struct {
 	store.GatewayApp
-	upstream       *url.URL // nil when the developer set none
-	upstreamString string   // upstream.String(): the audience of the gateway's assertions
+	prices         *store.PriceTable // nil when the app has no route prices
+	upstream       *url.URL          // nil when the developer set none
+	upstreamString string            // upstream.String(): the audience of the gateway's assertions
 }
 
 // maxCachedApps bounds the app cache (slugs in URLs are anyone's to make up).
@@ -230,6 +238,9 @@ func (c *appCache) get(ctx context.Context, slug string, now time.Time) (*gatewa
 			return nil, err
 		}
 		app := &gatewayApp{GatewayApp: ga}
+		if len(ga.Prices) > 0 {
+			app.prices = store.NewPriceTable(ga.Prices)
+		}
 		if u, err := url.Parse(strings.TrimSpace(ga.UpstreamURL)); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 			app.upstream, app.upstreamString = u, u.String()
 		}

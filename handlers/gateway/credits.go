@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -9,11 +10,16 @@ import (
 )
 
 // Credit leases keep a database round trip off most metered calls without giving up
-// exactness. While a user's balance is far from zero, an instance takes a lease of
-// credits from it in one guarded UPDATE and spends them in memory; near zero (less than
-// leaseReserve leases left) every call spends with its own guarded UPDATE, so the
-// balance ends at exactly zero and no instance refuses a call while another holds
-// credits the user could still spend.
+// exactness. While a user's credits (monthly allowance plus balance) are far from zero,
+// an instance takes leaseCalls calls' worth of them in one guarded UPDATE and spends
+// them in memory; near zero (less than leaseReserve leases left) every call takes its
+// credits with its own guarded UPDATE, so the credits end at exactly zero and no
+// instance refuses a call while another holds credits the user could still spend.
+//
+// A lease remembers how many of its credits came from the allowance and of which month:
+// they are spent first, and at the month boundary the lease is given back (the old
+// month's allowance credits then lapse, as the database's lazy reset makes them), so a
+// new month always starts whole.
 //
 // A user's first lease is leaseCalls calls' worth. Leases are sized to the user's pace:
 // when one lasted less than leaseLast the next is twice as large (up to leaseMaxCalls),
@@ -24,11 +30,11 @@ import (
 // trip, however many connections they used. A lease too large for the balance falls
 // back to leaseCalls before spending per call.
 //
-// When a lease is half spent the next one is taken in the background, so a
-// busy user's calls do not queue behind that UPDATE; a call that finds the lease empty
-// while the refill runs waits for it. Unspent leased credits go back to the balance when
-// idle for leaseIdle and when the gateway closes. The database balance therefore reads
-// low by at most two leases per instance while a user is active.
+// When a lease is half spent the next one is taken in the background, so a busy user's
+// calls do not queue behind that UPDATE; a call that finds the lease empty while the
+// refill runs waits for it. Unspent leased credits go back to the balance when idle for
+// leaseIdle, when the gateway closes and at the month boundary. The database therefore
+// reads low by at most two leases per instance while a user is active.
 const (
 	leaseCalls    = 64
 	leaseMaxCalls = 4096
@@ -49,15 +55,28 @@ type creditLeases struct {
 type leaseKey struct{ app, user string }
 
 type lease struct {
-	mu        sync.Mutex
-	left      int64
-	used      time.Time
-	calls     int64     // size of the next lease in calls (0: leaseCalls)
-	takenAt   time.Time // when the last lease was asked for
-	noLeaseTo time.Time
-	refill    chan struct{} // non-nil while a background refill runs; closed when it ends
-	released  bool          // given back and dropped from the map: a new lease replaces it
+	mu            sync.Mutex
+	left          int64     // credits held in memory
+	fromAllowance int64     // of left: allowance credits of month period, spent first
+	period        time.Time // the month of those allowance credits
+	dbLeft        int64     // what the database had left after this instance's last statement
+	calls         int64     // size of the next lease in calls (0: leaseCalls)
+	takenAt       time.Time // when the last lease was asked for
+	used          time.Time
+	noLeaseTo     time.Time
+	refill        chan struct{} // non-nil while a background refill runs; closed when it ends
+	released      bool          // given back and dropped from the map: a new lease replaces it
 }
+
+// hold is what one call took: the credits of each kind and the allowance's month, so a
+// refund returns them where they came from, and what the caller has left.
+type hold struct {
+	fromAllowance, fromBalance int64
+	period                     time.Time
+	remaining                  int64
+}
+
+func (h hold) total() int64 { return h.fromAllowance + h.fromBalance }
 
 func newCreditLeases(st *store.Store) *creditLeases {
 	return &creditLeases{st: st, m: make(map[leaseKey]*lease)}
@@ -74,10 +93,27 @@ func (c *creditLeases) get(k leaseKey) *lease {
 	return le
 }
 
-// spend takes cost credits for one call; store.ErrNoCredits (with the balance) when the
-// user has too few.
-func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, free int64, now time.Time) (int64, error) {
-	k := leaseKey{appID, userID}
+// takeLocked takes cost credits from the lease in memory, the allowance part first.
+func (le *lease) takeLocked(cost int64) hold {
+	fa := min(le.fromAllowance, cost)
+	le.left -= cost
+	le.fromAllowance -= fa
+	return hold{fromAllowance: fa, fromBalance: cost - fa, period: le.period, remaining: le.dbLeft + le.left}
+}
+
+// addLocked adds what a statement took to the lease.
+func (le *lease) addLocked(t store.Take) {
+	le.left += t.Total()
+	le.fromAllowance += t.FromAllowance
+	le.period = t.Period
+	le.dbLeft = t.Remaining()
+}
+
+// spend holds cost credits for one call; store.ErrNoCredits (with what is left in the
+// hold's remaining) when the user has too few.
+func (c *creditLeases) spend(ctx context.Context, m store.Metering, cost int64, now time.Time) (hold, error) {
+	k := leaseKey{m.AppID, m.UserID}
+	month := store.MonthStart(now)
 	for {
 		le := c.get(k)
 		le.mu.Lock()
@@ -86,14 +122,20 @@ func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, fr
 			continue // released meanwhile: get makes a new one
 		}
 		le.used = now
-		if le.left >= cost {
-			le.left -= cost
-			left := le.left
-			if left < cost*le.size()/2 && le.refill == nil && now.After(le.noLeaseTo) {
-				c.refillLocked(le, k, cost, free, now)
+		if le.left > 0 && le.period.Before(month) && le.refill == nil {
+			// A new month: the lease's allowance credits lapse; give the rest back.
+			if err := c.giveBackLocked(ctx, le, k, now); err != nil {
+				le.mu.Unlock()
+				return hold{}, err
+			}
+		}
+		if le.left >= cost && !le.period.Before(month) {
+			h := le.takeLocked(cost)
+			if le.left < cost*le.size()/2 && le.refill == nil && now.After(le.noLeaseTo) {
+				c.refillLocked(le, k, m, cost, now)
 			}
 			le.mu.Unlock()
-			return left, nil
+			return h, nil
 		}
 		if wait := le.refill; wait != nil {
 			le.mu.Unlock()
@@ -101,32 +143,56 @@ func (c *creditLeases) spend(ctx context.Context, appID, userID string, cost, fr
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return 0, ctx.Err()
+				return hold{}, ctx.Err()
 			}
 		}
-		left, err := c.spendLocked(ctx, le, k, cost, free, now)
+		h, err := c.spendLocked(ctx, le, m, cost, now)
 		le.mu.Unlock()
-		return left, err
+		return h, err
 	}
 }
 
-// spendLocked takes a lease now (none is running low in the background), or spends
-// this call alone near zero. le.mu is held: one user's database spends on this instance
-// go one at a time.
-func (c *creditLeases) spendLocked(ctx context.Context, le *lease, k leaseKey, cost, free int64, now time.Time) (int64, error) {
-	if now.After(le.noLeaseTo) {
-		got, calls, err := c.take(ctx, k, le.nextSize(now), cost, free, now)
-		if err != nil {
-			return 0, err
-		}
-		le.calls = calls
-		if got > 0 {
-			le.left += got - cost
-			return le.left, nil
+// giveBackLocked returns the lease's credits to the database (le.mu is held).
+func (c *creditLeases) giveBackLocked(ctx context.Context, le *lease, k leaseKey, now time.Time) error {
+	if le.left == 0 {
+		return nil
+	}
+	if err := c.st.GiveBackCredits(ctx, k.app, k.user, le.fromAllowance, le.left-le.fromAllowance, le.period, now); err != nil {
+		return err
+	}
+	le.dbLeft += le.left
+	le.left, le.fromAllowance = 0, 0
+	return nil
+}
+
+// spendLocked takes a lease now (none is running low in the background), or takes this
+// call's credits alone near zero. le.mu is held: one user's database spends on this
+// instance go one at a time.
+func (c *creditLeases) spendLocked(ctx context.Context, le *lease, m store.Metering, cost int64, now time.Time) (hold, error) {
+	if cost > 0 && now.After(le.noLeaseTo) {
+		t, calls, err := c.take(ctx, m, le.nextSize(now), cost, now)
+		switch {
+		case err == nil:
+			le.calls = calls
+			le.addLocked(t)
+			return le.takeLocked(cost), nil
+		case !errors.Is(err, store.ErrNoCredits):
+			return hold{}, err
 		}
 		le.noLeaseTo = now.Add(leaseBackoff)
 	}
-	return c.st.SpendCredits(ctx, k.app, k.user, cost, free, now)
+	// Near zero: what this instance still holds goes back first, so the database has
+	// every credit the user has and the guarded UPDATE decides exactly.
+	if err := c.giveBackLocked(ctx, le, leaseKey{m.AppID, m.UserID}, now); err != nil {
+		return hold{}, err
+	}
+	t, err := c.st.TakeCredits(ctx, m, cost, cost, now)
+	le.dbLeft = t.Remaining()
+	if err != nil {
+		return hold{remaining: t.Remaining()}, err
+	}
+	le.period = t.Period
+	return hold{fromAllowance: t.FromAllowance, fromBalance: t.FromBalance, period: t.Period, remaining: t.Remaining()}, nil
 }
 
 // size is the size of the next lease in calls.
@@ -147,22 +213,22 @@ func (le *lease) nextSize(now time.Time) int64 {
 	return calls
 }
 
-// take leases calls×cost credits, or leaseCalls×cost when the balance is too low for
-// that many; it returns the credits it got (0: refused, the balance is near zero) and
-// the size it got them at.
-func (c *creditLeases) take(ctx context.Context, k leaseKey, calls, cost, free int64, now time.Time) (int64, int64, error) {
+// take leases calls×cost credits, or leaseCalls×cost when the credits are too few for
+// that many (store.ErrNoCredits: near zero); it returns what it took and the size it
+// took it at.
+func (c *creditLeases) take(ctx context.Context, m store.Metering, calls, cost int64, now time.Time) (store.Take, int64, error) {
 	for {
 		size := cost * calls
-		got, err := c.st.LeaseCredits(ctx, k.app, k.user, size, size*leaseReserve, free, now)
-		if err != nil || got > 0 || calls <= leaseCalls {
-			return got, calls, err
+		t, err := c.st.TakeCredits(ctx, m, size, size*leaseReserve, now)
+		if !errors.Is(err, store.ErrNoCredits) || calls <= leaseCalls {
+			return t, calls, err
 		}
 		calls = leaseCalls
 	}
 }
 
 // refillLocked starts taking the next lease in the background (le.mu is held).
-func (c *creditLeases) refillLocked(le *lease, k leaseKey, cost, free int64, now time.Time) {
+func (c *creditLeases) refillLocked(le *lease, k leaseKey, m store.Metering, cost int64, now time.Time) {
 	done := make(chan struct{})
 	le.refill = done
 	calls := le.nextSize(now)
@@ -171,43 +237,78 @@ func (c *creditLeases) refillLocked(le *lease, k leaseKey, cost, free int64, now
 		defer c.refills.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
 		defer cancel()
-		got, calls, err := c.take(ctx, k, calls, cost, free, now)
+		t, calls, err := c.take(ctx, m, calls, cost, now)
 		le.mu.Lock()
-		giveBack := int64(0)
+		var back store.Take
 		switch {
-		case err != nil || got == 0:
+		case err != nil:
 			// Refused (near zero) or failed: calls spend one by one for a while.
 			le.noLeaseTo = now.Add(leaseBackoff)
-		case le.released:
-			giveBack = got // the lease was returned meanwhile: these credits go back too
+			le.dbLeft = t.Remaining()
+		case le.released || (le.left > 0 && !t.Period.Equal(le.period)):
+			back = t // the lease was returned meanwhile (or is of another month): these go back too
 		default:
-			le.left += got
+			le.addLocked(t)
 			le.calls = calls
 		}
 		le.refill = nil
 		close(done)
 		le.mu.Unlock()
-		if giveBack > 0 {
-			_ = c.st.RefundCredits(ctx, k.app, k.user, giveBack, now)
+		if back.Total() > 0 {
+			_ = c.st.GiveBackCredits(ctx, k.app, k.user, back.FromAllowance, back.FromBalance, back.Period, now)
 		}
 	}()
 }
 
-// refund gives back the credits of a failed call: to the lease when there is one (it
-// was charged from it or will be spent from it next), else to the balance.
-func (c *creditLeases) refund(ctx context.Context, appID, userID string, amount int64, now time.Time) error {
+// refund gives back amount credits of a call's hold, the balance part first: to the
+// lease when there is one of the same month (it was charged from it or will be spent
+// from it next), else to the database.
+func (c *creditLeases) refund(ctx context.Context, m store.Metering, h hold, amount int64, now time.Time) error {
+	rb := min(amount, h.fromBalance)
+	ra := amount - rb
 	c.mu.Lock()
-	le := c.m[leaseKey{appID, userID}]
+	le := c.m[leaseKey{m.AppID, m.UserID}]
 	c.mu.Unlock()
 	if le != nil {
 		le.mu.Lock()
 		defer le.mu.Unlock()
-		if le.left > 0 && !le.released {
+		if le.left > 0 && !le.released && (ra == 0 || le.period.Equal(h.period)) {
 			le.left += amount
+			le.fromAllowance += ra
 			return nil
 		}
 	}
-	return c.st.RefundCredits(ctx, appID, userID, amount, now)
+	return c.st.GiveBackCredits(ctx, m.AppID, m.UserID, ra, rb, h.period, now)
+}
+
+// takeUpTo takes up to amount more credits for a call whose upstream reported a cost
+// above its hold: from the lease first, then from the database, never below zero. It
+// returns what it took and the overdraft: what could not be taken.
+func (c *creditLeases) takeUpTo(ctx context.Context, m store.Metering, amount int64, now time.Time) (hold, int64, error) {
+	month := store.MonthStart(now)
+	var h hold
+	c.mu.Lock()
+	le := c.m[leaseKey{m.AppID, m.UserID}]
+	c.mu.Unlock()
+	if le != nil {
+		le.mu.Lock()
+		if !le.released && !le.period.Before(month) && le.left > 0 {
+			h = le.takeLocked(min(le.left, amount))
+		}
+		le.mu.Unlock()
+	}
+	rest := amount - h.total()
+	if rest == 0 {
+		return h, 0, nil
+	}
+	t, err := c.st.TakeCreditsUpTo(ctx, m, rest, now)
+	if err != nil {
+		return h, 0, err
+	}
+	h.fromAllowance += t.FromAllowance
+	h.fromBalance += t.FromBalance
+	h.period = t.Period
+	return h, rest - t.Total(), nil
 }
 
 // release returns the unspent credits of leases idle since before idleBefore (all of
@@ -238,14 +339,7 @@ func (c *creditLeases) release(ctx context.Context, idleBefore time.Time, now ti
 			le.mu.Unlock()
 			continue // in use again, or a refill is landing: not idle
 		}
-		left := le.left
-		le.left = 0
-		var err error
-		if left > 0 {
-			err = c.st.RefundCredits(ctx, k.app, k.user, left, now)
-		}
-		if err != nil {
-			le.left = left // keep them for the next try
+		if err := c.giveBackLocked(ctx, le, k, now); err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}

@@ -45,7 +45,7 @@ func TestCreditLeases_SizedToTheUsersPaceAndExact(t *testing.T) {
 		if i%100 == 0 {
 			now = now.Add(time.Millisecond)
 		}
-		if _, err := c.spend(ctx, app.ID, busy.ID, 1, free, now); err != nil {
+		if _, err := c.spend(ctx, store.Metering{AppID: app.ID, UserID: busy.ID, Free: free}, 1, now); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
@@ -55,12 +55,12 @@ func TestCreditLeases_SizedToTheUsersPaceAndExact(t *testing.T) {
 	// 300 credits: a lease of 64 fits (4 leases' reserve), bigger ones do not; every
 	// credit is spent and the 301st call is refused.
 	for i := range 300 {
-		if _, err := c.spend(ctx, app.ID, poor.ID, 1, 300, t0); err != nil {
+		if _, err := c.spend(ctx, store.Metering{AppID: app.ID, UserID: poor.ID, Free: 300}, 1, t0); err != nil {
 			t.Fatalf("poor call %d: %v", i, err)
 		}
 	}
-	if left, err := c.spend(ctx, app.ID, poor.ID, 1, 300, t0); !errors.Is(err, store.ErrNoCredits) || left != 0 {
-		t.Errorf("call 301 = %d, %v; want ErrNoCredits with 0 left", left, err)
+	if h, err := c.spend(ctx, store.Metering{AppID: app.ID, UserID: poor.ID, Free: 300}, 1, t0); !errors.Is(err, store.ErrNoCredits) || h.remaining != 0 {
+		t.Errorf("call 301 = %d, %v; want ErrNoCredits with 0 left", h.remaining, err)
 	}
 
 	if err := c.release(ctx, time.Time{}, now); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
+	"github.com/authgpts/authgpts/store"
 )
 
 // errorBody is every JSON error the gateway writes: RFC 6750 codes where one applies,
@@ -19,6 +20,8 @@ type errorBody struct {
 	Scope            string `json:"scope,omitempty"`
 	Balance          *int64 `json:"balance,omitempty"`
 	CreditsPerCall   int64  `json:"credits_per_call,omitempty"`
+	ResetsAt         string `json:"allowance_resets_at,omitempty"`
+	TopUpURL         string `json:"top_up_url,omitempty"`
 	RetryAfter       int    `json:"retry_after,omitempty"`
 }
 
@@ -44,14 +47,25 @@ func challenge(w http.ResponseWriter, status int, code, description, scope, meta
 	return fail(w, status, errorBody{Error: bodyCode, ErrorDescription: description, Scope: scope})
 }
 
-func noCredits(w http.ResponseWriter, appName string, balance, cost int64) int {
-	return fail(w, http.StatusPaymentRequired, errorBody{
-		Error: "insufficient_credits",
-		ErrorDescription: fmt.Sprintf("You have used all your credits for %s (a call costs %d, you have %d left). "+
-			"Ask the developer of %s for more credits.", appName, cost, balance, appName),
-		Balance:        &balance,
-		CreditsPerCall: cost,
-	})
+// noCredits is the 402 of an exhausted balance: what is left (monthly allowance plus
+// credits), what the call costs, when the allowance is renewed (when the app has one)
+// and where to buy more (when the developer set it).
+func noCredits(w http.ResponseWriter, app *gatewayApp, balance, cost int64, now time.Time) int {
+	desc := fmt.Sprintf("You have used all your credits for %s (this call costs %d, you have %d left).", app.Name, cost, balance)
+	body := errorBody{Error: "insufficient_credits", Balance: &balance, CreditsPerCall: cost, TopUpURL: app.Plan.TopUpURL}
+	if app.Plan.MonthlyAllowance > 0 {
+		reset := store.NextReset(now)
+		body.ResetsAt = reset.Format(time.RFC3339)
+		desc += " Your monthly allowance is renewed on " + reset.Format("January 2") + " (UTC)."
+	}
+	if app.Plan.TopUpURL != "" {
+		desc += " Get more credits at " + app.Plan.TopUpURL + "."
+	} else {
+		desc += " Ask the developer of " + app.Name + " for more credits."
+	}
+	body.ErrorDescription = desc
+	w.Header()[canonRemaining] = []string{strconv.FormatInt(balance, 10)}
+	return fail(w, http.StatusPaymentRequired, body)
 }
 
 func rateLimited(w http.ResponseWriter, limit int, wait time.Duration) int {

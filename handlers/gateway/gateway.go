@@ -34,6 +34,7 @@ type KeySource interface {
 type Config struct {
 	Store         *store.Store
 	Keys          KeySource
+	KeyHash       oauth.Hasher  // hashes API keys as the portal stored them (DerivedKeys.TokenHash)
 	BaseURL       *url.URL      // the issuer; resources are BaseURL + /gw/<slug>[/…]
 	Notifications Notifications // the shared LISTEN connection; nil: no cross-instance invalidation (one instance only)
 	Log           *slog.Logger

@@ -43,8 +43,8 @@ func (g *Gateway) setCaching(on bool) {
 	g.apps.setEnabled(on)
 }
 
-// revoke applies one revocation message: "grant:<id>", "client:<id>", "app:<id>" or
-// "user:<id>". Anything else empties the caches, which is always safe.
+// revoke applies one revocation message: "grant:<id>", "client:<id>", "app:<id>",
+// "user:<id>" or "apikey:<id>". Anything else empties the caches, which is always safe.
 func (g *Gateway) revoke(msg string) {
 	kind, id, _ := strings.Cut(msg, ":")
 	if id == "" {
@@ -52,11 +52,15 @@ func (g *Gateway) revoke(msg string) {
 	}
 	switch kind {
 	case "grant":
-		g.tokens.evict(func(v *verified) bool { return v.claims.GrantID == id })
+		// A personal API key lives only while its user has a live grant for the app:
+		// personal keys are checked again too.
+		g.tokens.evict(func(v *verified) bool { return v.claims.GrantID == id || v.keyID != "" && v.userID != "" })
 	case "client":
 		g.tokens.evict(func(v *verified) bool { return v.claims.ClientID == id })
 	case "user":
-		g.tokens.evict(func(v *verified) bool { return v.claims.GrantID != "" && v.claims.Subject == id })
+		g.tokens.evict(func(v *verified) bool { return v.userID == id })
+	case "apikey":
+		g.tokens.evict(func(v *verified) bool { return v.keyID == id })
 	case "app":
 		g.apps.evictApp(id)
 		g.tokens.evict(func(v *verified) bool { return v.appID == id })

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ type call struct {
 	status    int       // upstream status; 0 when it never answered
 	headerAt  time.Time // when the upstream's response headers arrived
 	failed    bool      // the proxy's ErrorHandler ran
+	report    report    // the upstream's AuthGPTs-Credits and AuthGPTs-Upstream-Cost
 	// refund gives back the call's credits; the proxy hooks run it before the caller
 	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
 	refund   func() bool
@@ -108,10 +110,10 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	metadata := func() string { return g.metadataURL(app, rest) } // only errors need it
 
 	// RFC 6750 §2.3 (URI query parameter) is not supported: a token in a URL ends up in
-	// logs and Referer headers (RFC 9700 §2.5).
-	if strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
+	// logs and Referer headers (RFC 9700 §2.5). Nor is an API key in any parameter.
+	if q := r.URL.RawQuery; q != "" && (strings.Contains(q, "access_token") && r.URL.Query().Has("access_token") || keyInQuery(q)) {
 		return challenge(w, http.StatusBadRequest, "invalid_request",
-			"Send the access token in the Authorization header, never in the URL.", "", metadata())
+			"Send the access token or API key in the Authorization header (or X-API-Key), never in the URL.", "", metadata())
 	}
 	if !cleanPath(rest) {
 		return fail(w, http.StatusBadRequest, errorBody{Error: "invalid_request",
@@ -120,17 +122,29 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	required := requiredScope(app.Rules, r.Method, rest)
 
 	auth := r.Header.Get("Authorization")
-	if auth == "" {
+	token, bearer := "", false
+	if auth != "" {
+		token, bearer = oauth.BearerToken(auth)
+	}
+	key, isKey := apiKeyOf(r, token)
+	if auth == "" && !isKey {
 		return challenge(w, http.StatusUnauthorized, "", "This API needs an access token: send Authorization: Bearer <token>.", required, metadata())
 	}
-	token, ok := oauth.BearerToken(auth)
-	if !ok {
+	if !bearer && !isKey {
 		return challenge(w, http.StatusUnauthorized, "invalid_token", "The Authorization header must hold a Bearer token.", required, metadata())
 	}
 	if app.IsSuspended() {
 		return challenge(w, http.StatusUnauthorized, "invalid_token", "This API is suspended.", required, metadata())
 	}
-	v, desc, err := g.verify(r.Context(), token, app, now)
+	var v *verified
+	var desc string
+	var err error
+	if isKey {
+		v, err = g.verifyKey(r.Context(), key, app, now)
+		desc = descKeyRefused
+	} else {
+		v, desc, err = g.verify(r.Context(), token, app, now)
+	}
 	if err != nil {
 		web.Log(c).Error("gateway: token status", "app_id", app.ID, "err", err)
 		return unavailable(w)
@@ -138,12 +152,12 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	if v == nil {
 		return challenge(w, http.StatusUnauthorized, "invalid_token", desc, required, metadata())
 	}
-	ev.ClientID, ev.GrantID = v.claims.ClientID, v.claims.GrantID
-	if v.claims.GrantID != "" {
-		ev.UserID = v.claims.Subject
-	}
-	if !g.audienceCovers(v.claims.Audience, app, rest) {
-		return challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is for another resource.", required, metadata())
+	ev.UserID, ev.APIKeyID = v.userID, v.keyID
+	if v.keyID == "" {
+		ev.ClientID, ev.GrantID = v.claims.ClientID, v.claims.GrantID
+		if !g.audienceCovers(v.claims.Audience, app, rest) {
+			return challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is for another resource.", required, metadata())
+		}
 	}
 	if required != "" && !oauth.HasScope(v.scopes, required) {
 		// RFC 6750 §3.1: insufficient_scope names the scope needed.
@@ -171,27 +185,32 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 		return unavailable(w)
 	}
 
-	// Credits last: nothing is charged for a call refused above.
-	var charged int64
-	if cost := app.CreditsPerCall; app.MeteringEnabled && cost > 0 && v.claims.GrantID != "" {
-		balance, err := g.credits.spend(r.Context(), app.ID, v.claims.Subject, cost, app.FreeCredits, now)
+	// Credits last: nothing is held for a call refused above. The route's price is held
+	// now and the call settles to the upstream's reported cost, if any, once it is over.
+	metered := app.MeteringEnabled && v.userID != ""
+	var m store.Metering
+	var h hold
+	if metered {
+		price, _ := app.prices.Price(r.Method, rest, app.CreditsPerCall)
+		m = store.Metering{AppID: app.ID, UserID: v.userID, Free: app.FreeCredits, Allowance: app.Plan.MonthlyAllowance}
+		h, err = g.credits.spend(r.Context(), m, price, now)
 		if errors.Is(err, store.ErrNoCredits) {
-			return noCredits(w, app.Name, balance, cost)
+			return noCredits(w, app, h.remaining, price, now)
 		}
 		if err != nil {
 			web.Log(c).Error("gateway: spend credits", "app_id", app.ID, "err", err)
 			return unavailable(w)
 		}
-		charged = cost
+		w.Header()[canonRemaining] = []string{strconv.FormatInt(h.remaining, 10)}
 	}
 
 	cl.target = app.upstream
 	cl.rest = &url.URL{Path: rest, RawPath: rawRest(r.URL, c.Param("slug"))}
 	cl.caller, cl.assertion = v, assertion
-	if charged > 0 {
+	if h.total() > 0 {
 		cl.refund = func() bool {
 			// The upstream failed or was never reached: the call is not charged.
-			err := g.credits.refund(context.WithoutCancel(r.Context()), app.ID, v.claims.Subject, charged, now)
+			err := g.credits.refund(context.WithoutCancel(r.Context()), m, h, h.total(), now)
 			if err != nil {
 				web.Log(c).Error("gateway: refund credits", "app_id", app.ID, "err", err)
 			}
@@ -204,14 +223,57 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	if cl.failed || cl.status >= 500 {
 		cl.refundOnce()
 	}
-	if !cl.refunded {
-		ev.Credits = charged
+	rp := &cl.report
+	ev.Warning = rp.warning
+	ev.UpstreamCostMicros, ev.UpstreamCostReported = rp.upstreamMicros, rp.hasUpstream
+	switch {
+	case cl.refunded || !metered:
+	case rp.hasCredits && rp.credits != h.total() && !cl.failed && cl.status < 500:
+		ev.Credits, ev.Overdraft = g.settle(c, m, h, rp.credits, now)
+	default:
+		ev.Credits = h.total()
 	}
 	status := w.Status()
 	if cl.failed && !w.Written() {
 		status = 499 // the client went away before anything was answered
 	}
 	return status
+}
+
+// settle moves a call's charge from its hold to the cost the upstream reported: the
+// difference goes back, or the rest is taken as far as the credits go, the remainder
+// being overdraft. It returns what the call was charged and the overdraft.
+func (g *Gateway) settle(c *gin.Context, m store.Metering, h hold, reported int64, now time.Time) (charged, overdraft int64) {
+	ctx := context.WithoutCancel(c.Request.Context())
+	if reported < h.total() {
+		if err := g.credits.refund(ctx, m, h, h.total()-reported, now); err != nil {
+			web.Log(c).Error("gateway: settle credits", "app_id", m.AppID, "err", err)
+			return h.total(), 0
+		}
+		return reported, 0
+	}
+	// The overdraft is also added to the balance row, by the same statement.
+	more, overdraft, err := g.credits.takeUpTo(ctx, m, reported-h.total(), now)
+	if err != nil {
+		web.Log(c).Error("gateway: settle credits", "app_id", m.AppID, "err", err)
+	}
+	return h.total() + more.total(), overdraft
+}
+
+// keyInQuery reports whether some query parameter holds an API key.
+func keyInQuery(rawQuery string) bool {
+	if !strings.Contains(rawQuery, oauth.PrefixAPIKey) {
+		return false
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	for _, vs := range q {
+		for _, v := range vs {
+			if strings.HasPrefix(strings.TrimSpace(v), oauth.PrefixAPIKey) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // verify returns the verified token for app, or nil and a description for the 401. err
@@ -479,6 +541,14 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 				cl.refundOnce()
 			}
 			h := resp.Header
+			// The upstream's cost reports are for the gateway only (DESIGN.md, metering).
+			cl.report.read(h)
+			delete(h, canonRemaining)
+			if resp.Trailer != nil || resp.ContentLength < 0 {
+				delete(resp.Trailer, canonCredits) // not announced to the caller
+				delete(resp.Trailer, canonUpstreamCost)
+				resp.Body = &trailerBody{ReadCloser: resp.Body, resp: resp, cl: cl}
+			}
 			// The upstream's content is served from the AuthGPTs origin: it may not set
 			// cookies there, and a browser must not run it as an AuthGPTs page.
 			delete(h, "Set-Cookie")

@@ -76,8 +76,10 @@ func (h *Handler) updateAppSettings(c *gin.Context) {
 		wholePage(c, http.StatusOK, view.AppPage(page), AppURL(updated.Slug))
 		return
 	}
+	page.Prices.OOB = true // its text names the default cost
 	h.region(c, http.StatusOK, u, page.Settings.AppURL, view.AppSettingsForm(page.Settings),
-		view.AppHeader(page.Header, true), view.ConnectPanel(page.Connect, true), view.MCPPanel(page.MCP, true))
+		view.AppHeader(page.Header, true), view.ConnectPanel(page.Connect, true), view.MCPPanel(page.MCP, true),
+		view.PricesSection(page.Prices))
 }
 
 // changedSettings names the settings that differ, for the audit log.

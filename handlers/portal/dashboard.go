@@ -98,8 +98,14 @@ func (h *Handler) createApp(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
+	prices, err := PriceList(ctx, h.Store, app)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
 	noStore(c)
 	wholePage(c, http.StatusOK, view.SetupPage(view.SetupPageVM{
+		Prices:       prices,
 		Chrome:       chrome(u, app.Name+" is ready"),
 		AppName:      app.Name,
 		AppURL:       AppURL(app.Slug),

@@ -21,6 +21,11 @@
 //	POST /dashboard/apps/:slug/scopes/update         #scope-list (+ #connect-panel)
 //	POST /dashboard/apps/:slug/scopes/delete         #scope-list (+ #connect-panel)
 //	POST /dashboard/apps/:slug/clients               #client-list (+ #connect-panel); a secret shown once
+//	POST /dashboard/apps/:slug/prices                #prices (+ #connect-panel): add a route price
+//	POST /dashboard/apps/:slug/prices/delete         #prices (+ #connect-panel)
+//	POST /dashboard/apps/:slug/plan                  #prices (+ #connect-panel): monthly allowance, top-up URL
+//	POST /dashboard/apps/:slug/keys                  #api-keys; the new developer key shown once
+//	POST /dashboard/apps/:slug/keys/revoke           #api-keys; the key stops on every instance
 //	POST /dashboard/apps/:slug/clients/:client/name                   #client-name
 //	POST /dashboard/apps/:slug/clients/:client/redirect-uris          #redirect-uris
 //	POST /dashboard/apps/:slug/clients/:client/redirect-uris/presets  #redirect-uris (known AI callbacks)

@@ -114,6 +114,11 @@ func clientListVM(a store.App, clients []store.Client) view.ClientListVM {
 // connectPanelVM shows the first GPT-action client of the app, with its secret hint.
 func (h *Handler) connectPanelVM(ctx context.Context, a store.App, clients []store.Client, scopes []store.Scope) (view.ConnectPanelVM, error) {
 	vm := view.ConnectPanelVM{AppURL: AppURL(a.Slug)}
+	prices, err := PriceList(ctx, h.Store, a)
+	if err != nil {
+		return vm, err
+	}
+	vm.Prices = prices
 	for _, cl := range clients {
 		if cl.Kind != store.ClientKindGPT {
 			continue
@@ -162,6 +167,14 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 	if err != nil {
 		return view.AppPageVM{}, err
 	}
+	prices, err := h.pricesVM(ctx, a)
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
+	keys, err := h.apiKeysVM(ctx, a, d.scopes)
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
 	webhooks, err := h.webhooksPanelVM(ctx, a)
 	if err != nil {
 		return view.AppPageVM{}, err
@@ -179,6 +192,8 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 		Clients:  clientListVM(a, d.clients),
 		Scopes:   scopeListVM(a, d.scopes),
 		Identity: h.identityVM(a, src),
+		Prices:   prices,
+		Keys:     keys,
 		Settings: settingsVM(a, h.DevMode),
 		Danger:   view.DangerVM{AppURL: AppURL(a.Slug), Slug: a.Slug},
 	}, nil

@@ -124,29 +124,44 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 	if err != nil {
 		return usage.PanelVM{}, err
 	}
-	vm := usage.PanelVM{Slug: app.Slug, Range: p.name, Clients: clients, ClientID: pickClient(clients, c.Query("client"))}
+	keys, err := h.keyOptions(ctx, app)
+	if err != nil {
+		return usage.PanelVM{}, err
+	}
+	vm := usage.PanelVM{Slug: app.Slug, Range: p.name, Clients: clients, ClientID: pickClient(clients, c.Query("client")),
+		Keys: keys, KeyID: pickClient(keys, c.Query("key"))}
 	q := p.query(app.ID, vm.ClientID)
+	q.KeyID = vm.KeyID
 	cur, err := h.Store.UsageReport(ctx, q, true)
 	if err != nil {
 		return vm, err
 	}
-	prev, err := h.Store.UsageReport(ctx, p.previous(app.ID, vm.ClientID), false)
+	pq := p.previous(app.ID, vm.ClientID)
+	pq.KeyID = vm.KeyID
+	prev, err := h.Store.UsageReport(ctx, pq, false)
 	if err != nil {
 		return vm, err
 	}
-	top, err := h.Store.TopUsers(ctx, q, 10)
-	if err != nil {
-		return vm, err
-	}
-	routes, err := h.Store.TopRoutes(ctx, q, 10)
-	if err != nil {
-		return vm, err
+	var top []store.TopUser
+	var routes []store.TopRoute
+	if vm.KeyID == "" { // users and routes are not rolled up per key
+		if top, err = h.Store.TopUsers(ctx, q, 10); err != nil {
+			return vm, err
+		}
+		if routes, err = h.Store.TopRoutes(ctx, q, 10); err != nil {
+			return vm, err
+		}
 	}
 	for _, r := range routes {
-		vm.TopRoutes = append(vm.TopRoutes, usage.TopRouteRow{Method: r.Method, Route: r.Route, Calls: i64(r.Calls), Errors: i64(r.Errors)})
+		vm.TopRoutes = append(vm.TopRoutes, usage.TopRouteRow{Method: r.Method, Route: r.Route, Calls: i64(r.Calls), Errors: i64(r.Errors),
+			Credits: i64(r.Credits), UpstreamCost: dollars(r.UpstreamCostMicros)})
 	}
 	vm.Stats = stats(cur.Totals, prev.Totals)
 	vm.Calls, vm.Users, vm.Credits, vm.Latency = charts(p, cur.Series)
+	if cur.Totals.UpstreamCostMicros > 0 {
+		up := upstreamChart(p, cur.Series)
+		vm.Upstream = &up
+	}
 	for _, t := range top {
 		email := t.Email
 		if email == "" {
@@ -158,8 +173,51 @@ func (h *Handler) panel(c *gin.Context, app store.App) (usage.PanelVM, error) {
 		}
 		vm.TopUsers = append(vm.TopUsers, usage.TopUserRow{Email: email, Calls: strconv.FormatInt(t.Calls, 10), Credits: strconv.FormatInt(t.Credits, 10), Balance: balance})
 	}
-	vm.CSVURL = fmt.Sprintf("/dashboard/apps/%s/usage/export.csv?range=%s&client=%s", app.Slug, p.name, vm.ClientID)
+	vm.CSVURL = fmt.Sprintf("/dashboard/apps/%s/usage/export.csv?range=%s&client=%s&key=%s", app.Slug, p.name, vm.ClientID, vm.KeyID)
 	return vm, nil
+}
+
+// keyOptions lists the app's API keys for the key filter: developer keys by name,
+// personal keys by their hint only (their names are their users').
+func (h *Handler) keyOptions(ctx context.Context, app store.App) ([]usage.Option, error) {
+	keys, err := h.Store.KeysOfApp(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]usage.Option, 0, len(keys))
+	for _, k := range keys {
+		label := k.Name + " (agk_" + k.Hint + ")"
+		if k.UserID != "" {
+			label = "Personal key agk_" + k.Hint
+		}
+		out = append(out, usage.Option{Value: k.ID, Label: label})
+	}
+	return out, nil
+}
+
+// upstreamChart is the upstream-reported cost per bucket, in dollars.
+func upstreamChart(p period, series []store.UsageBucket) components.ChartProps {
+	byTime := make(map[int64]int64, len(series))
+	for _, b := range series {
+		byTime[b.Bucket.UTC().Unix()] = b.UpstreamCostMicros
+	}
+	labels, vals := make([]string, p.buckets), make([]float64, p.buckets)
+	for i := range p.buckets {
+		t := p.from.Add(time.Duration(i) * p.step)
+		labels[i] = p.label(t)
+		vals[i] = float64(byTime[t.Unix()]) / 1e6
+	}
+	return components.ChartProps{ID: "chart-upstream-cost", Title: "Upstream cost (USD, as reported)", Labels: labels, Series: []components.Series{
+		{Name: "Upstream cost", Fill: "fill-rose-400", Swatch: "bg-rose-400", Values: vals},
+	}}
+}
+
+// dollars formats micro-dollars; "—" when nothing was reported.
+func dollars(micros int64) string {
+	if micros == 0 {
+		return "—"
+	}
+	return "$" + strconv.FormatFloat(float64(micros)/1e6, 'f', -1, 64)
 }
 
 // clientOptions lists the clients whose calls the page can filter on: the app's own
@@ -202,6 +260,7 @@ func stats(cur, prev store.UsageBucket) []usage.Stat {
 		change("users", "Users", cur.Users, prev.Users, true),
 		change("errors", "Errors", cur.Errors(), prev.Errors(), false),
 		change("credits", "Credits spent", cur.Credits, prev.Credits, true),
+		{Key: "upstream-cost", Label: "Upstream cost", Value: dollars(cur.UpstreamCostMicros), Change: "as reported by your API"},
 		{Key: "latency", Label: "Latency p50 / p95", Value: ms(p50) + " / " + ms(p95), Change: "median / 95th percentile"},
 	}
 }
@@ -293,6 +352,12 @@ func (h *Handler) exportCSV(c *gin.Context) {
 		return
 	}
 	q.ClientID = pickClient(clients, c.Query("client"))
+	keys, err := h.keyOptions(c.Request.Context(), app)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	q.KeyID = pickClient(keys, c.Query("key"))
 	report, err := h.Store.UsageReport(c.Request.Context(), q, true)
 	if err != nil {
 		web.Fail(c, err)
@@ -302,10 +367,10 @@ func (h *Handler) exportCSV(c *gin.Context) {
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-usage-%s.csv"`, app.Slug, p.name))
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
-	_ = w.Write([]string{"period_start_utc", "calls", "calls_2xx", "calls_3xx", "calls_4xx", "calls_5xx", "distinct_users", "credits", "latency_p50_ms", "latency_p95_ms"})
+	_ = w.Write([]string{"period_start_utc", "calls", "calls_2xx", "calls_3xx", "calls_4xx", "calls_5xx", "distinct_users", "credits", "upstream_cost_usd", "latency_p50_ms", "latency_p95_ms"})
 	for _, b := range report.Series {
 		_ = w.Write([]string{b.Bucket.UTC().Format(time.RFC3339), i64(b.Calls), i64(b.Calls2xx), i64(b.Calls3xx), i64(b.Calls4xx), i64(b.Calls5xx), i64(b.Users), i64(b.Credits),
-			msNum(store.LatencyPercentile(b.Latency, 0.5)), msNum(store.LatencyPercentile(b.Latency, 0.95))})
+			strconv.FormatFloat(float64(b.UpstreamCostMicros)/1e6, 'f', -1, 64), msNum(store.LatencyPercentile(b.Latency, 0.5)), msNum(store.LatencyPercentile(b.Latency, 0.95))})
 	}
 	w.Flush()
 }

@@ -2,7 +2,11 @@
 // the error page shown when a request cannot be answered by a redirect.
 package oauth
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/authgpts/authgpts/views/components"
+)
 
 // ConsentVM is the consent page.
 type ConsentVM struct {
@@ -22,6 +26,9 @@ type ConsentVM struct {
 	DocumentHost  string
 	LocalhostOnly bool   // every redirect URI of the client is on this computer (loopback)
 	Resource      string // the resource (MCP server URL) the access is for
+
+	// Prices is what calls cost when the app is metered (nil otherwise).
+	Prices *components.PriceListProps
 }
 
 // Client origins shown on the consent page.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/authgpts/authgpts/views/components"
 	"github.com/authgpts/authgpts/views/layout"
 )
 
@@ -88,6 +89,7 @@ type SetupPageVM struct {
 	ClientURL    string
 	Values       SetupValuesVM
 	CallbackURIs []string
+	Prices       *components.PriceListProps // nil when the app is not metered
 }
 
 // AppHeaderVM is the title block of an app page.
@@ -112,6 +114,8 @@ type AppPageVM struct {
 	Clients  ClientListVM
 	Scopes   ScopeListVM
 	Identity IdentitySourceVM
+	Prices   PricesVM
+	Keys     APIKeysVM
 	Settings SettingsVM
 	Danger   DangerVM
 }
@@ -119,7 +123,8 @@ type AppPageVM struct {
 // ConnectPanelVM shows the GPT editor values of the app's first GPT-action client.
 type ConnectPanelVM struct {
 	AppURL string
-	Values *SetupValuesVM // nil: the app has no GPT-action client
+	Values *SetupValuesVM             // nil: the app has no GPT-action client
+	Prices *components.PriceListProps // nil when the app is not metered
 }
 
 // ClientRow is one client in an app's client list.

@@ -35,11 +35,14 @@ type PanelVM struct {
 	Range     string // "24h", "7d" or "30d"
 	ClientID  string
 	Clients   []Option
+	KeyID     string   // the API key filter; "" for every call
+	Keys      []Option // the app's API keys
 	Stats     []Stat
 	Calls     components.ChartProps
 	Users     components.ChartProps
 	Credits   components.ChartProps
 	Latency   components.ChartProps
+	Upstream  *components.ChartProps // upstream-reported cost, when an upstream reported any
 	TopUsers  []TopUserRow
 	TopRoutes []TopRouteRow
 	CSVURL    string
@@ -49,7 +52,7 @@ type PanelVM struct {
 type TopUserRow struct{ Email, Calls, Credits, Balance string }
 
 // TopRouteRow is one line of the top routes table.
-type TopRouteRow struct{ Method, Route, Calls, Errors string }
+type TopRouteRow struct{ Method, Route, Calls, Errors, Credits, UpstreamCost string }
 
 // CreditsVM is the credits panel: search a user, change a balance, reset everyone.
 type CreditsVM struct {
@@ -64,6 +67,10 @@ type CreditsVM struct {
 // CreditAccount is the user found by the search.
 type CreditAccount struct {
 	Email, Balance, RecentSpend string
+}
+
+func filterQuery(vm PanelVM, rng string) string {
+	return "range=" + rng + "&client=" + vm.ClientID + "&key=" + vm.KeyID
 }
 
 var ranges = []Option{{"24h", "24 hours"}, {"7d", "7 days"}, {"30d", "30 days"}}

@@ -1,0 +1,161 @@
+package account
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authgpts/authgpts/handlers/portal"
+	"github.com/authgpts/authgpts/handlers/web"
+	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/views/account"
+	pview "github.com/authgpts/authgpts/views/portal"
+)
+
+// personalKeys builds the personal keys section: the user's keys and, per connected app,
+// a form offering the scopes the user granted it (over all its live grants). adjust
+// changes it before it is returned (a form's errors, a key shown once).
+func (h *Handler) personalKeys(c *gin.Context, u store.User, connected []store.ConnectedApp, adjust func(*account.PersonalKeysVM)) (account.PersonalKeysVM, error) {
+	keys, err := h.Store.PersonalKeysByUser(c.Request.Context(), u.ID)
+	if err != nil {
+		return account.PersonalKeysVM{}, err
+	}
+	vm := account.PersonalKeysVM{Keys: portal.KeyRows(keys, h.Now())}
+	index := map[string]int{}
+	for _, r := range connected {
+		i, ok := index[r.AppID]
+		if !ok {
+			i = len(vm.Apps)
+			index[r.AppID] = i
+			vm.Apps = append(vm.Apps, account.KeyApp{AppID: r.AppID, AppName: r.AppName,
+				GatewayURL: h.BaseURL + "/gw/" + r.AppSlug, Form: pview.NewKeyFormVM{}})
+		}
+		for _, s := range r.Scopes {
+			if !slices.Contains(vm.Apps[i].Scopes, s) {
+				vm.Apps[i].Scopes = append(vm.Apps[i].Scopes, s)
+			}
+		}
+	}
+	for i := range vm.Apps {
+		slices.Sort(vm.Apps[i].Scopes)
+		vm.Apps[i].Form.Scopes = vm.Apps[i].Scopes // all granted scopes, unless the user unticks some
+	}
+	if adjust != nil {
+		adjust(&vm)
+	}
+	return vm, nil
+}
+
+// keysAnswer re-renders the personal keys section.
+func (h *Handler) keysAnswer(c *gin.Context, status int, u store.User, adjust func(*account.PersonalKeysVM)) {
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, store.MonthStart(h.Now()))
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	vm, err := h.personalKeys(c, u, rows, adjust)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if !web.IsPartial(c) {
+		if status == http.StatusOK && vm.Created == nil {
+			web.Redirect(c, "/account")
+			return
+		}
+		web.Render(c, status, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email,
+			Apps: connectedAppRows(rows), Keys: vm}))
+		return
+	}
+	web.Render(c, status, account.PersonalKeys(vm))
+}
+
+// createKey makes a personal key for an app the user connected, with at most the scopes
+// the user granted it, and shows it once.
+func (h *Handler) createKey(c *gin.Context) {
+	if !web.ParseForm(c) {
+		return
+	}
+	u, _ := web.CurrentUser(c)
+	ctx := c.Request.Context()
+	appID := c.PostForm("app")
+	if !store.ValidUUID(appID) {
+		web.NotFound(c)
+		return
+	}
+	granted, err := h.Store.GrantedScopes(ctx, u.ID, appID)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if len(granted) == 0 {
+		// Not an app the user connected (or every grant was revoked): nothing to reach.
+		web.NotFound(c)
+		return
+	}
+	now := h.Now()
+	k, raw, errs := portal.ParseKeyForm(c, granted, now)
+	if len(errs) > 0 {
+		if _, ok := errs["scope"]; ok {
+			errs["scope"] = "A personal key can only carry scopes you granted this app."
+		}
+		raw.Errors = errs
+		h.keysAnswer(c, http.StatusUnprocessableEntity, u, func(vm *account.PersonalKeysVM) {
+			for i := range vm.Apps {
+				if vm.Apps[i].AppID == appID {
+					vm.Apps[i].Form, vm.Apps[i].Open = raw, true
+				}
+			}
+		})
+		return
+	}
+	key, hash, hint := portal.NewKey(h.Hasher)
+	k.AppID, k.Hash, k.Hint = appID, hash, hint
+	err = h.Store.InTx(ctx, func(tx *store.Tx) error {
+		id, err := tx.CreatePersonalKey(ctx, u.ID, k, now)
+		if err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: "api_key.created",
+			TargetType: "api_key", TargetID: id, IP: c.ClientIP(),
+			Details: auditDetails(map[string]any{"app_id": appID, "kind": "personal", "name": k.Name, "scopes": k.Scopes, "expires_at": k.ExpiresAt, "hint": hint})})
+	})
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	h.keysAnswer(c, http.StatusOK, u, func(vm *account.PersonalKeysVM) {
+		vm.Created = &pview.CreatedKeyVM{Name: k.Name, Key: key}
+	})
+}
+
+// revokeKey revokes one of the user's personal keys; another user's key is 404.
+func (h *Handler) revokeKey(c *gin.Context) {
+	if !web.ParseForm(c) {
+		return
+	}
+	u, _ := web.CurrentUser(c)
+	ctx := c.Request.Context()
+	id := c.PostForm("key")
+	now := h.Now()
+	err := h.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.RevokePersonalKey(ctx, u.ID, id, now); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: "api_key.revoked",
+			TargetType: "api_key", TargetID: id, IP: c.ClientIP(), Details: auditDetails(map[string]any{"kind": "personal"})})
+	})
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	h.keysAnswer(c, http.StatusOK, u, nil)
+}
+
+func auditDetails(m map[string]any) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
