@@ -61,7 +61,7 @@ func (g *Gateway) verifyKey(ctx context.Context, key string, app *gatewayApp, no
 		return nil, nil
 	}
 	v = newVerifiedKey(st, app.ID, now)
-	g.tokens.put(k, v, gen)
+	g.tokens.put(k, v, gen, now)
 	return v, nil
 }
 

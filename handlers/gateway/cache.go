@@ -126,15 +126,16 @@ func (c *tokenCache) get(k tokenKey, now time.Time) (*verified, uint64) {
 	return v, gen
 }
 
-// put stores v unless an eviction happened since gen was read, or caching is off.
-func (c *tokenCache) put(k tokenKey, v *verified, gen uint64) {
+// put stores v unless an eviction happened since gen was read, or caching is off; a
+// full cache first drops what expired by now.
+func (c *tokenCache) put(k tokenKey, v *verified, gen uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.enabled || c.gen != gen {
 		return
 	}
 	if len(c.m) >= c.max {
-		c.shrinkLocked(time.Now())
+		c.shrinkLocked(now)
 	}
 	c.m[k] = v
 }

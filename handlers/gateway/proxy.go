@@ -318,7 +318,7 @@ func (g *Gateway) verify(ctx context.Context, token string, app *gatewayApp, now
 		return nil, "The access token is for another API.", nil
 	}
 	v = newVerified(claims, app.ID)
-	g.tokens.put(key, v, gen)
+	g.tokens.put(key, v, gen, now)
 	return v, "", nil
 }
 
