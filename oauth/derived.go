@@ -17,6 +17,8 @@ type DerivedKeys struct {
 	Tickets TicketSigner
 	// Rotator derives a refresh token's successor.
 	Rotator Rotator
+	// Vault seals third-party tokens and provider client secrets (Connections).
+	Vault Vault
 }
 
 // derivedKeyLen is the length of every derived key: 256 bits.
@@ -34,5 +36,6 @@ func DeriveKeys(root []byte) DerivedKeys {
 		KeyEncryption: key(PurposeKeyEncryption),
 		Tickets:       NewTicketSigner(key(PurposeConsentTicket)),
 		Rotator:       NewRotator(key(PurposeRefreshRotation)),
+		Vault:         NewVault(key(PurposeConnectionVault)),
 	}
 }

@@ -73,6 +73,10 @@ func (s *Store) DeleteUser(ctx context.Context, u User) error {
 		if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
 			return err
 		}
+		// Tokens at other developers' providers are revoked there after the commit.
+		if err := tx.queueRevocationsOfUser(ctx, u.ID, time.Now()); err != nil {
+			return err
+		}
 		if _, err := tx.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
 			return err
 		}

@@ -41,6 +41,9 @@ type GatewayApp struct {
 	App
 	Scopes []string
 	Rules  []ScopeRule
+	// HeaderConnections: the app declares a connection delivered as a header, so the
+	// gateway looks up the caller's linked accounts (apps without one never do).
+	HeaderConnections bool
 }
 
 // ScopeRule requires Scope for calls whose path (relative to /gw/<slug>) starts with
@@ -63,6 +66,9 @@ func (s *Store) GatewayAppBySlug(ctx context.Context, slug string) (GatewayApp, 
 		return GatewayApp{}, wrap("gateway app scopes", err)
 	}
 	if ga.Rules, err = s.ScopeRulesByApp(ctx, ga.ID); err != nil {
+		return GatewayApp{}, err
+	}
+	if ga.HeaderConnections, err = s.HasHeaderConnections(ctx, ga.ID); err != nil {
 		return GatewayApp{}, err
 	}
 	return ga, nil

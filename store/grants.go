@@ -105,6 +105,10 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) 
 		if _, err := tx.q.ExecContext(ctx, qRevokeGrantRefreshTokens, grantID, now); err != nil {
 			return err
 		}
+		// The user's accounts linked at the app's providers end with the grant.
+		if err := tx.revokeLinkedOfGrant(ctx, grantID, now); err != nil {
+			return err
+		}
 		_, err = tx.q.ExecContext(ctx, qNotifyGrantRevoked, grantID)
 		return err
 	})
