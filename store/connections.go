@@ -30,8 +30,8 @@ const (
 	linkedColumns = `l.id, l.provider_id, l.user_id, l.account_id, l.account_name, l.scopes, l.status, l.key_id,
 		l.access_sealed, l.refresh_sealed, l.expires_at, l.last_refresh_at, l.created_at, l.updated_at`
 
-	qVaultKeyID       = `SELECT key_id FROM connection_vault FOR SHARE`
-	qInsertProvider   = `
+	qVaultKeyID     = `SELECT key_id FROM connection_vault FOR SHARE`
+	qInsertProvider = `
 		INSERT INTO connection_providers (id, app_id, provider, preset, display_name, authorize_url, token_url,
 		       revoke_url, userinfo_url, scopes, client_id, client_secret_sealed, key_id, auth_style, pkce,
 		       required, delivery, created_at)
@@ -118,7 +118,7 @@ const (
 	qDeleteRevocation = `DELETE FROM connection_revocations WHERE id = $1`
 	qRetryRevocation  = `
 		UPDATE connection_revocations SET attempts = attempts + 1 WHERE id = $1 AND attempts + 1 < $2`
-	qDropRevocation = `DELETE FROM connection_revocations WHERE id = $1 AND attempts + 1 >= $2`
+	qDropRevocation    = `DELETE FROM connection_revocations WHERE id = $1 AND attempts + 1 >= $2`
 	qNotifyConnections = `SELECT pg_notify('` + ConnectionsChannel + `', $1)`
 
 	qRotateVault           = `UPDATE connection_vault SET key_id = key_id + 1 RETURNING key_id`
