@@ -551,3 +551,25 @@ func (s *Store) SealedBelowVaultKey(ctx context.Context, keyID int) (int, error)
 	var n int
 	return n, wrap("sealed below vault key", s.getContext(ctx, &n, qCountSealedBelowVault, keyID))
 }
+
+const qConnectableByUser = `
+	SELECT ` + providerColumns + `, a.slug AS app_slug, a.name AS app_name
+	  FROM connection_providers p
+	  JOIN apps a ON a.id = p.app_id
+	 WHERE EXISTS (SELECT 1 FROM grants g WHERE g.app_id = p.app_id AND g.user_id = $1 AND g.revoked_at IS NULL)
+	   AND NOT EXISTS (SELECT 1 FROM linked_accounts l WHERE l.provider_id = p.id AND l.user_id = $1)
+	 ORDER BY a.name, p.display_name`
+
+// ConnectableProvider is a provider of an app the user allowed, not linked yet.
+type ConnectableProvider struct {
+	ConnectionProvider
+	AppSlug string `db:"app_slug"`
+	AppName string `db:"app_name"`
+}
+
+// ConnectableProviders lists the providers of the apps a user has allowed at which the
+// user has no linked account yet.
+func (s *Store) ConnectableProviders(ctx context.Context, userID string) ([]ConnectableProvider, error) {
+	var out []ConnectableProvider
+	return out, wrap("connectable providers", s.selectContext(ctx, &out, qConnectableByUser, userID))
+}

@@ -8,9 +8,11 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,6 +30,9 @@ type Handler struct {
 	Sessions *web.Sessions
 	Codes    *emailcode.Codes
 	Now      func() time.Time
+	// Connections sends queued revocations to third-party providers after a grant is
+	// revoked or the account deleted (nil: the background sweep sends them).
+	Connections interface{ RevokePending(ctx context.Context) int }
 }
 
 // Register mounts the account routes on a signed-in browser group.
@@ -50,7 +55,52 @@ func (h *Handler) page(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email, Apps: apps}))
+	linked, err := h.linkedAccounts(c, u)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email, Apps: apps, Linked: linked}))
+}
+
+// linkedAccounts builds the "Linked accounts" section.
+func (h *Handler) linkedAccounts(c *gin.Context, u store.User) (account.LinkedAccountsVM, error) {
+	ctx := c.Request.Context()
+	rows, err := h.Store.LinkedAccountsByUser(ctx, u.ID)
+	if err != nil {
+		return account.LinkedAccountsVM{}, err
+	}
+	open, err := h.Store.ConnectableProviders(ctx, u.ID)
+	if err != nil {
+		return account.LinkedAccountsVM{}, err
+	}
+	connectURL := func(provider, slug string) string {
+		return "/connections/" + provider + "/start?" + url.Values{"app": {slug}, "return_to": {"/account"}}.Encode()
+	}
+	var vm account.LinkedAccountsVM
+	for _, r := range rows {
+		last := "never (the first token is still in use)"
+		if r.LastRefreshAt != nil {
+			last = r.LastRefreshAt.UTC().Format("2 Jan 2006 15:04 UTC")
+		}
+		if r.ExpiresAt == nil && r.Status == store.ConnectionActive {
+			last = "not needed (the token does not expire)"
+		}
+		vm.Accounts = append(vm.Accounts, account.LinkedAccount{ID: r.ID, Provider: r.DisplayName, AppName: r.AppName,
+			AccountName: r.AccountName, Scopes: r.Scopes, Status: r.Status, LastRefresh: last, ConnectURL: connectURL(r.Provider, r.AppSlug)})
+	}
+	for _, p := range open {
+		vm.Accounts = append(vm.Accounts, account.LinkedAccount{Provider: p.DisplayName, AppName: p.AppName, Scopes: p.Scopes,
+			ConnectURL: connectURL(p.Provider, p.AppSlug)})
+	}
+	return vm, nil
+}
+
+// revokePending sends queued provider revocations after a commit (best effort).
+func (h *Handler) revokePending(c *gin.Context) {
+	if h.Connections != nil {
+		h.Connections.RevokePending(context.WithoutCancel(c.Request.Context()))
+	}
 }
 
 func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
@@ -103,6 +153,7 @@ func (h *Handler) revokeGrant(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
+	h.revokePending(c)
 	if !web.IsPartial(c) {
 		web.Redirect(c, "/account")
 		return
@@ -182,6 +233,7 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		return
 	}
 	web.Log(c).Info("account deleted", "user_id", u.ID)
+	h.revokePending(c)
 	if err := h.Sessions.SignOut(c); err != nil {
 		web.Fail(c, err)
 		return

@@ -48,6 +48,7 @@ type call struct {
 	rest      *url.URL  // path (and raw path) below /gw/<slug>
 	caller    *verified // the verified token: its identity headers
 	assertion []string  // the X-AuthGPTs-Assertion value
+	linked    http.Header // X-AuthGPTs-Connection-<provider> of the calling user; nil for most apps
 	status    int       // upstream status; 0 when it never answered
 	headerAt  time.Time // when the upstream's response headers arrived
 	failed    bool      // the proxy's ErrorHandler ran
@@ -167,6 +168,15 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	if err != nil {
 		web.Log(c).Error("gateway: sign assertion", "app_id", app.ID, "err", err)
 		return unavailable(w)
+	}
+
+	// Only apps that declare a header connection pay for the lookup; only a user's
+	// token (never a service client's) carries that user's linked accounts.
+	if app.HeaderConnections && v.claims.GrantID != "" && g.cfg.Connections != nil {
+		if cl.linked, err = g.cfg.Connections.HeaderValues(r.Context(), app.ID, v.claims.Subject); err != nil {
+			web.Log(c).Error("gateway: connection tokens", "app_id", app.ID, "err", err)
+			return unavailable(w)
+		}
 	}
 
 	// Credits last: nothing is charged for a call refused above.
@@ -425,6 +435,9 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 				h[kv.key] = kv.value
 			}
 			h[canonAssertion] = cl.assertion
+			for k, v := range cl.linked {
+				h[k] = v
+			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			cl := resp.Request.Context().Value(callKey{}).(*call)
