@@ -176,7 +176,7 @@ func exchange(t *testing.T, base, clientID, secret string, form url.Values) (int
 
 func exchangeForm(subject, provider string) url.Values {
 	return url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {subject},
-		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"subject_token_type":   {"urn:ietf:params:oauth:token-type:access_token"},
 		"requested_token_type": {"urn:authgpts:connection:" + provider}}
 }
 

@@ -2,10 +2,10 @@ package connections_test
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"

@@ -82,7 +82,9 @@ func New(cfg Config) *Service {
 }
 
 // CallbackURL is the redirect URI developers register at every provider.
-func (s *Service) CallbackURL() string { return strings.TrimSuffix(s.cfg.BaseURL, "/") + "/connections/callback" }
+func (s *Service) CallbackURL() string {
+	return strings.TrimSuffix(s.cfg.BaseURL, "/") + "/connections/callback"
+}
 
 // Watch evicts cached providers and tokens when another instance announces a change.
 func (s *Service) Watch(l *notify.Listener) error {

@@ -42,8 +42,8 @@ type Config struct {
 	Store         *store.Store
 	Keys          KeySource
 	Connections   ConnectionHeaders // nil: no connection headers
-	BaseURL       *url.URL      // the issuer; resources are BaseURL + /gw/<slug>[/…]
-	Notifications Notifications // the shared LISTEN connection; nil: no cross-instance invalidation (one instance only)
+	BaseURL       *url.URL          // the issuer; resources are BaseURL + /gw/<slug>[/…]
+	Notifications Notifications     // the shared LISTEN connection; nil: no cross-instance invalidation (one instance only)
 	Log           *slog.Logger
 	Now           func() time.Time
 

@@ -45,13 +45,13 @@ const maxRouteLen = 256
 // call is the per-request state shared between serve and the reverse proxy's hooks.
 type call struct {
 	target    *url.URL
-	rest      *url.URL  // path (and raw path) below /gw/<slug>
-	caller    *verified // the verified token: its identity headers
-	assertion []string  // the X-AuthGPTs-Assertion value
+	rest      *url.URL    // path (and raw path) below /gw/<slug>
+	caller    *verified   // the verified token: its identity headers
+	assertion []string    // the X-AuthGPTs-Assertion value
 	linked    http.Header // X-AuthGPTs-Connection-<provider> of the calling user; nil for most apps
-	status    int       // upstream status; 0 when it never answered
-	headerAt  time.Time // when the upstream's response headers arrived
-	failed    bool      // the proxy's ErrorHandler ran
+	status    int         // upstream status; 0 when it never answered
+	headerAt  time.Time   // when the upstream's response headers arrived
+	failed    bool        // the proxy's ErrorHandler ran
 	// refund gives back the call's credits; the proxy hooks run it before the caller
 	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
 	refund   func() bool
