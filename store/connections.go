@@ -235,6 +235,9 @@ func (s *Store) VaultKeyID(ctx context.Context) (int, error) {
 // CreateConnectionProvider adds a provider to an app of ownerID; ErrNotFound when the app
 // is not theirs, ErrConflict when the app already declares that provider.
 func (s *Store) CreateConnectionProvider(ctx context.Context, ownerID string, p ConnectionProvider) error {
+	if p.Scopes == nil {
+		p.Scopes = []string{}
+	}
 	return wrap("create connection provider", s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.execOne(ctx, "insert provider", qInsertProvider, p.ID, p.AppID, p.Provider, p.Preset, p.DisplayName,
 			p.AuthorizeURL, p.TokenURL, p.RevokeURL, p.UserinfoURL, pq.Array(p.Scopes), p.ClientID, p.ClientSecretSealed,
@@ -332,6 +335,9 @@ func (s *Store) LinkedAccountByID(ctx context.Context, id string) (LinkedAccount
 // tokens. l.ID must be the existing row's ID when there is one (the values were sealed
 // for it); ErrConflict when the provider account is linked to another user of the app.
 func (s *Store) SaveLinkedAccount(ctx context.Context, l LinkedAccount, now time.Time) error {
+	if l.Scopes == nil {
+		l.Scopes = []string{}
+	}
 	return wrap("save linked account", s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.execOne(ctx, "upsert linked account", qUpsertLinked, l.ID, l.ProviderID, l.UserID, l.AccountID,
 			l.AccountName, pq.Array(l.Scopes), l.KeyID, l.AccessSealed, l.RefreshSealed, l.ExpiresAt, now); err != nil {
@@ -353,6 +359,9 @@ func (s *Store) LockLinkedAccount(ctx context.Context, id string) (LinkedAccount
 
 // UpdateLinkedTokens stores refreshed tokens (and marks the account active).
 func (s *Store) UpdateLinkedTokens(ctx context.Context, l LinkedAccount, now time.Time) error {
+	if l.Scopes == nil {
+		l.Scopes = []string{}
+	}
 	return wrap("update linked tokens", s.InTx(ctx, func(tx *Tx) error {
 		if err := tx.execOne(ctx, "update linked tokens", qUpdateLinkedTokens, l.ID, l.KeyID, l.AccessSealed,
 			l.RefreshSealed, l.ExpiresAt, pq.Array(l.Scopes), now); err != nil {

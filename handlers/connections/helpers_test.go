@@ -1,7 +1,10 @@
 package connections_test
 
 import (
+	"time"
+
 	"context"
+	"github.com/authgpts/authgpts/handlers"
 	"html"
 	"io"
 	"net/http"
@@ -25,6 +28,10 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...handlertest.Option) *world {
 	t.Helper()
+	// Tests sign the same user in on several browsers: no resend gap.
+	opts = append([]handlertest.Option{func(c *handlers.Config) {
+		c.OTPLimits = store.OTPSendLimits{ResendAfter: time.Nanosecond, Window: time.Hour, PerEmail: 100, PerIP: 1000}
+	}}, opts...)
 	env := handlertest.New(t, opts...)
 	app := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT, "https://chat.openai.com/aip/g-1/oauth/callback")
 	return &world{env: env, app: app, svc: env.Instance.Connections}
