@@ -135,6 +135,8 @@ func newRouter(d deps) *gin.Engine {
 		BaseURL: d.BaseURL.String(),
 		DevMode: d.DevMode,
 		Now:     d.Now,
+
+		Connections: d.Connections,
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now, Connections: d.Connections}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)

@@ -582,3 +582,23 @@ func (s *Store) ConnectableProviders(ctx context.Context, userID string) ([]Conn
 	var out []ConnectableProvider
 	return out, wrap("connectable providers", s.selectContext(ctx, &out, qConnectableByUser, userID))
 }
+
+const qLinkedCounts = `
+	SELECT l.provider_id, count(*) AS n FROM linked_accounts l JOIN connection_providers p ON p.id = l.provider_id
+	 WHERE p.app_id = $1 AND l.status <> 'revoked' GROUP BY l.provider_id`
+
+// LinkedCounts counts the live linked accounts of each of an app's providers.
+func (s *Store) LinkedCounts(ctx context.Context, appID string) (map[string]int, error) {
+	var rows []struct {
+		ProviderID string `db:"provider_id"`
+		N          int    `db:"n"`
+	}
+	if err := s.selectContext(ctx, &rows, qLinkedCounts, appID); err != nil {
+		return nil, wrap("linked counts", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.ProviderID] = r.N
+	}
+	return out, nil
+}

@@ -55,7 +55,7 @@ func (w *world) addProvider(t *testing.T, app handlertest.AppFixture, p store.Co
 		p.Delivery = store.DeliveryExchange
 	}
 	var err error
-	if p.KeyID, p.ClientSecretSealed, err = w.svc.SealSecret(ctx, p.ID, secret); err != nil {
+	if p.KeyID, p.ClientSecretSealed, err = w.svc.SealSecret(ctx, w.env.Store, p.ID, secret); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.env.Store.CreateConnectionProvider(ctx, app.Owner.ID, p); err != nil {

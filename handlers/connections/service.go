@@ -114,9 +114,10 @@ func (s *Service) Providers(ctx context.Context, appID string) ([]store.Connecti
 }
 
 // SealSecret seals a provider's client secret for the provider row id under the
-// newest key generation, and returns that generation with it.
-func (s *Service) SealSecret(ctx context.Context, id, secret string) (int, []byte, error) {
-	keyID, err := s.cfg.Store.VaultKeyID(ctx)
+// newest key generation, and returns that generation with it. Called with the
+// transaction that stores the row (tx), a concurrent key rotation waits for it.
+func (s *Service) SealSecret(ctx context.Context, tx *store.Tx, id, secret string) (int, []byte, error) {
+	keyID, err := tx.VaultKeyID(ctx)
 	if err != nil {
 		return 0, nil, err
 	}

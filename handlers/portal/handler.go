@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/connections"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/store"
@@ -27,6 +28,8 @@ type Handler struct {
 	// DevMode allows http:// upstreams on loopback hosts.
 	DevMode bool
 	Now     func() time.Time
+	// Connections seals provider secrets and names the connect callback URL.
+	Connections *connections.Service
 }
 
 // Register mounts the portal routes on a signed-in browser group.
@@ -42,6 +45,8 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/scopes/delete", h.deleteScope)
 	r.POST("/dashboard/apps/:slug/clients", h.createClient)
 	r.POST("/dashboard/apps/:slug/mcp-clients/revoke", h.revokeMCPClient)
+	r.POST("/dashboard/apps/:slug/connections", h.createConnection)
+	r.POST("/dashboard/apps/:slug/connections/delete", h.deleteConnection)
 
 	r.GET("/dashboard/apps/:slug/clients/:client", h.clientPage)
 	r.POST("/dashboard/apps/:slug/clients/:client/name", h.renameClient)

@@ -21,6 +21,7 @@ func snapshot(t *testing.T, env *handlertest.Env) string {
 		`SELECT row_to_json(s)::text FROM (SELECT app_id, name, description, is_default FROM app_scopes ORDER BY app_id, name) s`,
 		`SELECT row_to_json(c)::text FROM (SELECT id, name, kind, redirect_uris, updated_at FROM clients ORDER BY id) c`,
 		`SELECT row_to_json(x)::text FROM (SELECT id, client_id, expires_at FROM client_secrets ORDER BY id) x`,
+		`SELECT row_to_json(p)::text FROM (SELECT id, app_id, provider, client_id, scopes, required, delivery FROM connection_providers ORDER BY id) p`,
 	} {
 		var part []string
 		if err := env.Store.DB().Select(&part, q); err != nil {
@@ -42,6 +43,7 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 	intruder := signIn(t, env, "intruder")
 	ca := createApp(t, env, owner, "Private", "https://chatgpt.com/aip/g-1/oauth/callback")
 	hxPost(t, env, owner, appURL(ca.app)+"/scopes", url.Values{"name": {"private:read"}, "description": {"Private"}, "is_default": {"on"}})
+	hxPost(t, env, owner, appURL(ca.app)+"/connections", url.Values{"preset": {"github"}, "client_id": {"Iv1.owner"}, "client_secret": {"owner-secret"}})
 	// The intruder has an app of their own: the owner's client under the intruder's
 	// app must be refused too.
 	theirs := createApp(t, env, intruder, "Theirs", "")
@@ -58,6 +60,8 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		{app + "/scopes/update", url.Values{"name": {"private:read"}, "description": {"Mine now"}}},
 		{app + "/scopes/delete", url.Values{"name": {"private:read"}}},
 		{app + "/clients", url.Values{"name": {"Backdoor"}, "kind": {"gpt"}}},
+		{app + "/connections", url.Values{"preset": {"google"}, "provider": {"stolen"}, "client_id": {"x"}, "client_secret": {"y"}}},
+		{app + "/connections/delete", url.Values{"provider": {"github"}}},
 		{client, nil},
 		{client + "/name", url.Values{"name": {"Hijacked"}}},
 		{client + "/redirect-uris", url.Values{"redirect_uri": {"https://evil.example/cb"}}},
@@ -111,7 +115,8 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		if r.form != nil {
 			method = http.MethodPost
 		}
-		if strings.HasSuffix(r.path, "/delete") && !strings.Contains(r.path, "/scopes/") && !strings.Contains(r.path, "/redirect-uris/") {
+		if strings.HasSuffix(r.path, "/delete") && !strings.Contains(r.path, "/scopes/") && !strings.Contains(r.path, "/redirect-uris/") &&
+			!strings.Contains(r.path, "/connections/") {
 			continue
 		}
 		if resp, body := do(t, env, owner, method, r.path, r.form, true); resp.StatusCode >= 300 {

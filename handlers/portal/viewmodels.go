@@ -162,15 +162,20 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 	if err != nil {
 		return view.AppPageVM{}, err
 	}
+	conns, err := h.connectionListVM(ctx, a, view.NewConnectionFormVM{})
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
 	return view.AppPageVM{
-		Chrome:   chrome(u, a.Name),
-		Header:   appHeaderVM(a, URLsFor(h.BaseURL, a)),
-		Connect:  connect,
-		MCP:      mcp,
-		Clients:  clientListVM(a, d.clients),
-		Scopes:   scopeListVM(a, d.scopes),
-		Settings: settingsVM(a, h.DevMode),
-		Danger:   view.DangerVM{AppURL: AppURL(a.Slug), Slug: a.Slug},
+		Connections: conns,
+		Chrome:      chrome(u, a.Name),
+		Header:      appHeaderVM(a, URLsFor(h.BaseURL, a)),
+		Connect:     connect,
+		MCP:         mcp,
+		Clients:     clientListVM(a, d.clients),
+		Scopes:      scopeListVM(a, d.scopes),
+		Settings:    settingsVM(a, h.DevMode),
+		Danger:      view.DangerVM{AppURL: AppURL(a.Slug), Slug: a.Slug},
 	}, nil
 }
 
