@@ -602,3 +602,16 @@ func (s *Store) LinkedCounts(ctx context.Context, appID string) (map[string]int,
 	}
 	return out, nil
 }
+
+const qMissingRequired = `
+	SELECT ` + providerColumns + ` FROM connection_providers p
+	 WHERE p.app_id = $1 AND p.required
+	   AND NOT EXISTS (SELECT 1 FROM linked_accounts l WHERE l.provider_id = p.id AND l.user_id = $2 AND l.status = 'active')
+	 ORDER BY p.created_at, p.provider`
+
+// MissingRequiredConnections lists the app's required providers at which the user has
+// no active linked account: the consent page asks to connect them before Allow.
+func (s *Store) MissingRequiredConnections(ctx context.Context, appID, userID string) ([]ConnectionProvider, error) {
+	var out []ConnectionProvider
+	return out, wrap("missing required connections", s.selectContext(ctx, &out, qMissingRequired, appID, userID))
+}

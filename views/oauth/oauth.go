@@ -22,6 +22,16 @@ type ConsentVM struct {
 	DocumentHost  string
 	LocalhostOnly bool   // every redirect URI of the client is on this computer (loopback)
 	Resource      string // the resource (MCP server URL) the access is for
+
+	// Connect lists the accounts the app requires that the user has not linked yet:
+	// Allow waits until they are connected.
+	Connect []ConnectVM
+}
+
+// ConnectVM is one required connection on the consent page.
+type ConnectVM struct {
+	Name string // the provider's display name
+	URL  string // /connections/<provider>/start?app=<slug>&return_to=<this page>
 }
 
 // Client origins shown on the consent page.
