@@ -16,10 +16,10 @@ import (
 func TestConsent_RequiredConnectionBeforeAllow(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
+	tp := handlertest.NewOAuthProvider(t, "generic")
 	cfg := testProviderConfig(tp, "acme", "read")
 	cfg.Required, cfg.DisplayName = true, "Acme"
-	w.addProvider(t, w.app, cfg, tp.secret)
+	w.addProvider(t, w.app, cfg, tp.Secret)
 	u := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 
 	authorize := oauth.PathAuthorize + "?" + url.Values{"response_type": {"code"}, "client_id": {w.app.Client.ID},
@@ -61,8 +61,8 @@ func TestConsent_RequiredConnectionBeforeAllow(t *testing.T) {
 func TestConnect_PopupReportsToTheOpener(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
-	w.addProvider(t, w.app, testProviderConfig(tp, "acme", "read"), tp.secret)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	w.addProvider(t, w.app, testProviderConfig(tp, "acme", "read"), tp.Secret)
 	u := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 	resp, body := w.connectTest(t, u, "acme", "&mode=popup")
 	base, _ := url.Parse(w.env.BaseURL)

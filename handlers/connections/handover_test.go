@@ -68,12 +68,12 @@ func gatewayCall(t *testing.T, base, slug, token string, hdr ...string) int {
 func TestGateway_ConnectionHeaderOnlyForTheLinkedUser(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
+	tp := handlertest.NewOAuthProvider(t, "generic")
 	cfg := testProviderConfig(tp, "acme", "read")
 	cfg.Delivery = store.DeliveryHeader
-	p := w.addProvider(t, w.app, cfg, tp.secret)
+	p := w.addProvider(t, w.app, cfg, tp.Secret)
 	other := w.env.NewApp(t, handlertest.UniqueEmail(t, "otherdev"), store.ClientKindGPT, "https://chat.openai.com/aip/g-2/oauth/callback")
-	w.addProvider(t, other, cfg, tp.secret)
+	w.addProvider(t, other, cfg, tp.Secret)
 	up := newRecorder(t)
 	w.setUpstream(t, w.app, up.srv.URL)
 	w.setUpstream(t, other, up.srv.URL)
@@ -127,10 +127,10 @@ func TestGateway_ConnectionHeaderOnlyForTheLinkedUser(t *testing.T) {
 func TestTokenExchange_Errors(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
-	w.addProvider(t, w.app, testProviderConfig(tp, "acme", "read"), tp.secret)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	w.addProvider(t, w.app, testProviderConfig(tp, "acme", "read"), tp.Secret)
 	other := w.env.NewApp(t, handlertest.UniqueEmail(t, "otherdev"), store.ClientKindGPT, "https://chat.openai.com/aip/g-2/oauth/callback")
-	w.addProvider(t, other, testProviderConfig(tp, "beta", "read"), tp.secret)
+	w.addProvider(t, other, testProviderConfig(tp, "beta", "read"), tp.Secret)
 
 	email := handlertest.UniqueEmail(t, "user")
 	u := w.env.SignIn(t, email)

@@ -65,17 +65,17 @@ func (w *world) addProvider(t *testing.T, app handlertest.AppFixture, p store.Co
 }
 
 // testProviderConfig is a provider row for a testProvider of the given style.
-func testProviderConfig(tp *testProvider, name string, scopes ...string) store.ConnectionProvider {
+func testProviderConfig(tp *handlertest.OAuthProvider, name string, scopes ...string) store.ConnectionProvider {
 	p := store.ConnectionProvider{Provider: name, AuthorizeURL: tp.URL("/authorize"), TokenURL: tp.URL("/token"),
-		RevokeURL: tp.URL("/revoke"), ClientID: tp.clientID, Scopes: scopes, PKCE: true}
-	switch tp.style {
+		RevokeURL: tp.URL("/revoke"), ClientID: tp.ClientID, Scopes: scopes, PKCE: true}
+	switch tp.Style {
 	case "github", "google", "notion", "linear":
-		p.Preset = tp.style
+		p.Preset = tp.Style
 	}
-	if tp.style == "github" {
+	if tp.Style == "github" {
 		p.UserinfoURL, p.RevokeURL = tp.URL("/user"), ""
 	}
-	if tp.style == "notion" {
+	if tp.Style == "notion" {
 		p.AuthStyle, p.PKCE, p.RevokeURL = store.AuthStyleHeader, false, ""
 	}
 	return p

@@ -22,9 +22,9 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 		style      string
 		scopes     []string
 		wantScopes []string
-		check      func(t *testing.T, tp *testProvider, l store.LinkedAccount)
+		check      func(t *testing.T, tp *handlertest.OAuthProvider, l store.LinkedAccount)
 	}{
-		{"github", []string{"repo", "read:user"}, []string{"repo", "read:user"}, func(t *testing.T, tp *testProvider, l store.LinkedAccount) {
+		{"github", []string{"repo", "read:user"}, []string{"repo", "read:user"}, func(t *testing.T, tp *handlertest.OAuthProvider, l store.LinkedAccount) {
 			// No expires_in, no refresh token: the token never expires, is never refreshed.
 			if l.ExpiresAt != nil || l.RefreshSealed != nil {
 				t.Errorf("expires_at %v, refresh token %v; want neither", l.ExpiresAt, l.RefreshSealed != nil)
@@ -33,13 +33,13 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 				t.Errorf("account %q %q, want GitHub's id and login", l.AccountID, l.AccountName)
 			}
 		}},
-		{"linear", []string{"read", "write"}, []string{"read", "write"}, func(t *testing.T, tp *testProvider, l store.LinkedAccount) {
-			if got := tp.authorizeQuery().Get("scope"); got != "read,write" {
+		{"linear", []string{"read", "write"}, []string{"read", "write"}, func(t *testing.T, tp *handlertest.OAuthProvider, l store.LinkedAccount) {
+			if got := tp.AuthorizeQuery().Get("scope"); got != "read,write" {
 				t.Errorf("authorize scope = %q, want Linear's comma-separated form", got)
 			}
 		}},
-		{"google", []string{"openid", "email"}, []string{"openid", "email"}, func(t *testing.T, tp *testProvider, l store.LinkedAccount) {
-			q := tp.authorizeQuery()
+		{"google", []string{"openid", "email"}, []string{"openid", "email"}, func(t *testing.T, tp *handlertest.OAuthProvider, l store.LinkedAccount) {
+			q := tp.AuthorizeQuery()
 			if q.Get("access_type") != "offline" || q.Get("prompt") != "consent" {
 				t.Errorf("authorize query %v, want access_type=offline&prompt=consent", q)
 			}
@@ -47,12 +47,12 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 				t.Error("no refresh token stored: Google gives one only for offline access")
 			}
 		}},
-		{"notion", nil, []string{}, func(t *testing.T, tp *testProvider, l store.LinkedAccount) {
+		{"notion", nil, []string{}, func(t *testing.T, tp *handlertest.OAuthProvider, l store.LinkedAccount) {
 			// The provider refuses body credentials: the link proves Basic was used.
 			if l.AccountName != "Acme workspace" || l.AccountID != "bot-42" {
 				t.Errorf("account %q %q, want the workspace and bot from the token response", l.AccountID, l.AccountName)
 			}
-			if tp.authorizeQuery().Get("owner") != "user" {
+			if tp.AuthorizeQuery().Get("owner") != "user" {
 				t.Error("authorize without owner=user")
 			}
 		}},
@@ -61,8 +61,8 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 		t.Run(tt.style, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			tp := newTestProvider(t, tt.style)
-			p := w.addProvider(t, w.app, testProviderConfig(tp, tt.style, tt.scopes...), tp.secret)
+			tp := handlertest.NewOAuthProvider(t, tt.style)
+			p := w.addProvider(t, w.app, testProviderConfig(tp, tt.style, tt.scopes...), tp.Secret)
 			email := handlertest.UniqueEmail(t, "user")
 			u := w.env.SignIn(t, email)
 			resp, body := w.connectTest(t, u, tt.style, "")
@@ -78,8 +78,8 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 			if tt.style == "github" {
 				w.env.Clock.Advance(24 * time.Hour)
 				tok, err := w.svc.AccessToken(context.Background(), p, l.UserID)
-				if err != nil || !tp.live(tok.Access) || tp.refreshCalls.Load() != 0 {
-					t.Errorf("AccessToken a day later = %v (refreshes %d), want the same live token", err, tp.refreshCalls.Load())
+				if err != nil || !tp.Live(tok.Access) || tp.RefreshCalls.Load() != 0 {
+					t.Errorf("AccessToken a day later = %v (refreshes %d), want the same live token", err, tp.RefreshCalls.Load())
 				}
 			}
 		})
@@ -87,10 +87,10 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 	t.Run("notion refuses body credentials", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		tp := newTestProvider(t, "notion")
+		tp := handlertest.NewOAuthProvider(t, "notion")
 		cfg := testProviderConfig(tp, "notion")
 		cfg.AuthStyle = store.AuthStyleBody // a misconfigured client: Notion answers invalid_client
-		w.addProvider(t, w.app, cfg, tp.secret)
+		w.addProvider(t, w.app, cfg, tp.Secret)
 		u := w.env.SignIn(t, handlertest.UniqueEmail(t, "user"))
 		if resp, _ := w.connectTest(t, u, "notion", ""); resp.StatusCode != http.StatusBadGateway {
 			t.Errorf("callback = %d, want 502 when the provider refuses the code exchange", resp.StatusCode)
@@ -99,9 +99,9 @@ func TestConnect_ProviderQuirks(t *testing.T) {
 }
 
 // linkExpiring links a user at a generic test provider and returns the account.
-func linkExpiring(t *testing.T, w *world, tp *testProvider, name string) (store.ConnectionProvider, store.LinkedAccount, *http.Client) {
+func linkExpiring(t *testing.T, w *world, tp *handlertest.OAuthProvider, name string) (store.ConnectionProvider, store.LinkedAccount, *http.Client) {
 	t.Helper()
-	p := w.addProvider(t, w.app, testProviderConfig(tp, name, "read"), tp.secret)
+	p := w.addProvider(t, w.app, testProviderConfig(tp, name, "read"), tp.Secret)
 	email := handlertest.UniqueEmail(t, "user")
 	u := w.env.SignIn(t, email)
 	if resp, body := w.connectTest(t, u, name, ""); resp.StatusCode != http.StatusSeeOther {
@@ -116,7 +116,7 @@ func linkExpiring(t *testing.T, w *world, tp *testProvider, name string) (store.
 func TestRefresh_OnceAcrossInstances(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
+	tp := handlertest.NewOAuthProvider(t, "generic")
 	p, l, _ := linkExpiring(t, w, tp, "acme")
 	first, err := w.svc.AccessToken(context.Background(), p, l.UserID)
 	if err != nil {
@@ -144,10 +144,10 @@ func TestRefresh_OnceAcrossInstances(t *testing.T) {
 			t.Fatalf("caller %d: %q, %v; want the token caller 0 got", i, got[i], errs[i])
 		}
 	}
-	if got[0] == first.Access || !tp.live(got[0]) {
+	if got[0] == first.Access || !tp.Live(got[0]) {
 		t.Errorf("the token was not refreshed")
 	}
-	if n := tp.refreshCalls.Load(); n != 1 {
+	if n := tp.RefreshCalls.Load(); n != 1 {
 		t.Errorf("provider saw %d refreshes, want 1", n)
 	}
 	after := w.linked(t, p, l.UserID)
@@ -164,9 +164,9 @@ func TestRefresh_OnceAcrossInstances(t *testing.T) {
 func TestRefresh_FailureNeedsReauthorization(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
+	tp := handlertest.NewOAuthProvider(t, "generic")
 	p, l, u := linkExpiring(t, w, tp, "acme")
-	tp.setFailRefresh(true)
+	tp.SetFailRefresh(true)
 	w.env.Clock.Advance(56 * time.Minute)
 	if _, err := w.svc.AccessToken(context.Background(), p, l.UserID); err != connections.ErrNeedsReauth {
 		t.Fatalf("AccessToken = %v, want ErrNeedsReauth", err)
@@ -186,7 +186,7 @@ func TestRefresh_FailureNeedsReauthorization(t *testing.T) {
 		t.Errorf("/account does not offer Reconnect for the account")
 	}
 	// Reconnecting makes it active again.
-	tp.setFailRefresh(false)
+	tp.SetFailRefresh(false)
 	if resp, _ := w.connectTest(t, u, "acme", ""); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("reconnect = %d", resp.StatusCode)
 	}
@@ -200,7 +200,7 @@ func TestRefresh_FailureNeedsReauthorization(t *testing.T) {
 func TestRevokeGrant_RevokesAtProvider(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
+	tp := handlertest.NewOAuthProvider(t, "generic")
 	p, l, u := linkExpiring(t, w, tp, "acme")
 	tok, err := w.svc.AccessToken(context.Background(), p, l.UserID)
 	if err != nil {
@@ -210,7 +210,7 @@ func TestRevokeGrant_RevokesAtProvider(t *testing.T) {
 	if resp, _ := w.env.PostForm(t, u, "/account/grants/"+userTok.Claims.GrantID+"/revoke", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke grant = %d", resp.StatusCode)
 	}
-	if tp.live(tok.Access) {
+	if tp.Live(tok.Access) {
 		t.Error("the provider still honours the token after the grant was revoked")
 	}
 	if got := w.linked(t, p, l.UserID); got.Status != store.ConnectionRevoked || len(got.AccessSealed) != 0 {

@@ -16,8 +16,8 @@ import (
 func TestCallback_StateRules(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
-	p := w.addProvider(t, w.app, testProviderConfig(tp, "acme", "read"), tp.secret)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	p := w.addProvider(t, w.app, testProviderConfig(tp, "acme", "read"), tp.Secret)
 	email := handlertest.UniqueEmail(t, "user")
 	u := w.env.SignIn(t, email)
 	user := w.user(t, email)
@@ -105,7 +105,7 @@ func TestCallback_StateRules(t *testing.T) {
 func TestStart_Errors(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	tp := newTestProvider(t, "generic")
+	tp := handlertest.NewOAuthProvider(t, "generic")
 	unconfigured := testProviderConfig(tp, "later", "read")
 	unconfigured.ClientID = ""
 	w.addProvider(t, w.app, unconfigured, "")

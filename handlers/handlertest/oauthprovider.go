@@ -1,11 +1,9 @@
-package connections_test
+package handlertest
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,11 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/authgpts/authgpts/handlers/handlertest"
 )
 
-// testProvider is a small but real OAuth 2.0 server run by the test, for the quirks a
+// OAuthProvider is a small but real OAuth 2.0 server run by the test, for the quirks a
 // second AuthGPTs cannot show: it issues single-use codes bound to the redirect URI and
 // PKCE challenge, access and refresh tokens it remembers, enforces its client
 // authentication style, and answers in the shapes the real providers document.
@@ -28,11 +24,11 @@ import (
 //	google: a refresh token only for access_type=offline&prompt=consent
 //	notion: client authentication only by HTTP Basic; workspace_name and bot_id in the answer
 //	generic: RFC 6749 JSON with expires_in and a rotating refresh token
-type testProvider struct {
+type OAuthProvider struct {
 	t        testing.TB
-	style    string
-	clientID string
-	secret   string
+	Style    string // github, linear, google, notion or generic
+	ClientID string // the client registered there
+	Secret   string
 	srv      *httptest.Server
 
 	mu            sync.Mutex
@@ -44,7 +40,8 @@ type testProvider struct {
 	failRefresh   bool
 	expiresIn     int
 
-	refreshCalls atomic.Int32
+	// RefreshCalls counts refresh_token grants.
+	RefreshCalls atomic.Int32
 }
 
 type issuedCode struct {
@@ -52,8 +49,9 @@ type issuedCode struct {
 	offline                    bool
 }
 
-func newTestProvider(t testing.TB, style string) *testProvider {
-	p := &testProvider{t: t, style: style, clientID: "client-" + style, secret: "provider-secret-" + handlertest.UniqueEmail(t, "s"),
+// NewOAuthProvider starts a provider of the given style for the test.
+func NewOAuthProvider(t testing.TB, style string) *OAuthProvider {
+	p := &OAuthProvider{t: t, Style: style, ClientID: "client-" + style, Secret: "provider-secret-" + randomHex(8),
 		codes: map[string]issuedCode{}, access: map[string]bool{}, refresh: map[string]bool{}, expiresIn: 3600}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", p.authorize)
@@ -65,14 +63,16 @@ func newTestProvider(t testing.TB, style string) *testProvider {
 	return p
 }
 
-func (p *testProvider) URL(path string) string { return p.srv.URL + path }
+// URL is the server's URL of path (/authorize, /token, /revoke, /user).
+// URL is the server's URL of path (/authorize, /token, /revoke, /user).
+func (p *OAuthProvider) URL(path string) string { return p.srv.URL + path }
 
-func (p *testProvider) authorize(w http.ResponseWriter, r *http.Request) {
+func (p *OAuthProvider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p.mu.Lock()
 	p.lastAuthorize = q
 	p.mu.Unlock()
-	if q.Get("client_id") != p.clientID || q.Get("response_type") != "code" || q.Get("redirect_uri") == "" {
+	if q.Get("client_id") != p.ClientID || q.Get("response_type") != "code" || q.Get("redirect_uri") == "" {
 		http.Error(w, "bad authorization request", http.StatusBadRequest)
 		return
 	}
@@ -93,13 +93,13 @@ func (p *testProvider) authorize(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back.String(), http.StatusFound)
 }
 
-func (p *testProvider) clientOK(r *http.Request) bool {
+func (p *OAuthProvider) clientOK(r *http.Request) bool {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
 	}
-	if p.style == "notion" {
+	if p.Style == "notion" {
 		// Notion: HTTP Basic only; credentials in the body are refused.
 		if !basic || r.PostForm.Get("client_secret") != "" {
 			return false
@@ -107,7 +107,7 @@ func (p *testProvider) clientOK(r *http.Request) bool {
 	} else if !basic {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
-	return id == p.clientID && subtle.ConstantTimeCompare([]byte(secret), []byte(p.secret)) == 1
+	return id == p.ClientID && subtle.ConstantTimeCompare([]byte(secret), []byte(p.Secret)) == 1
 }
 
 func tokenError(w http.ResponseWriter, status int, code string) {
@@ -116,7 +116,7 @@ func tokenError(w http.ResponseWriter, status int, code string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
 }
 
-func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
+func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		tokenError(w, http.StatusBadRequest, "invalid_request")
 		return
@@ -147,7 +147,7 @@ func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
 		}
 		scope, offline = c.scope, c.offline
 	case "refresh_token":
-		p.refreshCalls.Add(1)
+		p.RefreshCalls.Add(1)
 		if p.failRefresh || !p.refresh[f.Get("refresh_token")] {
 			tokenError(w, http.StatusBadRequest, "invalid_grant")
 			return
@@ -161,7 +161,7 @@ func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
 	access := "at-" + randomString(20)
 	p.access[access] = true
 	body := map[string]any{"access_token": access, "token_type": "Bearer"}
-	switch p.style {
+	switch p.Style {
 	case "github":
 		// GitHub OAuth apps: form-encoded, comma-separated scopes, a token that does not
 		// expire and no refresh token.
@@ -176,10 +176,10 @@ func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
 		fallthrough
 	default:
 		body["expires_in"] = p.expiresIn
-		if p.style != "linear" {
+		if p.Style != "linear" {
 			body["scope"] = strings.ReplaceAll(scope, ",", " ")
 		}
-		if p.style != "google" || offline {
+		if p.Style != "google" || offline {
 			rt := "rt-" + randomString(20)
 			p.refresh[rt] = true
 			body["refresh_token"] = rt
@@ -189,7 +189,7 @@ func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func (p *testProvider) revoke(w http.ResponseWriter, r *http.Request) {
+func (p *OAuthProvider) revoke(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil || !p.clientOK(r) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client")
 		return
@@ -202,7 +202,7 @@ func (p *testProvider) revoke(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 }
 
-func (p *testProvider) user(w http.ResponseWriter, r *http.Request) {
+func (p *OAuthProvider) user(w http.ResponseWriter, r *http.Request) {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	p.mu.Lock()
 	ok := p.access[tok]
@@ -212,29 +212,28 @@ func (p *testProvider) user(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"id": 583231, "login": "octocat-" + p.style})
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": 583231, "login": "octocat-" + p.Style})
 }
 
-func (p *testProvider) live(token string) bool {
+// Live reports whether the server honours an access token.
+func (p *OAuthProvider) Live(token string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.access[token]
 }
 
-func (p *testProvider) authorizeQuery() url.Values {
+// AuthorizeQuery is the query of the latest authorization request.
+func (p *OAuthProvider) AuthorizeQuery() url.Values {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.lastAuthorize
 }
 
-func (p *testProvider) setFailRefresh(v bool) {
+// SetFailRefresh makes refresh_token grants fail (invalid_grant) or succeed again.
+func (p *OAuthProvider) SetFailRefresh(v bool) {
 	p.mu.Lock()
 	p.failRefresh = v
 	p.mu.Unlock()
 }
 
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
+func randomString(n int) string { return randomHex(n)[:n] }
