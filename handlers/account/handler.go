@@ -60,6 +60,8 @@ func (h *Handler) page(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
+	// Connect opens a popup that must keep this page as its opener (handlers/connections).
+	c.Header("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
 	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email, Apps: apps, Linked: linked}))
 }
 

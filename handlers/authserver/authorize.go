@@ -181,6 +181,10 @@ func (h *Handler) authorize(c *gin.Context) {
 		vm.Scopes = append(vm.Scopes, sv)
 	}
 	c.Header("Cache-Control", "no-store")
+	if len(vm.Connect) > 0 {
+		// Connect opens a popup that must keep this page as its opener (handlers/connections).
+		c.Header("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
+	}
 	web.Render(c, http.StatusOK, views.ConsentPage(vm))
 }
 

@@ -49,8 +49,15 @@ const (
 	defaultReturn = "/account"
 )
 
+// popupOpenerPolicy lets the connect popup keep its opener across the provider's pages:
+// the pages that open it allow popups (same-origin-allow-popups), and the flow's own
+// pages do not sever the link (the default same-origin would), so the last page can
+// post its result to the opener (at our origin only) and close.
+const popupOpenerPolicy = "unsafe-none"
+
 // start begins the outbound authorization request (GET /connections/<provider>/start?app=<slug>).
 func (h *Handler) start(c *gin.Context) {
+	c.Header("Cross-Origin-Opener-Policy", popupOpenerPolicy)
 	u, _ := web.CurrentUser(c)
 	p, err := h.Store.ConnectionProviderByAppSlug(c.Request.Context(), c.Query("app"), c.Param("provider"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -99,6 +106,7 @@ func (h *Handler) start(c *gin.Context) {
 
 // callback ends the flow (GET /connections/callback?state=…&code=… or &error=…).
 func (h *Handler) callback(c *gin.Context) {
+	c.Header("Cross-Origin-Opener-Policy", popupOpenerPolicy)
 	c.Header("Cache-Control", "no-store")
 	c.Header("Referrer-Policy", "no-referrer") // the URL holds the code
 	u, _ := web.CurrentUser(c)
