@@ -220,3 +220,29 @@ func TestRevokeGrant_RevokesAtProvider(t *testing.T) {
 		t.Errorf("AccessToken after revocation = %v, want ErrNotLinked", err)
 	}
 }
+
+// TestDeleteAccount_RevokesAtProvider: deleting the account revokes its linked tokens
+// at the provider once the deletion has committed.
+func TestDeleteAccount_RevokesAtProvider(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	p, l, _ := linkExpiring(t, w, tp, "acme")
+	tok, err := w.svc.AccessToken(context.Background(), p, l.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := w.env.Store.UserByID(context.Background(), l.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.env.Store.DeleteUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if !tp.Live(tok.Access) {
+		t.Fatal("revoked before the deletion's commit was followed by a send")
+	}
+	if n := w.svc.RevokePending(context.Background()); n != 1 || tp.Live(tok.Access) {
+		t.Errorf("RevokePending = %d, token live %v; want 1 and revoked at the provider", n, tp.Live(tok.Access))
+	}
+}
