@@ -246,3 +246,38 @@ func TestDeleteAccount_RevokesAtProvider(t *testing.T) {
 		t.Errorf("RevokePending = %d, token live %v; want 1 and revoked at the provider", n, tp.Live(tok.Access))
 	}
 }
+
+// TestRefresh_UnreachableProviderKeepsTheAccount: a refresh that cannot reach the
+// provider records nothing (the next call tries again) and the API is told to retry.
+func TestRefresh_UnreachableProviderKeepsTheAccount(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	p, l, _ := linkExpiring(t, w, tp, "acme")
+	tp.Close()
+	w.env.Clock.Advance(56 * time.Minute)
+	if _, err := w.svc.AccessToken(context.Background(), p, l.UserID); err != connections.ErrUnavailable {
+		t.Fatalf("AccessToken = %v, want ErrUnavailable", err)
+	}
+	if got := w.linked(t, p, l.UserID).Status; got != store.ConnectionActive {
+		t.Errorf("status = %s, want active", got)
+	}
+}
+
+// TestConnect_AccountOfAnotherUserIs409: one provider account links to one user of
+// the app.
+func TestConnect_AccountOfAnotherUserIs409(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "github") // its /user names the same account for every token
+	w.addProvider(t, w.app, testProviderConfig(tp, "github", "repo"), tp.Secret)
+	first := w.env.SignIn(t, handlertest.UniqueEmail(t, "first"))
+	if resp, _ := w.connectTest(t, first, "github", ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first connect = %d", resp.StatusCode)
+	}
+	second := w.env.SignIn(t, handlertest.UniqueEmail(t, "second"))
+	resp, body := w.connectTest(t, second, "github", "")
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "already connected to another user") {
+		t.Fatalf("second connect = %d, want 409: %.300s", resp.StatusCode, body)
+	}
+}

@@ -37,6 +37,9 @@ var (
 	ErrNeedsReauth  = errors.New("connections: the linked account needs reauthorization")
 	ErrUnknown      = errors.New("connections: the app declares no such provider")
 	ErrNotConfigure = errors.New("connections: the provider has no client ID or secret yet")
+	// ErrUnavailable: the provider could not be reached to refresh the token; the
+	// account keeps its status and the next call tries again.
+	ErrUnavailable = errors.New("connections: the provider is unreachable")
 )
 
 // Config is what the service is built from.
@@ -346,11 +349,18 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 			return err
 		}
 		tok, err := s.refresh(ctx, p, l)
-		if err != nil {
-			// The failure is recorded (and committed); the caller gets ErrNeedsReauth.
-			s.cfg.Log.Warn("connections: refresh failed", "provider", p.Provider, "linked_account_id", l.ID, "err", err)
+		var refused *oauth2.RetrieveError
+		switch {
+		case err != nil && (errors.As(err, &refused) || errors.Is(err, errNoRefreshToken)):
+			// The provider refused (invalid_grant, a revoked app…): recorded and
+			// committed; the caller gets ErrNeedsReauth.
+			s.cfg.Log.Warn("connections: refresh refused", "provider", p.Provider, "linked_account_id", l.ID, "err", scrub(err))
 			failed = true
 			return tx.SetLinkedStatus(ctx, l.ID, store.ConnectionNeedsReauth, now)
+		case err != nil:
+			// Unreachable or broken: nothing is recorded; a later call tries again.
+			s.cfg.Log.Warn("connections: refresh failed", "provider", p.Provider, "linked_account_id", l.ID, "err", scrub(err))
+			return ErrUnavailable
 		}
 		if tok.RefreshToken == "" && l.RefreshSealed != nil {
 			if old, err := s.cfg.Vault.Open(l.KeyID, l.RefreshSealed, l.ID, store.FieldRefresh); err == nil {
@@ -404,7 +414,7 @@ func (s *Service) open(l store.LinkedAccount) (cachedToken, error) {
 // refresh redeems l's refresh token at the provider (one HTTP call).
 func (s *Service) refresh(ctx context.Context, p store.ConnectionProvider, l store.LinkedAccount) (*oauth2.Token, error) {
 	if l.RefreshSealed == nil {
-		return nil, errors.New("the provider issued no refresh token")
+		return nil, errNoRefreshToken
 	}
 	refresh, err := s.cfg.Vault.Open(l.KeyID, l.RefreshSealed, l.ID, store.FieldRefresh)
 	if err != nil {
@@ -415,12 +425,11 @@ func (s *Service) refresh(ctx context.Context, p store.ConnectionProvider, l sto
 		return nil, err
 	}
 	// An expired token makes the source refresh at once, with our refresh token.
-	tok, err := cfg.TokenSource(s.httpContext(ctx), &oauth2.Token{RefreshToken: string(refresh), Expiry: time.Unix(1, 0)}).Token()
-	if err != nil {
-		return nil, scrub(err)
-	}
-	return tok, nil
+	// The caller scrubs the error before logging it (a RetrieveError quotes the body).
+	return cfg.TokenSource(s.httpContext(ctx), &oauth2.Token{RefreshToken: string(refresh), Expiry: time.Unix(1, 0)}).Token()
 }
+
+var errNoRefreshToken = errors.New("the provider issued no refresh token")
 
 // Header is one connection header the gateway adds to a forwarded call.
 type Header struct{ Name, Value string }
@@ -442,8 +451,8 @@ func (s *Service) Headers(ctx context.Context, appID, userID string) ([]Header, 
 			continue
 		}
 		t, err := s.AccessToken(ctx, p, userID)
-		if errors.Is(err, ErrNotLinked) || errors.Is(err, ErrNeedsReauth) || errors.Is(err, ErrNotConfigure) {
-			continue
+		if errors.Is(err, ErrNotLinked) || errors.Is(err, ErrNeedsReauth) || errors.Is(err, ErrNotConfigure) || errors.Is(err, ErrUnavailable) {
+			continue // the call goes through without that provider's header
 		}
 		if err != nil {
 			return nil, err
@@ -479,6 +488,8 @@ func (s *Service) Exchange(ctx context.Context, appID, userID, requestedType str
 			return Token{}, oauth.ErrInvalidGrant.WithDescription("The user's linked account needs reauthorization: ask them to reconnect it on their account page.")
 		case errors.Is(err, ErrNotConfigure):
 			return Token{}, oauth.ErrInvalidTarget.WithDescription("This provider is not configured yet.")
+		case errors.Is(err, ErrUnavailable):
+			return Token{}, oauth.ErrTemporarilyUnavailable.WithDescription("The provider could not be reached to refresh the token; try again.")
 		}
 		return t, err
 	}

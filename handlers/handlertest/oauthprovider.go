@@ -237,3 +237,6 @@ func (p *OAuthProvider) SetFailRefresh(v bool) {
 }
 
 func randomString(n int) string { return randomHex(n)[:n] }
+
+// Close stops the server: the provider becomes unreachable.
+func (p *OAuthProvider) Close() { p.srv.Close() }
