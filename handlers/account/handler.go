@@ -1,6 +1,7 @@
 // Package account is the end user's own page.
 //
-//	GET  /account                      who is signed in and the apps they connected
+//	GET  /account                      who is signed in, the apps they connected and their
+//	                                   linked accounts (disconnect: handlers/connections)
 //	POST /account/grants/:id/revoke    revoke a connected app (its tokens stop everywhere)
 //	POST /account/sessions/end-all     sign out everywhere
 //	POST /account/delete               mail a code to confirm deleting the account

@@ -21,6 +21,8 @@
 //	POST /dashboard/apps/:slug/scopes/update         #scope-list (+ #connect-panel)
 //	POST /dashboard/apps/:slug/scopes/delete         #scope-list (+ #connect-panel)
 //	POST /dashboard/apps/:slug/clients               #client-list (+ #connect-panel); a secret shown once
+//	POST /dashboard/apps/:slug/connections           #connection-list; the provider secret is sealed, never shown
+//	POST /dashboard/apps/:slug/connections/delete    #connection-list
 //	POST /dashboard/apps/:slug/clients/:client/name                   #client-name
 //	POST /dashboard/apps/:slug/clients/:client/redirect-uris          #redirect-uris
 //	POST /dashboard/apps/:slug/clients/:client/redirect-uris/presets  #redirect-uris (known AI callbacks)
