@@ -30,6 +30,7 @@ import (
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
@@ -57,6 +58,8 @@ type deps struct {
 	Fetcher *safefetch.Fetcher
 	// Connections is the vault of end users' third-party accounts.
 	Connections *connections.Service
+	// WebhookPolicy is where webhook endpoints may point (the portal checks URLs with it).
+	WebhookPolicy webhook.Policy
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -130,11 +133,12 @@ func newRouter(d deps) *gin.Engine {
 
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{
-		Store:   d.Store,
-		Hasher:  d.Derived.TokenHash, // as the token endpoint hashes
-		BaseURL: d.BaseURL.String(),
-		DevMode: d.DevMode,
-		Now:     d.Now,
+		Store:    d.Store,
+		Hasher:   d.Derived.TokenHash, // as the token endpoint hashes
+		BaseURL:  d.BaseURL.String(),
+		DevMode:  d.DevMode,
+		Now:      d.Now,
+		Webhooks: portal.Webhooks{Key: d.Derived.WebhookSecrets, Policy: d.WebhookPolicy},
 
 		Connections: d.Connections,
 	}).Register(signedIn)

@@ -20,6 +20,7 @@ import (
 	"github.com/authgpts/authgpts/store/notify"
 	"github.com/authgpts/authgpts/store/ratelimit"
 	"github.com/authgpts/authgpts/store/signingkeys"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
@@ -55,6 +56,11 @@ type Config struct {
 	SigningKeys *signingkeys.Keys
 	// ConnectionsHTTP calls third-party providers (nil: a client with a 10 s timeout).
 	ConnectionsHTTP *http.Client
+	// WebhookPolicy is where webhook endpoints may point (DevMode is added from DevMode);
+	// tests allow-list their local HTTPS receiver in it.
+	WebhookPolicy webhook.Policy
+	// WebhookSchedule replaces the retry schedule of webhook deliveries (nil: the default).
+	WebhookSchedule []time.Duration
 }
 
 // janitorInterval is how often each instance sweeps expired codes, refresh tokens,
@@ -76,6 +82,7 @@ type Server struct {
 	Listener   *notify.Listener
 	Keys       *signingkeys.Keys
 	Gateway    *gateway.Gateway
+	Webhooks   *webhook.Worker    // webhook delivery
 	DevMailbox *mailer.DevMailbox // set when mail goes to /dev/mail
 	// Registrations is the per-IP limit of dynamic client registrations, shared with
 	// every instance through PostgreSQL.
@@ -166,6 +173,13 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	s.Gateway = gateway.New(gwCfg)
 	s.Registrations = ratelimit.New(st, "register:", time.Minute)
 
+	// Webhook delivery: every instance claims due deliveries (FOR UPDATE SKIP LOCKED),
+	// woken by NOTIFY authgpts_webhooks when a change commits.
+	policy := cfg.WebhookPolicy
+	policy.DevMode = policy.DevMode || cfg.DevMode
+	s.Webhooks = webhook.New(webhook.Config{Store: st, Key: s.Derived.WebhookSecrets, Notifications: s.Listener,
+		Policy: policy, Now: cfg.Now, Log: cfg.Log, Schedule: cfg.WebhookSchedule})
+
 	s.Handler = newRouter(deps{
 		Store:          st,
 		Mail:           mail,
@@ -184,6 +198,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		Fetcher:        cfg.Fetcher,
 		Registrations:  s.Registrations,
 		Connections:    s.Connections,
+		WebhookPolicy:  policy,
 	})
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -205,6 +220,10 @@ func (s *Server) Start() {
 	}
 	s.started = true
 	s.Gateway.Start()
+	if err := s.Webhooks.Start(); err != nil {
+		// Without the LISTEN it still polls every second.
+		s.log.Error("webhooks: LISTEN failed; polling only", "err", err)
+	}
 	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
@@ -249,18 +268,31 @@ func (s *Server) serveErr(err error) error {
 	return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 }
 
+// finalWriteTimeout bounds the writes of Shutdown after the drain (the last usage
+// events, leased credits and rate-limit tokens going back), which get a deadline of
+// their own: a drain that used up its time must not make them fail.
+const finalWriteTimeout = 15 * time.Second
+
 // Shutdown stops the instance in order: it stops accepting connections and waits for
-// the requests in flight (until ctx ends), then writes the usage those calls recorded,
-// stops the workers and the LISTEN connection, and closes the database last.
-func (s *Server) Shutdown(ctx context.Context) error {
+// the requests in flight until drain ends, then cuts those still open (streams), writes
+// the usage the calls recorded and returns what the instance leased, stops the workers
+// and the LISTEN connection, and closes the database last.
+func (s *Server) Shutdown(drain context.Context) error {
 	var errs []error
-	if err := s.http.Shutdown(ctx); err != nil {
+	if err := s.http.Shutdown(drain); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		_ = s.http.Close() // requests (streams, most likely) outlived the drain: cut them
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(drain), finalWriteTimeout)
+	defer cancel()
 	if s.started {
 		// Every call has been answered now: flush its usage before the database closes.
 		if err := s.Gateway.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: final usage flush: %w", err))
+		}
+		// Webhook deliveries in flight finish; the claimed ones not sent go back.
+		if err := s.Webhooks.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("webhooks: deliveries in flight: %w", err))
 		}
 	}
 	s.cancel()

@@ -19,6 +19,8 @@ type DerivedKeys struct {
 	Rotator Rotator
 	// Vault seals third-party tokens and provider client secrets (Connections).
 	Vault Vault
+	// WebhookSecrets seals webhook endpoints' signing secrets (AES-256-GCM).
+	WebhookSecrets []byte
 }
 
 // derivedKeyLen is the length of every derived key: 256 bits.
@@ -29,13 +31,14 @@ const derivedKeyLen = 32
 func DeriveKeys(root []byte) DerivedKeys {
 	key := func(purpose string) []byte { return DeriveKey(root, purpose, derivedKeyLen) }
 	return DerivedKeys{
-		TokenHash:     NewHasher(key(PurposeTokenHash)),
-		OTP:           NewHasher(key(PurposeOTP)),
-		SessionHash:   key(PurposeSessionHash),
-		SessionBlock:  key(PurposeSessionBlock),
-		KeyEncryption: key(PurposeKeyEncryption),
-		Tickets:       NewTicketSigner(key(PurposeConsentTicket)),
-		Rotator:       NewRotator(key(PurposeRefreshRotation)),
-		Vault:         NewVault(key(PurposeConnectionVault)),
+		TokenHash:      NewHasher(key(PurposeTokenHash)),
+		OTP:            NewHasher(key(PurposeOTP)),
+		SessionHash:    key(PurposeSessionHash),
+		SessionBlock:   key(PurposeSessionBlock),
+		KeyEncryption:  key(PurposeKeyEncryption),
+		Tickets:        NewTicketSigner(key(PurposeConsentTicket)),
+		Rotator:        NewRotator(key(PurposeRefreshRotation)),
+		Vault:          NewVault(key(PurposeConnectionVault)),
+		WebhookSecrets: key(PurposeWebhookSecrets),
 	}
 }

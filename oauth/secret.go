@@ -30,6 +30,9 @@ const (
 	PurposeOTP           = "authgpts otp hmac key v1"       // HMAC of one-time codes
 	PurposeTokenHash     = "authgpts token hash key v1"     // Hasher key for secrets, codes, refresh tokens
 	PurposeKeyEncryption = "authgpts key encryption key v1" // SealKey/OpenKey key-encryption key
+	// PurposeWebhookSecrets seals webhook endpoints' signing secrets (AES-256-GCM): the
+	// server signs with them, so they are encrypted, not hashed.
+	PurposeWebhookSecrets = "authgpts webhook secret key v1"
 )
 
 // tokenBytes is the entropy of every secret value: 256 bits, well above the

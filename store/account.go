@@ -59,7 +59,7 @@ func (s *Store) ConnectedApps(ctx context.Context, userID string, monthStart tim
 // grants and their tokens, codes, balances, the apps the user owns) in one transaction.
 // Token caches everywhere are told first, in the same transaction, so access tokens stop
 // working when it commits. Audit entries stay, without the email and IP.
-func (s *Store) DeleteUser(ctx context.Context, u User) error {
+func (s *Store) DeleteUser(ctx context.Context, u User, now time.Time) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
 		var grantIDs []string
 		if err := tx.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
@@ -74,7 +74,12 @@ func (s *Store) DeleteUser(ctx context.Context, u User) error {
 			return err
 		}
 		// Tokens at other developers' providers are revoked there after the commit.
-		if err := tx.queueRevocationsOfUser(ctx, u.ID, time.Now()); err != nil {
+		if err := tx.queueRevocationsOfUser(ctx, u.ID, now); err != nil {
+			return err
+		}
+		// The user.deleted webhook, before the grants and balances it looks at go.
+		var emitted int
+		if err := tx.getContext(ctx, &emitted, qEmitUserDeleted, u.ID, now); err != nil {
 			return err
 		}
 		if _, err := tx.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {

@@ -25,4 +25,7 @@ const (
 	// KeysChannel: a signing key was rotated (payload: the new key's ID); every instance
 	// reloads its key set.
 	KeysChannel = "authgpts_keys"
+	// WebhooksChannel: a transaction wrote webhook deliveries (webhook_emit in migration
+	// 00011, a resend, a test event; payload: the app ID); delivery workers wake and claim.
+	WebhooksChannel = "authgpts_webhooks"
 )

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"time"
@@ -206,6 +207,10 @@ func (s *Store) RotateClientSecret(ctx context.Context, clientID string, newHash
 		if _, err := tx.q.ExecContext(ctx, qInsertSecret, clientID, newHash, hint, now); err != nil {
 			return err
 		}
+		var n int
+		if err := tx.getContext(ctx, &n, qEmitSecretRotated, clientID, now.Add(overlap), now); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err // no row: a client without an app (MCP) has no webhooks
+		}
 		return tx.notifyChange(ctx, ChannelClientChanged, clientID)
 	})
 	return wrap("rotate client secret", err)
@@ -308,6 +313,10 @@ func (s *Store) RenameClient(ctx context.Context, ownerID, appID, clientID, name
 // cascades), so every token issued to it stops working.
 func (s *Store) DeleteClient(ctx context.Context, ownerID, appID, clientID string) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
+		var ended int
+		if err := tx.getContext(ctx, &ended, qEmitClientGrantsEnded, clientID, appID, RevokedByDeveloper, EventUserDisconnected); err != nil {
+			return err
+		}
 		if err := tx.execOne(ctx, "delete client", qDeleteClient, clientID, appID, ownerID); err != nil {
 			return err
 		}

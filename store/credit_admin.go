@@ -41,6 +41,9 @@ func (s *Store) ChangeCredits(ctx context.Context, c CreditChange, actor AuditEn
 		if err := tx.getContext(ctx, &b, q, c.AppID, c.UserID, c.Amount, now); err != nil {
 			return err
 		}
+		if err := tx.resetCreditAlerts(ctx, c.AppID, c.UserID); err != nil {
+			return err
+		}
 		details, _ := json.Marshal(map[string]any{"app_id": c.AppID, "amount": c.Amount, "balance": b.Balance, "reason": c.Reason})
 		actor.Action, actor.TargetType, actor.TargetID, actor.Details, actor.At = action, "user", c.UserID, details, now
 		return tx.Audit(ctx, actor)
@@ -58,6 +61,9 @@ func (s *Store) ResetAllCredits(ctx context.Context, appID string, amount int64,
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if err := tx.resetCreditAlerts(ctx, appID, ""); err != nil {
 			return err
 		}
 		details, _ := json.Marshal(map[string]any{"amount": amount, "balances": n, "reason": reason})

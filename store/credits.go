@@ -19,11 +19,16 @@ const (
 	// cap the gateway at a few thousand calls a second on one hot row. Atomicity and
 	// exactness are unchanged; only a PostgreSQL crash can lose the last fraction of a
 	// second of spends (those calls are then free, never charged twice).
+	//
+	// The same statement sends the credits.low and credits.exhausted webhooks when this
+	// spend crosses the app's threshold or leaves less than one call's price
+	// (creditAlertsCTE in webhooks.go).
 	qSpendCredits = `
-		WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+		WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+		s AS (
 		UPDATE credit_balances SET balance = balance - $3, spent = spent + $3, updated_at = $4
 		 WHERE app_id = $1 AND user_id = $2 AND balance >= $3 AND (SELECT v FROM async) = 'off'
-		RETURNING balance`
+		RETURNING app_id, user_id, balance)` + creditAlertsSpend
 	// A user's first metered call opens the balance with the app's free credits.
 	qOpenCreditBalance = `
 		INSERT INTO credit_balances (app_id, user_id, balance, created_at, updated_at)
@@ -31,11 +36,13 @@ const (
 		ON CONFLICT (app_id, user_id) DO NOTHING`
 	// A lease takes a block of credits at once, only while the balance stays well above
 	// it (see SpendCredits for the exact path used near zero).
+	// A lease can cross the credits.low threshold (never exhaust: it leaves three leases).
 	qLeaseCredits = `
-		WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
-		UPDATE credit_balances SET balance = balance - $3, spent = spent + $3, updated_at = $5
-		 WHERE app_id = $1 AND user_id = $2 AND balance >= $4 AND (SELECT v FROM async) = 'off'
-		RETURNING balance`
+		WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+		s AS (
+		UPDATE credit_balances SET balance = balance - $3, spent = spent + $3, updated_at = $4
+		 WHERE app_id = $1 AND user_id = $2 AND balance >= $5 AND (SELECT v FROM async) = 'off'
+		RETURNING app_id, user_id, balance)` + creditAlertsLease
 	qRefundCredits = `
 		UPDATE credit_balances SET balance = balance + $3, spent = GREATEST(spent - $3, 0), updated_at = $4
 		 WHERE app_id = $1 AND user_id = $2`
@@ -98,12 +105,12 @@ func (s *Store) SpendCredits(ctx context.Context, appID, userID string, cost, fr
 // Unspent credits go back with RefundCredits.
 func (s *Store) LeaseCredits(ctx context.Context, appID, userID string, size, minBalance, free int64, now time.Time) (int64, error) {
 	var left int64
-	err := s.getContext(ctx, &left, qLeaseCredits, appID, userID, size, minBalance, now)
+	err := s.getContext(ctx, &left, qLeaseCredits, appID, userID, size, now, minBalance)
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := s.q.ExecContext(ctx, qOpenCreditBalance, appID, userID, free, now); err != nil {
 			return 0, wrap("open credit balance", err)
 		}
-		err = s.getContext(ctx, &left, qLeaseCredits, appID, userID, size, minBalance, now)
+		err = s.getContext(ctx, &left, qLeaseCredits, appID, userID, size, now, minBalance)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -130,6 +137,11 @@ func (s *Store) CreditBalance(ctx context.Context, appID, userID string) (Credit
 // SetCreditBalance sets the (app, user) balance, creating it when missing.
 func (s *Store) SetCreditBalance(ctx context.Context, appID, userID string, balance int64, now time.Time) (CreditBalance, error) {
 	var b CreditBalance
-	err := s.getContext(ctx, &b, qSetCreditBalance, appID, userID, balance, now)
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.getContext(ctx, &b, qSetCreditBalance, appID, userID, balance, now); err != nil {
+			return err
+		}
+		return tx.resetCreditAlerts(ctx, appID, userID)
+	})
 	return b, wrap("set credit balance", err)
 }

@@ -22,7 +22,7 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $5)
 		ON CONFLICT (user_id, client_id, app_id) WHERE revoked_at IS NULL DO UPDATE
 		   SET scopes = EXCLUDED.scopes, updated_at = EXCLUDED.updated_at
-		RETURNING ` + grantColumns
+		RETURNING ` + grantColumns + `, (xmax = 0) AS inserted`
 	qRevokeGrant = `
 		UPDATE grants SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL`
 	qRevokeGrantRefreshTokens = `
@@ -75,22 +75,43 @@ func (s *Store) GrantByID(ctx context.Context, id string) (Grant, error) {
 
 // UpsertGrant records a consent: it creates the live grant of (user, client, app) or sets
 // the scopes of the existing one (the caller computes them, see oauth.MergeConsent).
+//
+// A new grant writes the user.connected webhook event in the same transaction.
 func (s *Store) UpsertGrant(ctx context.Context, n NewGrant, now time.Time) (Grant, error) {
-	var g Grant
+	var row struct {
+		Grant
+		Inserted bool `db:"inserted"`
+	}
 	scopes := n.Scopes
 	if scopes == nil {
 		scopes = []string{}
 	}
-	err := s.getContext(ctx, &g, qUpsertGrant, n.UserID, n.ClientID, n.AppID, pq.Array(scopes), now)
-	return g, wrap("upsert grant", err)
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.getContext(ctx, &row, qUpsertGrant, n.UserID, n.ClientID, n.AppID, pq.Array(scopes), now); err != nil {
+			return err
+		}
+		if !row.Inserted {
+			return nil
+		}
+		return tx.emitGrantEvent(ctx, row.ID, EventUserConnected, "", now)
+	})
+	return row.Grant, wrap("upsert grant", err)
 }
 
 // RevokeGrant revokes a grant and every refresh token under it, and announces the
 // revocation on RevocationsChannel, all in one transaction: the single place a grant
 // is revoked (code reuse, refresh-token reuse, /oauth/revoke, account and admin
 // actions). It reports whether this call revoked it (false: already revoked or
-// unknown). Called on a Tx, it joins that transaction.
+// unknown). Called on a Tx, it joins that transaction. The user.disconnected webhook
+// event it writes names the reason RevokedBySecurity; see RevokeGrantBy.
 func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) (bool, error) {
+	return s.RevokeGrantBy(ctx, grantID, RevokedBySecurity, now)
+}
+
+// RevokeGrantBy is RevokeGrant for a revocation by someone (RevokedByUser,
+// RevokedByDeveloper, RevokedByAdmin, RevokedByClient): the user.disconnected webhook
+// event, written in the same transaction, carries it as its reason.
+func (s *Store) RevokeGrantBy(ctx context.Context, grantID, by string, now time.Time) (bool, error) {
 	var revoked bool
 	err := s.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.q.ExecContext(ctx, qRevokeGrant, grantID, now)
@@ -109,8 +130,10 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) 
 		if err := tx.revokeLinkedOfGrant(ctx, grantID, now); err != nil {
 			return err
 		}
-		_, err = tx.q.ExecContext(ctx, qNotifyGrantRevoked, grantID)
-		return err
+		if _, err = tx.q.ExecContext(ctx, qNotifyGrantRevoked, grantID); err != nil {
+			return err
+		}
+		return tx.emitGrantEvent(ctx, grantID, EventUserDisconnected, by, now)
 	})
 	return revoked, wrap("revoke grant", err)
 }

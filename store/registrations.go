@@ -308,7 +308,7 @@ func (s *Store) RevokeClientGrantsOnApp(ctx context.Context, ownerID, appID, cli
 			return ErrNotFound
 		}
 		for _, id := range ids {
-			if _, err := tx.RevokeGrant(ctx, id, now); err != nil {
+			if _, err := tx.RevokeGrantBy(ctx, id, RevokedByDeveloper, now); err != nil {
 				return err
 			}
 		}

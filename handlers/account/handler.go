@@ -146,7 +146,7 @@ func (h *Handler) revokeGrant(c *gin.Context) {
 		return
 	}
 	err = h.Store.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.RevokeGrant(ctx, g.ID, h.Now()); err != nil {
+		if _, err := tx.RevokeGrantBy(ctx, g.ID, store.RevokedByUser, h.Now()); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, store.AuditEntry{ActorID: u.ID, ActorEmail: u.Email, Action: "grant.revoked_by_user",
@@ -231,7 +231,7 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	if err := h.Store.DeleteUser(c.Request.Context(), u); err != nil {
+	if err := h.Store.DeleteUser(c.Request.Context(), u, h.Now()); err != nil {
 		web.Fail(c, err)
 		return
 	}

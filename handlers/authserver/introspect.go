@@ -146,7 +146,7 @@ func (h *Handler) revoke(c *gin.Context) {
 	}
 	if grantID != "" {
 		err := h.store.InTx(ctx, func(tx *store.Tx) error {
-			revoked, err := tx.RevokeGrant(ctx, grantID, now)
+			revoked, err := tx.RevokeGrantBy(ctx, grantID, store.RevokedByClient, now)
 			if err != nil || !revoked {
 				return err
 			}

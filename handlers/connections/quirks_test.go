@@ -236,7 +236,7 @@ func TestDeleteAccount_RevokesAtProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.env.Store.DeleteUser(context.Background(), u); err != nil {
+	if err := w.env.Store.DeleteUser(context.Background(), u, w.env.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if !tp.Live(tok.Access) {

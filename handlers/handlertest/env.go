@@ -20,6 +20,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/storetest"
+	"github.com/authgpts/authgpts/store/webhook"
 	"github.com/authgpts/authgpts/views/email/mailer"
 	"github.com/authgpts/authgpts/views/email/mailer/mailertest"
 )
@@ -36,6 +37,7 @@ type Env struct {
 	Config   handlers.Config  // what the instance was built from
 	Instance *handlers.Server // built by handlers.NewServer, as serve builds it
 	Gateway  *gateway.Gateway // Instance.Gateway
+	Webhooks *webhook.Worker  // Instance.Webhooks: delivers where Config.WebhookPolicy allows
 }
 
 // Option adjusts the instance's configuration before it is built; tests override only
@@ -68,7 +70,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	srv, base := StartInstance(t, cfg)
 	return &Env{Store: srv.Store, DSN: cfg.DatabaseURL, Server: base, BaseURL: base.URL, SMTP: smtpSrv, Clock: clock,
-		Logs: logs, Config: srv.Config(), Instance: srv, Gateway: srv.Gateway}
+		Logs: logs, Config: srv.Config(), Instance: srv, Gateway: srv.Gateway, Webhooks: srv.Webhooks}
 }
 
 // NewWithGateway is New with gw adjusting the gateway's configuration after the test

@@ -30,6 +30,8 @@ type Handler struct {
 	Now     func() time.Time
 	// Connections seals provider secrets and names the connect callback URL.
 	Connections *connections.Service
+	// Webhooks seals endpoints' secrets and checks their URLs.
+	Webhooks Webhooks
 }
 
 // Register mounts the portal routes on a signed-in browser group.
@@ -47,6 +49,14 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/mcp-clients/revoke", h.revokeMCPClient)
 	r.POST("/dashboard/apps/:slug/connections", h.createConnection)
 	r.POST("/dashboard/apps/:slug/connections/delete", h.deleteConnection)
+	r.POST("/dashboard/apps/:slug/webhooks", h.createWebhookEndpoint)
+	r.POST("/dashboard/apps/:slug/webhooks/threshold", h.updateCreditsLowThreshold)
+	r.GET("/dashboard/apps/:slug/webhooks/:endpoint", h.webhookDeliveriesPage)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/test", h.sendTestWebhook)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/rotate", h.rotateWebhookSecret)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/enable", h.enableWebhookEndpoint)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/delete", h.deleteWebhookEndpoint)
+	r.POST("/dashboard/apps/:slug/webhooks/:endpoint/deliveries/:delivery/resend", h.resendWebhook)
 
 	r.GET("/dashboard/apps/:slug/clients/:client", h.clientPage)
 	r.POST("/dashboard/apps/:slug/clients/:client/name", h.renameClient)

@@ -22,6 +22,9 @@ func snapshot(t *testing.T, env *handlertest.Env) string {
 		`SELECT row_to_json(c)::text FROM (SELECT id, name, kind, redirect_uris, updated_at FROM clients ORDER BY id) c`,
 		`SELECT row_to_json(x)::text FROM (SELECT id, client_id, expires_at FROM client_secrets ORDER BY id) x`,
 		`SELECT row_to_json(p)::text FROM (SELECT id, app_id, provider, client_id, scopes, required, delivery FROM connection_providers ORDER BY id) p`,
+		`SELECT row_to_json(w)::text FROM (SELECT id, url, events, secret_hint, previous_until, disabled_at, updated_at FROM webhook_endpoints ORDER BY id) w`,
+		`SELECT row_to_json(d)::text FROM (SELECT id, state, next_attempt_at FROM webhook_deliveries ORDER BY id) d`,
+		`SELECT row_to_json(s)::text FROM (SELECT app_id, credits_low_threshold FROM webhook_settings ORDER BY app_id) s`,
 	} {
 		var part []string
 		if err := env.Store.DB().Select(&part, q); err != nil {
@@ -38,10 +41,19 @@ func snapshot(t *testing.T, env *handlertest.Env) string {
 // routes to work, so the 404s come from the owner rule, not from a missing route.
 func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 	t.Parallel()
-	env := handlertest.New(t)
+	rc := handlertest.NewWebhookReceiver(t)
+	env := handlertest.New(t, rc.Option())
 	owner := signIn(t, env, "owner")
 	intruder := signIn(t, env, "intruder")
 	ca := createApp(t, env, owner, "Private", "https://chatgpt.com/aip/g-1/oauth/callback")
+	epID, _ := addWebhook(t, env, owner, ca.app, rc.URL, "user.connected")
+	hxPost(t, env, owner, appURL(ca.app)+"/webhooks/"+epID+"/test", url.Values{})
+	rc.Wait(t)
+	waitAttempts(t, env, epID, 1)
+	attempts, err := env.Store.WebhookAttempts(context.Background(), epID, 1, 10)
+	if err != nil || len(attempts) != 1 {
+		t.Fatal(attempts, err)
+	}
 	hxPost(t, env, owner, appURL(ca.app)+"/scopes", url.Values{"name": {"private:read"}, "description": {"Private"}, "is_default": {"on"}})
 	hxPost(t, env, owner, appURL(ca.app)+"/connections", url.Values{"preset": {"github"}, "client_id": {"Iv1.owner"}, "client_secret": {"owner-secret"}})
 	// The intruder has an app of their own: the owner's client under the intruder's
@@ -49,6 +61,7 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 	theirs := createApp(t, env, intruder, "Theirs", "")
 
 	app, client := appURL(ca.app), clientURL(ca.app, ca.client)
+	hook := app + "/webhooks/" + epID
 	routes := []struct {
 		path string
 		form url.Values // valid input for the owner
@@ -62,6 +75,14 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		{app + "/clients", url.Values{"name": {"Backdoor"}, "kind": {"gpt"}}},
 		{app + "/connections", url.Values{"preset": {"google"}, "provider": {"stolen"}, "client_id": {"x"}, "client_secret": {"y"}}},
 		{app + "/connections/delete", url.Values{"provider": {"github"}}},
+		{app + "/webhooks", url.Values{"webhook_url": {rc.URL + "/stolen"}, "events": {"user.connected"}}},
+		{app + "/webhooks/threshold", url.Values{"credits_low_threshold": {"7"}}},
+		{hook, nil},
+		{hook + "/test", url.Values{}},
+		{hook + "/rotate", url.Values{}},
+		{hook + "/enable", url.Values{}},
+		{hook + "/deliveries/" + attempts[0].DeliveryID + "/resend", url.Values{}},
+		{hook + "/delete", url.Values{}},
 		{client, nil},
 		{client + "/name", url.Values{"name": {"Hijacked"}}},
 		{client + "/redirect-uris", url.Values{"redirect_uri": {"https://evil.example/cb"}}},
@@ -73,7 +94,12 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		{appURL(theirs.app) + "/clients/" + ca.client.ID, nil},
 		{appURL(theirs.app) + "/clients/" + ca.client.ID + "/secret", url.Values{"overlap": {"0"}}},
 		{appURL(theirs.app) + "/clients/" + ca.client.ID + "/delete", url.Values{}},
+		// The owner's endpoint through the intruder's own app.
+		{appURL(theirs.app) + "/webhooks/" + epID, nil},
+		{appURL(theirs.app) + "/webhooks/" + epID + "/rotate", url.Values{}},
+		{appURL(theirs.app) + "/webhooks/" + epID + "/deliveries/" + attempts[0].DeliveryID + "/resend", url.Values{}},
 	}
+	const viaTheirs = 6 // the routes above through the intruder's app, which the owner does not use
 	before := snapshot(t, env)
 	for _, r := range routes {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
@@ -110,7 +136,7 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 	}
 
 	// The owner reaches every route of their app (deletions last).
-	for _, r := range routes[:len(routes)-3] {
+	for _, r := range routes[:len(routes)-viaTheirs] {
 		method := http.MethodGet
 		if r.form != nil {
 			method = http.MethodPost

@@ -166,12 +166,17 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 	if err != nil {
 		return view.AppPageVM{}, err
 	}
+	webhooks, err := h.webhooksPanelVM(ctx, a)
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
 	return view.AppPageVM{
-		Connections: conns,
 		Chrome:      chrome(u, a.Name),
 		Header:      appHeaderVM(a, URLsFor(h.BaseURL, a)),
 		Connect:     connect,
 		MCP:         mcp,
+		Webhooks:    webhooks,
+		Connections: conns,
 		Clients:     clientListVM(a, d.clients),
 		Scopes:      scopeListVM(a, d.scopes),
 		Settings:    settingsVM(a, h.DevMode),

@@ -41,6 +41,9 @@ type Options struct {
 	AllowAddrs []string
 	// RootCAs replaces the system roots (tests with a local TLS server).
 	RootCAs *x509.CertPool
+	// AllowLoopback lets loopback addresses pass (development mode only: a webhook
+	// receiver on the developer's own machine).
+	AllowLoopback bool
 }
 
 // Fetcher is an HTTP client bound to the SSRF policy. It is safe for concurrent use.
@@ -58,10 +61,37 @@ func New(o Options) *Fetcher {
 	if o.MaxBytes == 0 {
 		o.MaxBytes = 64 << 10
 	}
+	allowed := allowList(o)
+	return &Fetcher{
+		client: &http.Client{
+			Transport: NewTransport(o),
+			Timeout:   o.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return ErrRedirect
+			},
+		},
+		maxBytes: o.MaxBytes,
+		allowed:  allowed,
+	}
+}
+
+func allowList(o Options) map[string]bool {
 	allowed := make(map[string]bool, len(o.AllowAddrs))
 	for _, a := range o.AllowAddrs {
 		allowed[a] = true
 	}
+	return allowed
+}
+
+// NewTransport is the Fetcher's transport for other requests to URLs we were given
+// (webhook deliveries): every dialled address must be public (or allow-listed), no
+// proxy, TLS 1.2 or later, o.Timeout (default 5 s) to connect and to the response
+// headers. The caller's client must refuse redirects.
+func NewTransport(o Options) *http.Transport {
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	allowed := allowList(o)
 	dialer := &net.Dialer{
 		Timeout: o.Timeout,
 		// Control runs for every address the dialer tries, after resolution.
@@ -70,13 +100,19 @@ func New(o Options) *Fetcher {
 				return nil
 			}
 			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !IsPublic(ap.Addr()) {
+			if err != nil {
+				return ErrForbiddenAddr
+			}
+			if o.AllowLoopback && ap.Addr().Unmap().IsLoopback() {
+				return nil
+			}
+			if !IsPublic(ap.Addr()) {
 				return ErrForbiddenAddr
 			}
 			return nil
 		},
 	}
-	transport := &http.Transport{
+	return &http.Transport{
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs},
 		TLSHandshakeTimeout:   o.Timeout,
@@ -85,17 +121,6 @@ func New(o Options) *Fetcher {
 		IdleConnTimeout:       30 * time.Second,
 		Proxy:                 nil, // a proxy would hide the real destination from the check
 		ForceAttemptHTTP2:     true,
-	}
-	return &Fetcher{
-		client: &http.Client{
-			Transport: transport,
-			Timeout:   o.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return ErrRedirect
-			},
-		},
-		maxBytes: o.MaxBytes,
-		allowed:  allowed,
 	}
 }
 

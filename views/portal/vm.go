@@ -108,6 +108,7 @@ type AppPageVM struct {
 	Header   AppHeaderVM
 	Connect  ConnectPanelVM
 	MCP      MCPPanelVM
+	Webhooks WebhooksPanelVM
 	Clients  ClientListVM
 	Scopes   ScopeListVM
 	Settings SettingsVM
