@@ -90,6 +90,22 @@ func Screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// ScreenshotSection saves the element matched by the CSS selector as
+// e2e/screenshots/<name>.png (a section of a long page).
+func ScreenshotSection(t *testing.T, ctx context.Context, css, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(css)))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll("screenshots", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("screenshots", name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // signInBrowser runs the email-code sign-in in the browser, reading the code from SMTP.
 func signInBrowser(t *testing.T, ctx context.Context, env *handlertest.Env, email string) {
 	t.Helper()

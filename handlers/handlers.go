@@ -16,6 +16,7 @@ import (
 	"github.com/authgpts/authgpts/handlers/account"
 	"github.com/authgpts/authgpts/handlers/admin"
 	"github.com/authgpts/authgpts/handlers/authserver"
+	"github.com/authgpts/authgpts/handlers/connections"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/portal"
 	"github.com/authgpts/authgpts/handlers/signin"
@@ -56,6 +57,8 @@ type deps struct {
 	// Fetcher fetches client ID metadata documents and client JWKS (SSRF-safe); nil: the
 	// production policy. Tests set one whose allow-list names their local HTTPS server.
 	Fetcher *safefetch.Fetcher
+	// Connections is the vault of end users' third-party accounts.
+	Connections *connections.Service
 	// WebhookPolicy is where webhook endpoints may point (the portal checks URLs with it).
 	WebhookPolicy webhook.Policy
 	// Identity sources: the GitHub endpoints (empty: github.com and api.github.com; tests
@@ -139,6 +142,7 @@ func newRouter(d deps) *gin.Engine {
 	authserver.New(authserver.Config{
 		Store: d.Store, Keys: d.Keys, Listener: d.Listener, Issuer: d.BaseURL.String(),
 		Derived: d.Derived, Now: d.Now, Log: d.Log, Fetcher: d.Fetcher, Registrations: d.Registrations,
+		Connections: d.Connections,
 	}).Register(r, browser)
 
 	// The console answers 404 to everyone but admins, signed in or not.
@@ -146,17 +150,19 @@ func newRouter(d deps) *gin.Engine {
 
 	signedIn := browser.Group("/", web.RequireUser())
 	(&portal.Handler{
-		Store:    d.Store,
-		Hasher:   d.Derived.TokenHash, // as the token endpoint hashes
-		BaseURL:  d.BaseURL.String(),
-		DevMode:  d.DevMode,
-		Now:      d.Now,
-		Webhooks: portal.Webhooks{Key: d.Derived.WebhookSecrets, Policy: d.WebhookPolicy},
-		Sources:  up,
+		Store:       d.Store,
+		Hasher:      d.Derived.TokenHash, // as the token endpoint hashes
+		BaseURL:     d.BaseURL.String(),
+		DevMode:     d.DevMode,
+		Now:         d.Now,
+		Webhooks:    portal.Webhooks{Key: d.Derived.WebhookSecrets, Policy: d.WebhookPolicy},
+		Sources:     up,
+		Connections: d.Connections,
 	}).Register(signedIn)
 	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now,
-		Hasher: d.Derived.TokenHash, BaseURL: d.BaseURL.String()}).Register(signedIn)
+		Hasher: d.Derived.TokenHash, BaseURL: d.BaseURL.String(), Connections: d.Connections}).Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
+	(&connections.Handler{Store: d.Store, Service: d.Connections, Now: d.Now}).Register(signedIn)
 
 	// A wrong method on a known machine endpoint is a JSON 405 with Allow, since its
 	// clients parse every answer (AI-CLIENTS.md M10); pages keep answering 404.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authgpts/authgpts/handlers/authserver"
+	"github.com/authgpts/authgpts/handlers/connections"
 	"github.com/authgpts/authgpts/handlers/gateway"
 	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/handlers/web"
@@ -55,6 +56,8 @@ type Config struct {
 	// SigningKeys replaces the instance's own key manager, for a test of an instance that
 	// never hears key-rotation NOTIFYs (nil: a manager that watches them).
 	SigningKeys *signingkeys.Keys
+	// ConnectionsHTTP calls third-party providers (nil: a client with a 10 s timeout).
+	ConnectionsHTTP *http.Client
 	// WebhookPolicy is where webhook endpoints may point (DevMode is added from DevMode);
 	// tests allow-list their local HTTPS receiver in it.
 	WebhookPolicy webhook.Policy
@@ -71,6 +74,10 @@ type Config struct {
 // janitorInterval is how often each instance sweeps expired codes, refresh tokens,
 // unused registrations and idle rate-limit buckets.
 const janitorInterval = 10 * time.Minute
+
+// connectionsInterval is how often each instance sends queued revocations to
+// third-party providers and sweeps abandoned connect requests.
+const connectionsInterval = time.Minute
 
 // leaseReturnInterval is how often rate-limit tokens leased and left unspent go back.
 const leaseReturnInterval = 5 * time.Second
@@ -90,6 +97,8 @@ type Server struct {
 	Registrations *ratelimit.Limiter
 	Derived       oauth.DerivedKeys // the keys derived from AUTHGPTS_SECRET
 	Handler       http.Handler      // the router
+	// Connections is the vault of end users' third-party accounts.
+	Connections *connections.Service
 
 	cfg     Config
 	log     *slog.Logger
@@ -158,7 +167,13 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		mail = s.DevMailbox
 	}
 
-	gwCfg := gateway.Config{Store: st, Keys: s.Keys, KeyHash: s.Derived.TokenHash, BaseURL: cfg.BaseURL, Notifications: s.Listener, Log: cfg.Log, Now: cfg.Now}
+	s.Connections = connections.New(connections.Config{Store: st, Vault: s.Derived.Vault, Hasher: s.Derived.TokenHash,
+		BaseURL: cfg.BaseURL.String(), HTTP: cfg.ConnectionsHTTP, Now: cfg.Now, Log: cfg.Log})
+	if err := s.Connections.Watch(s.Listener); err != nil {
+		return fail(err)
+	}
+	gwCfg := gateway.Config{Store: st, Keys: s.Keys, KeyHash: s.Derived.TokenHash, BaseURL: cfg.BaseURL, Notifications: s.Listener, Log: cfg.Log, Now: cfg.Now,
+		Connections: s.Connections}
 	if cfg.Gateway != nil {
 		cfg.Gateway(&gwCfg)
 	}
@@ -189,6 +204,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		Gateway:        s.Gateway,
 		Fetcher:        cfg.Fetcher,
 		Registrations:  s.Registrations,
+		Connections:    s.Connections,
 		WebhookPolicy:  policy,
 		GitHubWebURL:   cfg.GitHubWebURL,
 		GitHubAPIURL:   cfg.GitHubAPIURL,
@@ -223,6 +239,11 @@ func (s *Server) Start() {
 	go func() {
 		defer s.workers.Done()
 		authserver.RunJanitor(s.bg, s.Store, janitorInterval, s.cfg.Now, s.log)
+	}()
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		s.Connections.Run(s.bg, connectionsInterval)
 	}()
 	s.workers.Add(1)
 	go func() {

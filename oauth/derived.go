@@ -17,6 +17,8 @@ type DerivedKeys struct {
 	Tickets TicketSigner
 	// Rotator derives a refresh token's successor.
 	Rotator Rotator
+	// Vault seals third-party tokens and provider client secrets (Connections).
+	Vault Vault
 	// WebhookSecrets seals webhook endpoints' signing secrets (AES-256-GCM).
 	WebhookSecrets []byte
 	// UpstreamSecret seals identity-source secrets (SealSecret/OpenSecret).
@@ -41,6 +43,7 @@ func DeriveKeys(root []byte) DerivedKeys {
 		KeyEncryption:  key(PurposeKeyEncryption),
 		Tickets:        NewTicketSigner(key(PurposeConsentTicket)),
 		Rotator:        NewRotator(key(PurposeRefreshRotation)),
+		Vault:          NewVault(key(PurposeConnectionVault)),
 		WebhookSecrets: key(PurposeWebhookSecrets),
 		UpstreamSecret: key(PurposeUpstreamSecret),
 		UpstreamState:  NewHasher(key(PurposeUpstreamState)),

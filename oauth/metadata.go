@@ -20,6 +20,11 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantTokenExchange is RFC 8693 token exchange: a developer's API trades a user's
+	// access token for the user's token at a connected provider.
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// TokenTypeAccessToken is RFC 8693 §3's identifier of an OAuth access token.
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
 // BuiltinScopes are the scopes every app offers, published in scopes_supported. Apps'

@@ -12,6 +12,14 @@ type TokenResponse struct {
 	IDToken      string `json:"id_token,omitempty"`
 }
 
+// TokenExchangeResponse is an RFC 8693 §2.2.1 answer.
+type TokenExchangeResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in,omitempty"` // absent: the provider's token does not expire
+}
+
 // TokenTypeBearer is the token_type of every access token.
 const TokenTypeBearer = "Bearer"
 

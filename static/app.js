@@ -58,4 +58,44 @@
   document.addEventListener("htmx:sendError", function () {
     toast("The server could not be reached.", "Check your connection and try again.");
   });
+
+  // Connections: <a data-connect-popup href="/connections/…/start?…"> opens the connect
+  // flow in a popup when the browser allows one (else the link navigates as usual). The
+  // popup's last page posts its result to this window, at our own origin only, and
+  // closes; this page then reloads to show the linked account.
+  var connectPopup = null;
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest("a[data-connect-popup]");
+    if (!a || ev.defaultPrevented || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+    var url = new URL(a.href, window.location.href);
+    url.searchParams.set("mode", "popup");
+    connectPopup = window.open(url.toString(), "authgpts-connect", "popup,width=520,height=720");
+    if (connectPopup) ev.preventDefault();
+  });
+  window.addEventListener("message", function (ev) {
+    if (ev.origin !== window.location.origin || !connectPopup || ev.source !== connectPopup) return;
+    var d = ev.data || {};
+    if (d.type !== "authgpts:connection") return;
+    connectPopup = null;
+    if (d.status === "connected") {
+      window.location.reload();
+    } else {
+      toast("The account was not connected.", "Try again, and allow access at the provider.");
+    }
+  });
+  function reportConnection() {
+    var el = document.querySelector("[data-connection-result]");
+    if (!el || !window.opener) return;
+    window.opener.postMessage({
+      type: "authgpts:connection",
+      status: el.getAttribute("data-status"),
+      provider: el.getAttribute("data-provider")
+    }, el.getAttribute("data-origin"));
+    window.close();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", reportConnection);
+  } else {
+    reportConnection();
+  }
 })();

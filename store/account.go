@@ -82,6 +82,10 @@ func (s *Store) DeleteUser(ctx context.Context, u User, now time.Time) error {
 		if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
 			return err
 		}
+		// Tokens at other developers' providers are revoked there after the commit.
+		if err := tx.queueRevocationsOfUser(ctx, u.ID, now); err != nil {
+			return err
+		}
 		// The user.deleted webhook, before the grants and balances it looks at go.
 		var emitted int
 		if err := tx.getContext(ctx, &emitted, qEmitUserDeleted, u.ID, now); err != nil {

@@ -18,6 +18,10 @@ const (
 	// ChannelClientChanged: the portal changed a client's name, redirect URIs or secrets,
 	// or deleted it or its app (payload: the client ID).
 	ChannelClientChanged = "authgpts_client_changed"
+	// ConnectionsChannel: an app's connection providers changed ("app:<id>") or a linked
+	// account was refreshed, disconnected or revoked ("account:<id>"); every instance
+	// drops the tokens and providers it cached (handlers/connections).
+	ConnectionsChannel = "authgpts_connections"
 	// KeysChannel: a signing key was rotated (payload: the new key's ID); every instance
 	// reloads its key set.
 	KeysChannel = "authgpts_keys"

@@ -43,6 +43,9 @@ type GatewayApp struct {
 	Rules  []ScopeRule
 	Prices []RoutePrice // its prices per route (the gateway compiles them: NewPriceTable)
 	Plan   Plan
+	// HeaderConnections: the app declares a connection delivered as a header, so the
+	// gateway looks up the caller's linked accounts (apps without one never do).
+	HeaderConnections bool
 }
 
 // ScopeRule requires Scope for calls whose path (relative to /gw/<slug>) starts with
@@ -71,6 +74,9 @@ func (s *Store) GatewayAppBySlug(ctx context.Context, slug string) (GatewayApp, 
 		return GatewayApp{}, err
 	}
 	if ga.Plan, err = s.PlanByApp(ctx, ga.ID); err != nil {
+		return GatewayApp{}, err
+	}
+	if ga.HeaderConnections, err = s.HasHeaderConnections(ctx, ga.ID); err != nil {
 		return GatewayApp{}, err
 	}
 	return ga, nil

@@ -126,6 +126,10 @@ func (s *Store) RevokeGrantBy(ctx context.Context, grantID, by string, now time.
 		if _, err := tx.q.ExecContext(ctx, qRevokeGrantRefreshTokens, grantID, now); err != nil {
 			return err
 		}
+		// The user's accounts linked at the app's providers end with the grant.
+		if err := tx.revokeLinkedOfGrant(ctx, grantID, now); err != nil {
+			return err
+		}
 		if _, err = tx.q.ExecContext(ctx, qNotifyGrantRevoked, grantID); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@
 //	authgpts app create …       create an app and its first client, print JSON (cli_app.go)
 //	authgpts app list           list apps as JSON
 //	authgpts keys rotate [--alg RS256|ES256]   rotate the token signing keys
+//	authgpts connections rotate-key             re-seal connection secrets under a new key
 package main
 
 import (
@@ -42,7 +43,10 @@ const usage = `usage:
                               list apps as JSON
   authgpts keys rotate [--alg RS256|ES256]
                               rotate the signing keys (default: both; ES256 signs
-                              access tokens, RS256 ID tokens)`
+                              access tokens, RS256 ID tokens)
+  authgpts connections rotate-key
+                              re-encrypt every connection secret and token under a
+                              new vault key; prints JSON`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -75,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return appCommand(ctx, cfg, args, stdout)
 	case "keys":
 		return keysCommand(ctx, cfg, args, stdout)
+	case "connections":
+		return connectionsCommand(ctx, cfg, args, stdout)
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}

@@ -1,6 +1,7 @@
 // Package account is the end user's own page.
 //
-//	GET  /account                      who is signed in and the apps they connected
+//	GET  /account                      who is signed in, the apps they connected and their
+//	                                   linked accounts (disconnect: handlers/connections)
 //	POST /account/grants/:id/revoke    revoke a connected app (its tokens stop everywhere)
 //	POST /account/keys                 create a personal API key for a connected app (#personal-keys; shown once)
 //	POST /account/keys/revoke          revoke a personal API key (it stops on every instance)
@@ -10,9 +11,11 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,6 +38,9 @@ type Handler struct {
 	Hasher oauth.Hasher
 	// BaseURL is the public base URL; keys call <base>/gw/<slug>.
 	BaseURL string
+	// Connections sends queued revocations to third-party providers after a grant is
+	// revoked or the account deleted (nil: the background sweep sends them).
+	Connections interface{ RevokePending(ctx context.Context) int }
 }
 
 // Register mounts the account routes on a signed-in browser group.
@@ -64,8 +70,55 @@ func (h *Handler) page(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
+	linked, err := h.linkedAccounts(c, u)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	// Connect opens a popup that must keep this page as its opener (handlers/connections).
+	c.Header("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
 	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.DisplayName(),
-		Apps: connectedAppRows(rows), Keys: keys}))
+		Apps: connectedAppRows(rows), Keys: keys, Linked: linked}))
+}
+
+// linkedAccounts builds the "Linked accounts" section.
+func (h *Handler) linkedAccounts(c *gin.Context, u store.User) (account.LinkedAccountsVM, error) {
+	ctx := c.Request.Context()
+	rows, err := h.Store.LinkedAccountsByUser(ctx, u.ID)
+	if err != nil {
+		return account.LinkedAccountsVM{}, err
+	}
+	open, err := h.Store.ConnectableProviders(ctx, u.ID)
+	if err != nil {
+		return account.LinkedAccountsVM{}, err
+	}
+	connectURL := func(provider, slug string) string {
+		return "/connections/" + provider + "/start?" + url.Values{"app": {slug}, "return_to": {"/account"}}.Encode()
+	}
+	var vm account.LinkedAccountsVM
+	for _, r := range rows {
+		last := "never (the first token is still in use)"
+		if r.LastRefreshAt != nil {
+			last = r.LastRefreshAt.UTC().Format("2 Jan 2006 15:04 UTC")
+		}
+		if r.ExpiresAt == nil && r.Status == store.ConnectionActive {
+			last = "not needed (the token does not expire)"
+		}
+		vm.Accounts = append(vm.Accounts, account.LinkedAccount{ID: r.ID, Provider: r.DisplayName, AppName: r.AppName,
+			AccountName: r.AccountName, Scopes: r.Scopes, Status: r.Status, LastRefresh: last, ConnectURL: connectURL(r.Provider, r.AppSlug)})
+	}
+	for _, p := range open {
+		vm.Accounts = append(vm.Accounts, account.LinkedAccount{Provider: p.DisplayName, AppName: p.AppName, Scopes: p.Scopes,
+			ConnectURL: connectURL(p.Provider, p.AppSlug)})
+	}
+	return vm, nil
+}
+
+// revokePending sends queued provider revocations after a commit (best effort).
+func (h *Handler) revokePending(c *gin.Context) {
+	if h.Connections != nil {
+		h.Connections.RevokePending(context.WithoutCancel(c.Request.Context()))
+	}
 }
 
 func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
@@ -124,6 +177,7 @@ func (h *Handler) revokeGrant(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
+	h.revokePending(c)
 	if !web.IsPartial(c) {
 		web.Redirect(c, "/account")
 		return
@@ -208,6 +262,7 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		return
 	}
 	web.Log(c).Info("account deleted", "user_id", u.ID)
+	h.revokePending(c)
 	if err := h.Sessions.SignOut(c); err != nil {
 		web.Fail(c, err)
 		return

@@ -25,6 +25,7 @@ const (
 	msgConsentExpired = "This page expired, or it was opened for another account."
 	msgSessionEnded   = "You were signed out before you answered."
 	msgBadDocument    = "The app that sent you here describes itself with a document that could not be fetched or is not valid."
+	msgConnectFirst   = "This app needs you to connect another account before you allow it. Go back and connect it first."
 )
 
 // authorize is the authorization endpoint (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2).
@@ -174,6 +175,15 @@ func (h *Handler) authorize(c *gin.Context) {
 	if src.Kind != store.SourceEmail && src.Kind != "" { // "Not you?" signs in again at the app's provider
 		vm.SwitchURL = signin.PathUpstreamStart + "?prompt=login&app=" + url.QueryEscape(src.AppID) + "&return_to=" + url.QueryEscape(c.Request.URL.RequestURI())
 	}
+	missing, err := h.store.MissingRequiredConnections(ctx, b.app.oa.App.ID, user.ID)
+	if err != nil {
+		h.redirectError(c, redirectURI, err, req.State)
+		return
+	}
+	for _, p := range missing {
+		vm.Connect = append(vm.Connect, views.ConnectVM{Name: p.DisplayName, URL: "/connections/" + p.Provider + "/start?" +
+			url.Values{"app": {b.app.oa.App.Slug}, "return_to": {c.Request.URL.RequestURI()}}.Encode()})
+	}
 	for _, s := range req.Scopes {
 		sv := views.ScopeVM{Name: s, Required: oauth.IsRequiredScope(s)}
 		for _, as := range b.app.oa.Scopes {
@@ -184,6 +194,10 @@ func (h *Handler) authorize(c *gin.Context) {
 		vm.Scopes = append(vm.Scopes, sv)
 	}
 	c.Header("Cache-Control", "no-store")
+	if len(vm.Connect) > 0 {
+		// Connect opens a popup that must keep this page as its opener (handlers/connections).
+		c.Header("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
+	}
 	web.Render(c, http.StatusOK, views.ConsentPage(vm))
 }
 
@@ -244,6 +258,14 @@ func (h *Handler) consent(c *gin.Context) {
 		return
 	}
 
+	// A connection the app requires must be linked before Allow (the page disables it).
+	if missing, err := h.store.MissingRequiredConnections(ctx, app.oa.App.ID, user.ID); err != nil {
+		h.redirectError(c, t.RedirectURI, err, t.State)
+		return
+	} else if len(missing) > 0 {
+		h.errorPage(c, http.StatusBadRequest, msgConnectFirst)
+		return
+	}
 	approved := oauth.ApprovedScopes(t.Scopes, c.PostFormArray("scope"))
 	code := oauth.NewToken(oauth.PrefixCode)
 	req := oauth.AuthorizationRequest{

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -40,6 +41,15 @@ type Config struct {
 	// instance; RegistrationsPerMinute is that limit (zero: DefaultRegistrationsPerMinute).
 	Registrations          *ratelimit.Limiter
 	RegistrationsPerMinute int
+	// Connections hands a user's provider tokens over by RFC 8693 token exchange (nil:
+	// the grant is unsupported).
+	Connections ConnectionExchange
+}
+
+// ConnectionExchange is the token exchange of handlers/connections: userID's token at
+// the app's provider named by requestedType, or an oauth error to answer as it is.
+type ConnectionExchange interface {
+	ExchangeToken(ctx context.Context, appID, userID, requestedType string) (access string, expires time.Time, err error)
 }
 
 // DefaultRegistrationsPerMinute is generous on purpose: Claude and ChatGPT register from
@@ -67,6 +77,7 @@ type Handler struct {
 	verified verifiedTokens
 	docs     *documents
 
+	connections            ConnectionExchange
 	registrations          *ratelimit.Limiter // POST /oauth/register per client IP
 	registrationsPerMinute int
 	cimd                   *documentClients // client ID metadata documents, client JWKS
@@ -105,6 +116,7 @@ func New(cfg Config) *Handler {
 		docs:    &documents{issuer: cfg.Issuer},
 
 		registrations:          cfg.Registrations,
+		connections:            cfg.Connections,
 		registrationsPerMinute: cfg.RegistrationsPerMinute,
 		cimd:                   &documentClients{fetch: cfg.Fetcher},
 	}

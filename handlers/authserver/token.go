@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,6 +26,11 @@ func (h *Handler) token(c *gin.Context) {
 	grantType := form.Get("grant_type")
 	switch grantType {
 	case oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantClientCredentials:
+	case oauth.GrantTokenExchange:
+		if h.connections == nil {
+			writeError(c, oauth.ErrUnsupportedGrantType.WithDescription("Token exchange is not available."), false)
+			return
+		}
 	case "":
 		writeError(c, oauth.ErrInvalidRequest.WithDescription("The grant_type parameter is missing."), false)
 		return
@@ -45,6 +51,15 @@ func (h *Handler) token(c *gin.Context) {
 		resp, err = h.exchangeCode(c, client, form)
 	case oauth.GrantRefreshToken:
 		resp, err = h.refresh(c, client, form)
+	case oauth.GrantTokenExchange:
+		var ex oauth.TokenExchangeResponse
+		if ex, err = h.tokenExchange(ctx, client, form); err != nil {
+			writeError(c, err, false)
+			return
+		}
+		tokensIssued.WithLabelValues(grantType).Inc()
+		writeJSON(c, ex)
+		return
 	default:
 		resp, err = h.clientCredentials(client, form)
 	}
@@ -385,4 +400,45 @@ func quoteScope(s string) string {
 		return "(too long)"
 	}
 	return "'" + s + "'"
+}
+
+var errSubjectToken = oauth.ErrInvalidGrant.WithDescription("The subject_token is not a valid access token of a user of this app.")
+
+// tokenExchange is RFC 8693 for connections: the app's service client trades a user's
+// access token for this app for the user's token at one of the app's providers
+// (requested_token_type urn:authgpts:connection:<provider>).
+func (h *Handler) tokenExchange(ctx context.Context, client *clientEntry, form url.Values) (oauth.TokenExchangeResponse, error) {
+	if client.oc.Client.Kind != store.ClientKindService || client.app == nil {
+		return oauth.TokenExchangeResponse{}, oauth.ErrUnauthorizedClient.WithDescription("Only the app's service client may exchange tokens.")
+	}
+	subject := form.Get("subject_token")
+	if subject == "" || form.Get("requested_token_type") == "" {
+		return oauth.TokenExchangeResponse{}, oauth.ErrInvalidRequest.WithDescription("subject_token and requested_token_type are required.")
+	}
+	if form.Get("subject_token_type") != oauth.TokenTypeAccessToken {
+		return oauth.TokenExchangeResponse{}, oauth.ErrInvalidRequest.WithDescription("subject_token_type must be " + oauth.TokenTypeAccessToken + ".")
+	}
+	if strings.HasPrefix(subject, oauth.PrefixRefreshToken) {
+		return oauth.TokenExchangeResponse{}, errSubjectToken
+	}
+	now := h.now()
+	// The subject token must be live and for this app (its aud is the app's resource):
+	// a token of another app's user names nobody here.
+	info, err := h.introspectToken(ctx, subject, client.app, now)
+	if err != nil {
+		return oauth.TokenExchangeResponse{}, err
+	}
+	if !info.Active || info.GrantID == "" {
+		return oauth.TokenExchangeResponse{}, errSubjectToken
+	}
+	rtt := form.Get("requested_token_type")
+	access, expires, err := h.connections.ExchangeToken(ctx, client.app.oa.App.ID, info.Sub, rtt)
+	if err != nil {
+		return oauth.TokenExchangeResponse{}, err
+	}
+	resp := oauth.TokenExchangeResponse{AccessToken: access, IssuedTokenType: rtt, TokenType: oauth.TokenTypeBearer}
+	if !expires.IsZero() {
+		resp.ExpiresIn = max(int64(expires.Sub(now).Seconds()), 1)
+	}
+	return resp, nil
 }

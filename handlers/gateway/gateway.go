@@ -30,13 +30,21 @@ type KeySource interface {
 	VerifyAccessToken(ctx context.Context, token string, now time.Time, issuer string) (oauth.AccessClaims, error)
 }
 
+// ConnectionHeaders gives the X-AuthGPTs-Connection-<provider> headers of a user's call
+// to an app (handlers/connections implements it). The gateway asks only for apps that
+// declare a connection delivered by header.
+type ConnectionHeaders interface {
+	HeaderValues(ctx context.Context, appID, userID string) (http.Header, error)
+}
+
 // Config holds the gateway's dependencies and tunables; zero tunables get defaults.
 type Config struct {
 	Store         *store.Store
 	Keys          KeySource
-	KeyHash       oauth.Hasher  // hashes API keys as the portal stored them (DerivedKeys.TokenHash)
-	BaseURL       *url.URL      // the issuer; resources are BaseURL + /gw/<slug>[/…]
-	Notifications Notifications // the shared LISTEN connection; nil: no cross-instance invalidation (one instance only)
+	KeyHash       oauth.Hasher      // hashes API keys as the portal stored them (DerivedKeys.TokenHash)
+	Connections   ConnectionHeaders // nil: no connection headers
+	BaseURL       *url.URL          // the issuer; resources are BaseURL + /gw/<slug>[/…]
+	Notifications Notifications     // the shared LISTEN connection; nil: no cross-instance invalidation (one instance only)
 	Log           *slog.Logger
 	Now           func() time.Time
 

@@ -48,13 +48,14 @@ const maxRouteLen = 256
 // call is the per-request state shared between serve and the reverse proxy's hooks.
 type call struct {
 	target    *url.URL
-	rest      *url.URL  // path (and raw path) below /gw/<slug>
-	caller    *verified // the verified token: its identity headers
-	assertion []string  // the X-AuthGPTs-Assertion value
-	status    int       // upstream status; 0 when it never answered
-	headerAt  time.Time // when the upstream's response headers arrived
-	failed    bool      // the proxy's ErrorHandler ran
-	report    report    // the upstream's AuthGPTs-Credits and AuthGPTs-Upstream-Cost
+	rest      *url.URL    // path (and raw path) below /gw/<slug>
+	caller    *verified   // the verified token: its identity headers
+	assertion []string    // the X-AuthGPTs-Assertion value
+	status    int         // upstream status; 0 when it never answered
+	headerAt  time.Time   // when the upstream's response headers arrived
+	failed    bool        // the proxy's ErrorHandler ran
+	linked    http.Header // X-AuthGPTs-Connection-<provider> of the calling user; nil for most apps
+	report    report      // the upstream's AuthGPTs-Credits and AuthGPTs-Upstream-Cost
 	// refund gives back the call's credits; the proxy hooks run it before the caller
 	// sees a 5xx or 502, so a client that reads its balance next sees the refund.
 	refund   func() bool
@@ -183,6 +184,15 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	if err != nil {
 		web.Log(c).Error("gateway: sign assertion", "app_id", app.ID, "err", err)
 		return unavailable(w)
+	}
+
+	// Only apps that declare a header connection pay for the lookup; only a user's
+	// token (never a service client's) carries that user's linked accounts.
+	if app.HeaderConnections && v.claims.GrantID != "" && g.cfg.Connections != nil {
+		if cl.linked, err = g.cfg.Connections.HeaderValues(r.Context(), app.ID, v.claims.Subject); err != nil {
+			web.Log(c).Error("gateway: connection tokens", "app_id", app.ID, "err", err)
+			return unavailable(w)
+		}
 	}
 
 	// Credits last: nothing is held for a call refused above. The route's price is held
@@ -533,6 +543,9 @@ func (g *Gateway) newProxy() *httputil.ReverseProxy {
 				h[kv.key] = kv.value
 			}
 			h[canonAssertion] = cl.assertion
+			for k, v := range cl.linked {
+				h[k] = v
+			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			cl := resp.Request.Context().Value(callKey{}).(*call)

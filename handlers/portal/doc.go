@@ -26,6 +26,8 @@
 //	POST /dashboard/apps/:slug/plan                  #prices (+ #connect-panel): monthly allowance, top-up URL
 //	POST /dashboard/apps/:slug/keys                  #api-keys; the new developer key shown once
 //	POST /dashboard/apps/:slug/keys/revoke           #api-keys; the key stops on every instance
+//	POST /dashboard/apps/:slug/connections           #connection-list; the provider secret is sealed, never shown
+//	POST /dashboard/apps/:slug/connections/delete    #connection-list
 //	POST /dashboard/apps/:slug/clients/:client/name                   #client-name
 //	POST /dashboard/apps/:slug/clients/:client/redirect-uris          #redirect-uris
 //	POST /dashboard/apps/:slug/clients/:client/redirect-uris/presets  #redirect-uris (known AI callbacks)

@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gin-gonic/gin"
 
+	"github.com/authgpts/authgpts/handlers/connections"
 	"github.com/authgpts/authgpts/handlers/signin"
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/oauth"
@@ -28,6 +29,8 @@ type Handler struct {
 	// DevMode allows http:// upstreams on loopback hosts.
 	DevMode bool
 	Now     func() time.Time
+	// Connections seals provider secrets and names the connect callback URL.
+	Connections *connections.Service
 	// Webhooks seals endpoints' secrets and checks their URLs.
 	Webhooks Webhooks
 	// Sources validates OpenID Connect issuers (discovery through the SSRF guard) and
@@ -54,6 +57,8 @@ func (h *Handler) Register(r gin.IRoutes) {
 	r.POST("/dashboard/apps/:slug/plan", h.updatePlan)
 	r.POST("/dashboard/apps/:slug/keys", h.createAPIKey)
 	r.POST("/dashboard/apps/:slug/keys/revoke", h.revokeAPIKey)
+	r.POST("/dashboard/apps/:slug/connections", h.createConnection)
+	r.POST("/dashboard/apps/:slug/connections/delete", h.deleteConnection)
 	r.POST("/dashboard/apps/:slug/webhooks", h.createWebhookEndpoint)
 	r.POST("/dashboard/apps/:slug/webhooks/threshold", h.updateCreditsLowThreshold)
 	r.GET("/dashboard/apps/:slug/webhooks/:endpoint", h.webhookDeliveriesPage)

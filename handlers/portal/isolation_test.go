@@ -21,6 +21,7 @@ func snapshot(t *testing.T, env *handlertest.Env) string {
 		`SELECT row_to_json(s)::text FROM (SELECT app_id, name, description, is_default FROM app_scopes ORDER BY app_id, name) s`,
 		`SELECT row_to_json(c)::text FROM (SELECT id, name, kind, redirect_uris, updated_at FROM clients ORDER BY id) c`,
 		`SELECT row_to_json(x)::text FROM (SELECT id, client_id, expires_at FROM client_secrets ORDER BY id) x`,
+		`SELECT row_to_json(p)::text FROM (SELECT id, app_id, provider, client_id, scopes, required, delivery FROM connection_providers ORDER BY id) p`,
 		`SELECT row_to_json(w)::text FROM (SELECT id, url, events, secret_hint, previous_until, disabled_at, updated_at FROM webhook_endpoints ORDER BY id) w`,
 		`SELECT row_to_json(d)::text FROM (SELECT id, state, next_attempt_at FROM webhook_deliveries ORDER BY id) d`,
 		`SELECT row_to_json(s)::text FROM (SELECT app_id, credits_low_threshold FROM webhook_settings ORDER BY app_id) s`,
@@ -54,6 +55,7 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		t.Fatal(attempts, err)
 	}
 	hxPost(t, env, owner, appURL(ca.app)+"/scopes", url.Values{"name": {"private:read"}, "description": {"Private"}, "is_default": {"on"}})
+	hxPost(t, env, owner, appURL(ca.app)+"/connections", url.Values{"preset": {"github"}, "client_id": {"Iv1.owner"}, "client_secret": {"owner-secret"}})
 	// The intruder has an app of their own: the owner's client under the intruder's
 	// app must be refused too.
 	theirs := createApp(t, env, intruder, "Theirs", "")
@@ -71,6 +73,8 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		{app + "/scopes/update", url.Values{"name": {"private:read"}, "description": {"Mine now"}}},
 		{app + "/scopes/delete", url.Values{"name": {"private:read"}}},
 		{app + "/clients", url.Values{"name": {"Backdoor"}, "kind": {"gpt"}}},
+		{app + "/connections", url.Values{"preset": {"google"}, "provider": {"stolen"}, "client_id": {"x"}, "client_secret": {"y"}}},
+		{app + "/connections/delete", url.Values{"provider": {"github"}}},
 		{app + "/webhooks", url.Values{"webhook_url": {rc.URL + "/stolen"}, "events": {"user.connected"}}},
 		{app + "/webhooks/threshold", url.Values{"credits_low_threshold": {"7"}}},
 		{hook, nil},
@@ -137,7 +141,8 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		if r.form != nil {
 			method = http.MethodPost
 		}
-		if strings.HasSuffix(r.path, "/delete") && !strings.Contains(r.path, "/scopes/") && !strings.Contains(r.path, "/redirect-uris/") {
+		if strings.HasSuffix(r.path, "/delete") && !strings.Contains(r.path, "/scopes/") && !strings.Contains(r.path, "/redirect-uris/") &&
+			!strings.Contains(r.path, "/connections/") {
 			continue
 		}
 		if resp, body := do(t, env, owner, method, r.path, r.form, true); resp.StatusCode >= 300 {

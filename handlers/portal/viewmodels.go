@@ -175,6 +175,10 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 	if err != nil {
 		return view.AppPageVM{}, err
 	}
+	conns, err := h.connectionListVM(ctx, a, view.NewConnectionFormVM{})
+	if err != nil {
+		return view.AppPageVM{}, err
+	}
 	webhooks, err := h.webhooksPanelVM(ctx, a)
 	if err != nil {
 		return view.AppPageVM{}, err
@@ -184,18 +188,19 @@ func (h *Handler) appPageVM(ctx context.Context, u store.User, a store.App) (vie
 		return view.AppPageVM{}, err
 	}
 	return view.AppPageVM{
-		Chrome:   chrome(u, a.Name),
-		Header:   appHeaderVM(a, URLsFor(h.BaseURL, a)),
-		Connect:  connect,
-		MCP:      mcp,
-		Webhooks: webhooks,
-		Clients:  clientListVM(a, d.clients),
-		Scopes:   scopeListVM(a, d.scopes),
-		Identity: h.identityVM(a, src),
-		Prices:   prices,
-		Keys:     keys,
-		Settings: settingsVM(a, h.DevMode),
-		Danger:   view.DangerVM{AppURL: AppURL(a.Slug), Slug: a.Slug},
+		Chrome:      chrome(u, a.Name),
+		Header:      appHeaderVM(a, URLsFor(h.BaseURL, a)),
+		Connect:     connect,
+		MCP:         mcp,
+		Webhooks:    webhooks,
+		Connections: conns,
+		Clients:     clientListVM(a, d.clients),
+		Scopes:      scopeListVM(a, d.scopes),
+		Identity:    h.identityVM(a, src),
+		Prices:      prices,
+		Keys:        keys,
+		Settings:    settingsVM(a, h.DevMode),
+		Danger:      view.DangerVM{AppURL: AppURL(a.Slug), Slug: a.Slug},
 	}, nil
 }
 

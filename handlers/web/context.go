@@ -66,3 +66,9 @@ func get[T any](c *gin.Context, key ctxKey) (T, bool) {
 	t, ok := v.(T)
 	return t, ok
 }
+
+// SessionHash returns the hash of the browser session's ID, which outbound
+// authorization requests are bound to (Connections: state of another session fails).
+func SessionHash(c *gin.Context) ([]byte, bool) {
+	return get[[]byte](c, keySessionHash)
+}

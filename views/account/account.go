@@ -13,6 +13,7 @@ type PageVM struct {
 	Email  string
 	Apps   []ConnectedApp
 	Keys   PersonalKeysVM
+	Linked LinkedAccountsVM
 	Notice string
 }
 
@@ -35,6 +36,48 @@ type KeyApp struct {
 	Scopes     []string
 	Form       portal.NewKeyFormVM
 	Open       bool // the form is shown open (it has errors)
+}
+
+// LinkedAccountsVM is the "Linked accounts" section: third-party accounts the user
+// linked for apps, and the providers of allowed apps not linked yet.
+type LinkedAccountsVM struct {
+	Accounts []LinkedAccount
+}
+
+// LinkedAccount is one provider row of the section. ID is empty when not linked yet.
+type LinkedAccount struct {
+	ID          string
+	Provider    string // display name
+	AppName     string
+	AccountName string
+	Scopes      []string
+	Status      string // active, needs_reauthorization, revoked; "" when not linked
+	LastRefresh string
+	ConnectURL  string // /connections/<provider>/start?app=<slug>&return_to=/account
+}
+
+// StatusLabel is the status as people read it.
+func (l LinkedAccount) StatusLabel() string {
+	switch l.Status {
+	case "active":
+		return "Active"
+	case "needs_reauthorization":
+		return "Needs reauthorization"
+	case "revoked":
+		return "Revoked"
+	}
+	return "Not connected"
+}
+
+// StatusClass colours the status badge.
+func (l LinkedAccount) StatusClass() string {
+	switch l.Status {
+	case "active":
+		return "rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-700"
+	case "needs_reauthorization":
+		return "rounded-full bg-amber-50 px-2 py-0.5 text-xs font-medium text-amber-800"
+	}
+	return "rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600"
 }
 
 // ConnectedApp is one live grant, formatted.

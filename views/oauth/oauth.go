@@ -29,6 +29,15 @@ type ConsentVM struct {
 
 	// Prices is what calls cost when the app is metered (nil otherwise).
 	Prices *components.PriceListProps
+	// Connect lists the accounts the app requires that the user has not linked yet:
+	// Allow waits until they are connected.
+	Connect []ConnectVM
+}
+
+// ConnectVM is one required connection on the consent page.
+type ConnectVM struct {
+	Name string // the provider's display name
+	URL  string // /connections/<provider>/start?app=<slug>&return_to=<this page>
 }
 
 // Client origins shown on the consent page.

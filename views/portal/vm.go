@@ -118,6 +118,8 @@ type AppPageVM struct {
 	Keys     APIKeysVM
 	Settings SettingsVM
 	Danger   DangerVM
+	// Connections is the "Connections" section.
+	Connections ConnectionListVM
 }
 
 // ConnectPanelVM shows the GPT editor values of the app's first GPT-action client.
@@ -407,4 +409,61 @@ func defaultTitle(on bool) string {
 		return "Granted when a client asks for no scope. Click to make it optional."
 	}
 	return "Granted only when a client asks for it. Click to make it a default."
+}
+
+// IDConnectionList is the region of an app's connections.
+const IDConnectionList = "connection-list"
+
+// ConnectionListVM is the app's "Connections" section: the providers it declares and
+// the form to add one. Secrets are never part of it.
+type ConnectionListVM struct {
+	AppURL      string
+	CallbackURL string // <base>/connections/callback, to register at every provider
+	Providers   []ConnectionRow
+	Presets     []ConnectionPreset
+	Form        NewConnectionFormVM
+}
+
+// ConnectionRow is one declared provider.
+type ConnectionRow struct {
+	Provider    string // slug
+	DisplayName string
+	Preset      string
+	ClientID    string
+	Scopes      []string
+	Required    bool
+	Delivery    string // header | exchange
+	Configured  bool   // a client ID and secret are stored
+	HeaderName  string // X-AuthGPTs-Connection-<provider>
+	Linked      int    // how many users linked an account
+}
+
+// ConnectionPreset is one option of the preset select.
+type ConnectionPreset struct{ Value, Label string }
+
+// NewConnectionFormVM is what was typed in the "Add a connection" form (never the secret).
+type NewConnectionFormVM struct {
+	Preset       string
+	Provider     string
+	DisplayName  string
+	AuthorizeURL string
+	TokenURL     string
+	RevokeURL    string
+	UserinfoURL  string
+	Scopes       string
+	ClientID     string
+	Required     bool
+	Delivery     string
+	AuthStyle    string
+	PKCE         bool
+	Errors       Errors
+	Notice       string
+}
+
+// DeliveryLabel is how the API gets the token, as people read it.
+func (r ConnectionRow) DeliveryLabel() string {
+	if r.Delivery == "header" {
+		return "Gateway header " + r.HeaderName
+	}
+	return "Token exchange at /oauth/token"
 }
