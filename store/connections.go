@@ -343,6 +343,9 @@ func (s *Store) SaveLinkedAccount(ctx context.Context, l LinkedAccount, now time
 			l.AccountName, pq.Array(l.Scopes), l.KeyID, l.AccessSealed, l.RefreshSealed, l.ExpiresAt, now); err != nil {
 			return err
 		}
+		if err := tx.emitConnectionEvents(ctx, []string{l.ID}, EventConnectionLinked, "", now); err != nil {
+			return err
+		}
 		_, err := tx.q.ExecContext(ctx, qNotifyConnections, "account:"+l.ID)
 		return err
 	}))
@@ -397,6 +400,9 @@ func (s *Store) DisconnectLinkedAccount(ctx context.Context, userID, id string, 
 		if _, err := tx.q.ExecContext(ctx, qQueueRevocationOf+` AND l.user_id = $3`, id, now, userID); err != nil {
 			return err
 		}
+		if err := tx.emitConnectionEvents(ctx, []string{id}, EventConnectionRevoked, RevokedByUser, now); err != nil {
+			return err
+		}
 		if err := tx.execOne(ctx, "delete linked account", qDeleteLinkedOfUser, id, userID); err != nil {
 			return err
 		}
@@ -417,6 +423,9 @@ func (s *Store) revokeLinkedOfGrant(ctx context.Context, grantID string, now tim
 		return nil
 	}
 	if _, err := s.q.ExecContext(ctx, qRevokeLinked, pq.Array(ids), now); err != nil {
+		return err
+	}
+	if err := s.emitConnectionEvents(ctx, ids, EventConnectionRevoked, "grant_revoked", now); err != nil {
 		return err
 	}
 	for _, id := range ids {

@@ -17,8 +17,8 @@ const (
 	EventUserDeleted         = "user.deleted"          // the user deleted their account (DeleteUser)
 	EventCreditsLow          = "credits.low"           // a balance fell below the app's threshold
 	EventCreditsExhausted    = "credits.exhausted"     // a balance fell below one call's price
-	EventConnectionLinked    = "connection.linked"     // reserved for connections (not emitted yet)
-	EventConnectionRevoked   = "connection.revoked"    // reserved for connections (not emitted yet)
+	EventConnectionLinked    = "connection.linked"     // a user linked (or relinked) a third-party account (SaveLinkedAccount)
+	EventConnectionRevoked   = "connection.revoked"    // a linked account was disconnected or its grant revoked
 	EventClientSecretRotated = "client.secret_rotated" // RotateClientSecret
 	// EventTest is sent to one endpoint by the portal's "Send test event".
 	EventTest = "webhook.test"
@@ -53,6 +53,15 @@ const (
 		         'app', jsonb_build_object('id', a.id, 'slug', a.slug),
 		         'user', jsonb_build_object('id', u.id, 'email', CASE WHEN 'email' = ANY (g.scopes) THEN u.email END),
 		         'client_id', g.client_id, 'grant_id', g.id, 'scopes', to_jsonb(g.scopes), 'reason', $3::text))`
+	// Connection events carry the app, the user, the provider and the account's name at
+	// the provider, never a token; $1 is a list of linked-account IDs.
+	qEmitConnectionEvents = `
+		SELECT count(webhook_emit(p.app_id, $2, jsonb_strip_nulls(jsonb_build_object(
+		         'app', jsonb_build_object('id', a.id, 'slug', a.slug),
+		         'user', jsonb_build_object('id', l.user_id),
+		         'provider', p.provider, 'account_name', NULLIF(l.account_name, ''), 'reason', $3::text)), $4))
+		  FROM linked_accounts l JOIN connection_providers p ON p.id = l.provider_id JOIN apps a ON a.id = p.app_id
+		 WHERE l.id = ANY ($1::uuid[])`
 	qEmitGrantEvent = `
 		SELECT webhook_emit(g.app_id, $2, ` + grantEventData + `, $4)
 		  FROM grants g JOIN apps a ON a.id = g.app_id JOIN users u ON u.id = g.user_id
@@ -503,6 +512,17 @@ func (s *Store) PruneWebhookEvents(ctx context.Context, before time.Time) (int64
 }
 
 // emitGrantEvent writes a grant's event to the outbox (in the caller's transaction).
+// emitConnectionEvents writes eventType for the linked accounts ids (reason "" for
+// connection.linked), in the caller's transaction.
+func (s *Store) emitConnectionEvents(ctx context.Context, ids []string, eventType, reason string, now time.Time) error {
+	var n int
+	var r *string
+	if reason != "" {
+		r = &reason
+	}
+	return s.getContext(ctx, &n, qEmitConnectionEvents, pq.Array(ids), eventType, r, now)
+}
+
 func (s *Store) emitGrantEvent(ctx context.Context, grantID, eventType, reason string, now time.Time) error {
 	var r any
 	if reason != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authgpts/authgpts/handlers/handlertest"
 	"github.com/authgpts/authgpts/store"
+	"github.com/authgpts/authgpts/store/webhook"
 )
 
 // TestConnect_AnotherAuthGPTsIsTheProvider runs the whole lifecycle against a second,
@@ -25,6 +26,9 @@ func TestConnect_AnotherAuthGPTsIsTheProvider(t *testing.T) {
 		AuthorizeURL: prov.BaseURL + "/oauth/authorize", TokenURL: prov.BaseURL + "/oauth/token",
 		RevokeURL: prov.BaseURL + "/oauth/revoke", UserinfoURL: prov.BaseURL + "/oauth/userinfo",
 		ClientID: provApp.Client.ID, Scopes: []string{"openid", "email"}, PKCE: true}, provApp.Secret)
+
+	// The developer's systems hear of the link and of the disconnection (webhooks).
+	subscribeConnectionEvents(t, w)
 
 	email := handlertest.UniqueEmail(t, "user")
 	u := w.env.SignIn(t, email)
@@ -96,9 +100,58 @@ func TestConnect_AnotherAuthGPTsIsTheProvider(t *testing.T) {
 	if st := userinfo(t, prov.BaseURL, tok.Access); st != http.StatusUnauthorized {
 		t.Fatalf("provider userinfo after disconnect = %d, want 401 (revoked)", st)
 	}
+	events := connectionEvents(t, w)
+	if len(events) != 2 || events[0].Type != store.EventConnectionLinked || events[1].Type != store.EventConnectionRevoked ||
+		!strings.Contains(events[0].Payload, `"provider": "acme"`) || !strings.Contains(events[0].Payload, user.ID) ||
+		!strings.Contains(events[1].Payload, `"reason": "user"`) {
+		t.Errorf("webhook events %+v, want connection.linked then connection.revoked (reason user) for acme and the user", events)
+	}
+	for _, ev := range events {
+		if strings.Contains(ev.Payload, tok.Access) {
+			t.Error("a webhook payload holds the provider token")
+		}
+	}
 	if strings.Contains(w.env.Logs.String(), tok.Access) {
 		t.Fatal("the token appears in the logs")
 	}
+}
+
+// subscribeConnectionEvents gives the world's app a webhook endpoint for the connection
+// events, so that they are written to the outbox.
+func subscribeConnectionEvents(t *testing.T, w *world) {
+	t.Helper()
+	id := store.NewUUID()
+	secret := webhook.NewSecret()
+	sealed, err := webhook.Seal(w.env.Instance.Derived.WebhookSecrets, id, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.env.Store.CreateWebhookEndpoint(context.Background(), w.app.App.ID, store.NewWebhookEndpoint{ID: id,
+		URL: "https://hooks.example.test/authgpts", Events: []string{store.EventConnectionLinked, store.EventConnectionRevoked},
+		SecretSealed: sealed, SecretHint: webhook.SecretHint(secret)}, w.env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type outboxEvent struct{ Type, Payload string }
+
+// connectionEvents returns the app's outbox events in the order they were written.
+func connectionEvents(t *testing.T, w *world) []outboxEvent {
+	t.Helper()
+	var out []outboxEvent
+	rows, err := w.env.Store.DB().Query(`SELECT type, payload FROM webhook_events WHERE app_id = $1 ORDER BY created_at, id`, w.app.App.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e outboxEvent
+		if err := rows.Scan(&e.Type, &e.Payload); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func userinfo(t *testing.T, base, token string) int {
