@@ -109,3 +109,15 @@ func validJSONValue(v any) bool {
 	}
 	return true
 }
+
+// Truncate cuts s to at most n bytes, at a character boundary, for a value quoted in a
+// log line or an error message.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

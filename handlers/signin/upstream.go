@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,7 +146,7 @@ func (u *Upstream) resolve(ctx context.Context, provider, appID string) (source,
 		if len(s.scopes) == 0 {
 			s.scopes = []string{oidc.ScopeOpenID, "email"}
 		}
-		if !contains(s.scopes, oidc.ScopeOpenID) {
+		if !slices.Contains(s.scopes, oidc.ScopeOpenID) {
 			s.scopes = append([]string{oidc.ScopeOpenID}, s.scopes...)
 		}
 	case store.SourceGitHub:
@@ -311,7 +312,7 @@ func (u *Upstream) callback(c *gin.Context) {
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		web.Log(c).Info("upstream sign-in: provider answered an error", "error", truncate(e, 64))
+		web.Log(c).Info("upstream sign-in: provider answered an error", "error", oauth.Truncate(e, 64))
 		msg := msgUpstreamError
 		if e == "access_denied" {
 			msg = "You cancelled the sign-in at the provider, so you were not signed in."
@@ -575,25 +576,9 @@ func exchangeReason(err error) string {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		if re.ErrorCode != "" {
-			return truncate(re.ErrorCode, 64)
+			return oauth.Truncate(re.ErrorCode, 64)
 		}
 		return "status " + strconv.Itoa(re.Response.StatusCode)
 	}
 	return "transport error"
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/authgpts/authgpts/oauth"
 	"github.com/authgpts/authgpts/oauth/safefetch"
 )
 
@@ -124,9 +126,9 @@ func (d *Discovery) Discover(ctx context.Context, issuer string) (*Provider, err
 		return nil, errors.New("The discovery document lacks authorization_endpoint, token_endpoint or jwks_uri.")
 	case !strings.HasPrefix(meta.AuthorizationURL, "https://") || !strings.HasPrefix(meta.TokenURL, "https://") || !strings.HasPrefix(meta.JWKSURI, "https://"):
 		return nil, errors.New("The provider's endpoints must all be https.")
-	case len(meta.ResponseTypes) > 0 && !contains(meta.ResponseTypes, "code"):
+	case len(meta.ResponseTypes) > 0 && !slices.Contains(meta.ResponseTypes, "code"):
 		return nil, errors.New("The provider does not offer the authorization code flow (response_types_supported).")
-	case len(meta.Challenges) > 0 && !contains(meta.Challenges, "S256"):
+	case len(meta.Challenges) > 0 && !slices.Contains(meta.Challenges, "S256"):
 		return nil, errors.New("The provider does not offer PKCE with S256 (code_challenge_methods_supported).")
 	}
 	return &Provider{OIDC: p, ISSParameter: meta.ISSParameter}, nil
@@ -152,7 +154,7 @@ func discoveryError(err error) error {
 	var mismatch *oidc.IssuerMismatchError
 	switch {
 	case errors.As(err, &mismatch):
-		return fmt.Errorf("The discovery document names the issuer %q, not this URL; enter exactly the issuer it names.", truncate(mismatch.Discovered, 200))
+		return fmt.Errorf("The discovery document names the issuer %q, not this URL; enter exactly the issuer it names.", oauth.Truncate(mismatch.Discovered, 200))
 	case errors.Is(err, safefetch.ErrForbiddenAddr):
 		return errors.New("The issuer's host resolves to a private or loopback address; it must be reachable on the public internet.")
 	case errors.Is(err, safefetch.ErrNotHTTPS):
@@ -167,22 +169,6 @@ func discoveryError(err error) error {
 		return errors.New("The discovery document at <issuer>/.well-known/openid-configuration is not valid JSON.")
 	}
 	return errors.New("We could not fetch <issuer>/.well-known/openid-configuration: the server did not answer with a discovery document.")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // IDClaims are the verified claims of an upstream ID token that sign-in uses.
