@@ -38,9 +38,12 @@ type Handler struct {
 	Hasher oauth.Hasher
 	// BaseURL is the public base URL; keys call <base>/gw/<slug>.
 	BaseURL string
-	// Connections sends queued revocations to third-party providers after a grant is
-	// revoked or the account deleted (nil: the background sweep sends them).
-	Connections interface{ RevokePending(ctx context.Context) int }
+	// Connections forgets the user's cached third-party tokens and sends queued
+	// revocations to the providers after a grant is revoked or the account deleted
+	// (nil: the NOTIFY and the background sweep do it).
+	Connections interface {
+		AccountsEnded(ctx context.Context, userID string)
+	}
 }
 
 // Register mounts the account routes on a signed-in browser group.
@@ -114,10 +117,10 @@ func (h *Handler) linkedAccounts(c *gin.Context, u store.User) (account.LinkedAc
 	return vm, nil
 }
 
-// revokePending sends queued provider revocations after a commit (best effort).
-func (h *Handler) revokePending(c *gin.Context) {
+// accountsEnded tells the vault, after a commit, that userID's linked accounts ended.
+func (h *Handler) accountsEnded(c *gin.Context, userID string) {
 	if h.Connections != nil {
-		h.Connections.RevokePending(context.WithoutCancel(c.Request.Context()))
+		h.Connections.AccountsEnded(context.WithoutCancel(c.Request.Context()), userID)
 	}
 }
 
@@ -177,7 +180,7 @@ func (h *Handler) revokeGrant(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	h.revokePending(c)
+	h.accountsEnded(c, u.ID)
 	if !web.IsPartial(c) {
 		web.Redirect(c, "/account")
 		return
@@ -262,7 +265,7 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		return
 	}
 	web.Log(c).Info("account deleted", "user_id", u.ID)
-	h.revokePending(c)
+	h.accountsEnded(c, u.ID)
 	if err := h.Sessions.SignOut(c); err != nil {
 		web.Fail(c, err)
 		return

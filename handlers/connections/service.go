@@ -507,6 +507,15 @@ func (s *Service) Disconnect(ctx context.Context, userID, id string) error {
 	return nil
 }
 
+// AccountsEnded is called after a commit that ended userID's linked accounts (a grant
+// revoked, the account deleted): this instance forgets their cached tokens at once,
+// without waiting for its own NOTIFY, and the queued revocations go to the providers.
+func (s *Service) AccountsEnded(ctx context.Context, userID string) {
+	suffix := "/" + userID
+	s.tokens.Evict(func(k string, _ cachedToken) bool { return strings.HasSuffix(k, suffix) })
+	s.RevokePending(ctx)
+}
+
 // RevokePending sends the queued revocations to their providers (RFC 7009): the refresh
 // token, then the access token. Best effort: failures are logged (without tokens) and
 // retried by the next call on any instance. It returns how many were done.
