@@ -67,3 +67,45 @@ func TestBrowser_AccountConnectedApps(t *testing.T) {
 	}
 	Screenshot(t, ctx, "account-revoked")
 }
+
+// TestBrowser_LinkIdentities signs in with one identity, then another through the
+// page's "sign in with another identity" link, and links them from the offer, at
+// desktop and phone widths.
+func TestBrowser_LinkIdentities(t *testing.T) {
+	env := handlertest.New(t)
+	for _, size := range []struct {
+		name          string
+		width, height int
+	}{{"desktop", 1280, 900}, {"phone", 375, 800}} {
+		first, second := handlertest.UniqueEmail(t, "first"), handlertest.UniqueEmail(t, "second")
+		ctx := NewBrowser(t, size.width, size.height)
+		signInBrowser(t, ctx, env, first)
+		if err := chromedp.Do(ctx, chromedp.Navigate(env.BaseURL+"/account")); err != nil {
+			t.Fatalf("account page: %v", err)
+		}
+		another, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid="sign-in-another"]`), "href"))
+		if err != nil || !another.Exists {
+			t.Fatalf("the account page lacks the link to sign in with another identity: %v", err)
+		}
+		env.Clock.Advance(2 * time.Minute)
+		signInBrowserAt(t, ctx, env, another.Value, second)
+		err = chromedp.Do(ctx, chromedp.Navigate(env.BaseURL+"/account"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="link-offer"]`)))
+		if err != nil {
+			t.Fatalf("the link offer after the second sign-in: %v", err)
+		}
+		if overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); err != nil || overflow {
+			t.Errorf("the account page with the offer scrolls sideways at %d px (%v)", size.width, err)
+		}
+		ScreenshotSection(t, ctx, `[data-testid="identities"]`, "account-link-offer-"+size.name)
+		err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="link-identity"]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="link-offer"]`)))
+		if err != nil {
+			t.Fatalf("link in the browser: %v", err)
+		}
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="identity"]').length`))
+		if err != nil || n != 2 {
+			t.Fatalf("identities listed after linking = %d (%v), want 2", n, err)
+		}
+		ScreenshotSection(t, ctx, `[data-testid="identities"]`, "account-identities-"+size.name)
+	}
+}

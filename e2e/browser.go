@@ -109,9 +109,16 @@ func ScreenshotSection(t *testing.T, ctx context.Context, css, name string) {
 // signInBrowser runs the email-code sign-in in the browser, reading the code from SMTP.
 func signInBrowser(t *testing.T, ctx context.Context, env *handlertest.Env, email string) {
 	t.Helper()
+	signInBrowserAt(t, ctx, env, "/login", email)
+}
+
+// signInBrowserAt is signInBrowser from the sign-in page at path (for example
+// /login?reauth=… when someone is signed in already).
+func signInBrowserAt(t *testing.T, ctx context.Context, env *handlertest.Env, path, email string) {
+	t.Helper()
 	before := env.SMTP.Count(email)
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(env.BaseURL+"/login"),
+		chromedp.Navigate(env.BaseURL+path),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
 		chromedp.Click(chromedp.CSS(`[data-testid="email-form"] button[type="submit"]`)),

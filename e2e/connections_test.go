@@ -136,7 +136,7 @@ func TestBrowser_ConnectPopupAndRedirect(t *testing.T) {
 	if err != nil || !strings.HasSuffix(url, "/account") {
 		t.Fatalf("redirect connect ended at %q: %v", url, err)
 	}
-	if l, err := f.env.Store.LinkedAccountsByUser(context.Background(), f.user.ID); err != nil || len(l) != 1 || l[0].Status != store.ConnectionActive {
+	if l, err := f.env.Store.LinkedAccountsByUser(context.Background(), []string{f.user.ID}); err != nil || len(l) != 1 || l[0].Status != store.ConnectionActive {
 		t.Errorf("linked accounts after the redirect connect = %v, %v", l, err)
 	}
 }

@@ -121,7 +121,7 @@ func TestBrowser_MeteringSections(t *testing.T) {
 		}
 		elementShot(t, ctx, "#personal-keys", "metering-account-keys-"+size.name)
 	}
-	keys, _ := env.Store.PersonalKeysByUser(bg, user.ID)
+	keys, _ := env.Store.PersonalKeysByUser(bg, []string{user.ID})
 	if len(keys) != 2 || strings.Join(keys[0].Scopes, " ") != "email openid" {
 		t.Errorf("personal keys = %+v", keys)
 	}

@@ -9,7 +9,7 @@ import (
 
 const (
 	qConnectedApps = `
-		SELECT g.id AS grant_id, g.scopes, g.created_at, g.last_used_at,
+		SELECT g.id AS grant_id, g.user_id, g.scopes, g.created_at, g.last_used_at,
 		       a.id AS app_id, a.name AS app_name, a.slug AS app_slug, a.metering_enabled,
 		       c.id AS client_id, c.name AS client_name, u.email AS developer_email,
 		       coalesce((SELECT sum(d.calls) FROM usage_user_daily d
@@ -22,12 +22,12 @@ const (
 		  JOIN users u ON u.id = a.owner_id
 		  LEFT JOIN credit_balances cb ON cb.app_id = g.app_id AND cb.user_id = g.user_id
 		  LEFT JOIN app_plans p ON p.app_id = g.app_id
-		 WHERE g.user_id = $1 AND g.revoked_at IS NULL
+		 WHERE g.user_id = ANY($1::uuid[]) AND g.revoked_at IS NULL
 		 ORDER BY coalesce(g.last_used_at, g.created_at) DESC`
 	qLiveGrantIDsOfUser = `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`
 	// Taken first: a usage batch being written for this user (qLockLiveUsers) commits
 	// before the deletion goes on, and one that starts later sees the user gone.
-	qLockUserForDelete = `SELECT id FROM users WHERE id = $1 FOR UPDATE`
+	qLockUsersForDelete = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`
 	// Personal data leaves the audit log with the account; the entries stay for the record.
 	qAnonymizeAudit = `UPDATE audit_log SET actor_email = '', ip = '' WHERE actor_id = $1`
 	qDeleteUser     = `DELETE FROM users WHERE id = $1`
@@ -38,6 +38,7 @@ const (
 // ConnectedApp is one live grant as the end user sees it.
 type ConnectedApp struct {
 	GrantID        string         `db:"grant_id"`
+	UserID         string         `db:"user_id"` // the identity holding the grant
 	Scopes         pq.StringArray `db:"scopes"`
 	CreatedAt      time.Time      `db:"created_at"`
 	LastUsedAt     *time.Time     `db:"last_used_at"`
@@ -52,11 +53,12 @@ type ConnectedApp struct {
 	Balance        *int64         `db:"balance"`          // credits left with this month's allowance; nil before the first metered call
 }
 
-// ConnectedApps lists the user's live grants, most recently used first, with the calls
-// made since monthStart (a UTC midnight) and the credits left.
-func (s *Store) ConnectedApps(ctx context.Context, userID string, monthStart time.Time) ([]ConnectedApp, error) {
+// ConnectedApps lists the live grants of the users (one person's linked identities),
+// most recently used first, with the calls made since monthStart (a UTC midnight) and
+// the credits left.
+func (s *Store) ConnectedApps(ctx context.Context, userIDs []string, monthStart time.Time) ([]ConnectedApp, error) {
 	var out []ConnectedApp
-	err := s.selectContext(ctx, &out, qConnectedApps, userID, monthStart.Format("2006-01-02"))
+	err := s.selectContext(ctx, &out, qConnectedApps, pq.Array(userIDs), monthStart.Format("2006-01-02"))
 	return out, wrap("connected apps", err)
 }
 
@@ -65,45 +67,67 @@ func (s *Store) ConnectedApps(ctx context.Context, userID string, monthStart tim
 // Token caches everywhere are told first, in the same transaction, so access tokens stop
 // working when it commits. Audit entries stay, without the email and IP.
 func (s *Store) DeleteUser(ctx context.Context, u User, now time.Time) error {
+	return s.DeleteUsers(ctx, []User{u}, now)
+}
+
+// DeleteUsers deletes several users as DeleteUser does, all or none: one person's
+// linked identities when they delete their account.
+func (s *Store) DeleteUsers(ctx context.Context, users []User, now time.Time) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
-		var locked string
-		if err := tx.getContext(ctx, &locked, qLockUserForDelete, u.ID); err != nil {
+		// Locked in one order, so two deletions of overlapping groups cannot deadlock.
+		var locked []string
+		if err := tx.selectContext(ctx, &locked, qLockUsersForDelete, pq.Array(UserIDs(users))); err != nil {
 			return err
 		}
-		var grantIDs []string
-		if err := tx.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
-			return err
+		if len(locked) != len(users) {
+			return ErrNotFound
 		}
-		for _, id := range grantIDs {
-			if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "grant:"+id); err != nil {
+		for _, u := range users {
+			if err := tx.deleteLockedUser(ctx, u, now); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
-			return err
-		}
-		// Tokens at other developers' providers are revoked there after the commit.
-		if err := tx.queueRevocationsOfUser(ctx, u.ID, now); err != nil {
-			return err
-		}
-		// The user.deleted webhook, before the grants and balances it looks at go.
-		var emitted int
-		if err := tx.getContext(ctx, &emitted, qEmitUserDeleted, u.ID, now); err != nil {
-			return err
-		}
-		if _, err := tx.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
-			return err
-		}
-		// Usage stays, without the user, so developers' totals stay right.
-		if err := tx.AnonymizeUsage(ctx, u.ID); err != nil {
-			return err
-		}
-		for _, q := range []string{qDeleteOTPOf, qDeleteSendsOf} {
-			if _, err := tx.q.ExecContext(ctx, q, u.Email); err != nil {
-				return err
-			}
-		}
-		return tx.execOne(ctx, "delete user", qDeleteUser, u.ID)
+		return nil
 	})
 	return wrap("delete user", err)
+}
+
+// deleteLockedUser is one user's part of DeleteUsers.
+func (s *Store) deleteLockedUser(ctx context.Context, u User, now time.Time) error {
+	var grantIDs []string
+	if err := s.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
+		return err
+	}
+	for _, id := range grantIDs {
+		if _, err := s.q.ExecContext(ctx, qNotifyRevocation, "grant:"+id); err != nil {
+			return err
+		}
+	}
+	if _, err := s.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
+		return err
+	}
+	// Tokens at other developers' providers are revoked there after the commit.
+	if err := s.queueRevocationsOfUser(ctx, u.ID, now); err != nil {
+		return err
+	}
+	// The user.deleted webhook, before the grants and balances it looks at go.
+	var emitted int
+	if err := s.getContext(ctx, &emitted, qEmitUserDeleted, u.ID, now); err != nil {
+		return err
+	}
+	if _, err := s.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
+		return err
+	}
+	// Usage stays, without the user, so developers' totals stay right.
+	if err := s.AnonymizeUsage(ctx, u.ID); err != nil {
+		return err
+	}
+	if u.Email != "" {
+		for _, q := range []string{qDeleteOTPOf, qDeleteSendsOf} {
+			if _, err := s.q.ExecContext(ctx, q, u.Email); err != nil {
+				return err
+			}
+		}
+	}
+	return s.execOne(ctx, "delete user", qDeleteUser, u.ID)
 }

@@ -28,12 +28,12 @@ const (
 		 ORDER BY k.user_id IS NOT NULL, k.created_at`
 	qPersonalKeysByUser = `
 		SELECT ` + apiKeyColumns + `, a.name AS app_name, a.slug AS app_slug FROM api_keys k JOIN apps a ON a.id = k.app_id
-		 WHERE k.user_id = $1 ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC`
+		 WHERE k.user_id = ANY($1::uuid[]) ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC`
 	qRevokeDeveloperKey = `
 		UPDATE api_keys k SET revoked_at = $3 FROM apps a
 		 WHERE k.id = $1 AND a.id = k.app_id AND a.owner_id = $2 AND k.user_id IS NULL AND k.revoked_at IS NULL`
 	qRevokePersonalKey = `
-		UPDATE api_keys k SET revoked_at = $3 WHERE k.id = $1 AND k.user_id = $2 AND k.revoked_at IS NULL`
+		UPDATE api_keys k SET revoked_at = $3 WHERE k.id = $1 AND k.user_id = ANY($2::uuid[]) AND k.revoked_at IS NULL`
 
 	// The gateway's lookup: by keyed hash only, whatever the key's state, so an unknown
 	// and a revoked key cost the same query. A personal key is live only while its user
@@ -137,10 +137,11 @@ func (s *Store) KeysOfApp(ctx context.Context, appID string) ([]APIKey, error) {
 	return out, wrap("keys of app", err)
 }
 
-// PersonalKeysByUser lists a user's personal keys with their apps, live ones first.
-func (s *Store) PersonalKeysByUser(ctx context.Context, userID string) ([]APIKey, error) {
+// PersonalKeysByUser lists the personal keys of the users (one person's linked
+// identities) with their apps, live ones first.
+func (s *Store) PersonalKeysByUser(ctx context.Context, userIDs []string) ([]APIKey, error) {
 	out := []APIKey{}
-	err := s.selectContext(ctx, &out, qPersonalKeysByUser, userID)
+	err := s.selectContext(ctx, &out, qPersonalKeysByUser, pq.Array(userIDs))
 	return out, wrap("personal keys by user", err)
 }
 
@@ -159,13 +160,14 @@ func (s *Store) RevokeDeveloperKey(ctx context.Context, ownerID, keyID string, n
 	}))
 }
 
-// RevokePersonalKey revokes a live personal key of the user, as RevokeDeveloperKey.
-func (s *Store) RevokePersonalKey(ctx context.Context, userID, keyID string, now time.Time) error {
+// RevokePersonalKey revokes a live personal key of one of the users (one person's
+// linked identities), as RevokeDeveloperKey.
+func (s *Store) RevokePersonalKey(ctx context.Context, userIDs []string, keyID string, now time.Time) error {
 	if !ValidUUID(keyID) {
 		return ErrNotFound
 	}
 	return wrap("revoke personal key", s.InTx(ctx, func(tx *Tx) error {
-		if err := tx.execOne(ctx, "revoke personal key", qRevokePersonalKey, keyID, userID, now); err != nil {
+		if err := tx.execOne(ctx, "revoke personal key", qRevokePersonalKey, keyID, pq.Array(userIDs), now); err != nil {
 			return err
 		}
 		return tx.notifyChange(ctx, RevocationsChannel, "apikey:"+keyID)

@@ -77,7 +77,7 @@ func TestAPIKeys_LookupUsableAndRevocation(t *testing.T) {
 	if err := s.RevokeDeveloperKey(ctx, intruder.ID, devID, now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("intruder revoke: %v", err)
 	}
-	if err := s.RevokePersonalKey(ctx, intruder.ID, pID, now); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RevokePersonalKey(ctx, []string{intruder.ID}, pID, now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("another user's revoke: %v", err)
 	}
 	if err := s.RevokeDeveloperKey(ctx, owner.ID, devID, now); err != nil {

@@ -81,7 +81,7 @@ const (
 		  FROM linked_accounts l
 		  JOIN connection_providers p ON p.id = l.provider_id
 		  JOIN apps a ON a.id = p.app_id
-		 WHERE l.user_id = $1
+		 WHERE l.user_id = ANY($1::uuid[])
 		 ORDER BY a.name, p.display_name`
 	// Advisory lock keyed by the linked account: one refresh at a time on every instance.
 	qLockLinked = `SELECT pg_advisory_xact_lock(hashtextextended('linked_account:' || $1::text, 0))`
@@ -111,7 +111,7 @@ const (
 		  JOIN connection_providers p ON p.id = l.provider_id
 		  JOIN apps a ON a.id = p.app_id
 		 WHERE l.user_id = $1 AND l.status <> 'revoked' AND a.owner_id <> $1`
-	qDeleteLinkedOfUser = `DELETE FROM linked_accounts l WHERE l.id = $1 AND l.user_id = $2`
+	qDeleteLinkedOfUser = `DELETE FROM linked_accounts l WHERE l.id = $1 AND l.user_id = ANY($2::uuid[])`
 	qPendingRevocations = `
 		SELECT r.id, r.provider_id, r.sealed_row_id, r.key_id, r.access_sealed, r.refresh_sealed, r.attempts
 		  FROM connection_revocations r ORDER BY r.id LIMIT $1 FOR UPDATE SKIP LOCKED`
@@ -387,23 +387,25 @@ func (s *Store) SetLinkedStatus(ctx context.Context, id, status string, now time
 	}))
 }
 
-// LinkedAccountsByUser lists a user's linked accounts with their providers and apps.
-func (s *Store) LinkedAccountsByUser(ctx context.Context, userID string) ([]LinkedAccountListing, error) {
+// LinkedAccountsByUser lists the linked accounts of the users (one person's linked
+// identities) with their providers and apps.
+func (s *Store) LinkedAccountsByUser(ctx context.Context, userIDs []string) ([]LinkedAccountListing, error) {
 	var out []LinkedAccountListing
-	return out, wrap("linked accounts by user", s.selectContext(ctx, &out, qLinkedByUser, userID))
+	return out, wrap("linked accounts by user", s.selectContext(ctx, &out, qLinkedByUser, pq.Array(userIDs)))
 }
 
-// DisconnectLinkedAccount deletes a user's linked account, queueing its tokens for
-// revocation at the provider in the same transaction. ErrNotFound when it is not theirs.
-func (s *Store) DisconnectLinkedAccount(ctx context.Context, userID, id string, now time.Time) error {
+// DisconnectLinkedAccount deletes a linked account of one of the users (one person's
+// linked identities), queueing its tokens for revocation at the provider in the same
+// transaction. ErrNotFound when it is not theirs.
+func (s *Store) DisconnectLinkedAccount(ctx context.Context, userIDs []string, id string, now time.Time) error {
 	return wrap("disconnect linked account", s.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.q.ExecContext(ctx, qQueueRevocationOf+` AND l.user_id = $3`, id, now, userID); err != nil {
+		if _, err := tx.q.ExecContext(ctx, qQueueRevocationOf+` AND l.user_id = ANY($3::uuid[])`, id, now, pq.Array(userIDs)); err != nil {
 			return err
 		}
 		if err := tx.emitConnectionEvents(ctx, []string{id}, EventConnectionRevoked, RevokedByUser, now); err != nil {
 			return err
 		}
-		if err := tx.execOne(ctx, "delete linked account", qDeleteLinkedOfUser, id, userID); err != nil {
+		if err := tx.execOne(ctx, "delete linked account", qDeleteLinkedOfUser, id, pq.Array(userIDs)); err != nil {
 			return err
 		}
 		_, err := tx.q.ExecContext(ctx, qNotifyConnections, "account:"+id)

@@ -7,12 +7,11 @@ import (
 
 const (
 	qCreateSession = `
-		INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
-		VALUES ($1, $2, $3, $3, $4, $5, $6)`
+		INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent, prev_user_id, prev_started_at)
+		VALUES ($1, $2, $3, $3, $4, $5, $6, NULLIF($7, '')::uuid, $8)`
 	// The join returns the user with the session so a signed-in request costs one query.
 	qSessionUser = `
-		SELECT u.id, u.email, u.issuer, u.subject, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at,
-		       s.created_at AS session_started
+		SELECT ` + prefixedUserColumns + `, s.created_at AS session_started
 		  FROM sessions s JOIN users u ON u.id = s.user_id
 		 WHERE s.id_hash = $1 AND s.expires_at > $2`
 	qDeleteSession      = `DELETE FROM sessions WHERE id_hash = $1`
@@ -27,11 +26,15 @@ type NewSession struct {
 	IP        string
 	UserAgent string
 	ExpiresAt time.Time
+	// PrevUserID and PrevStarted: the identity whose session in this browser this
+	// sign-in replaces, and when it had signed in ("" when none, or the same user).
+	PrevUserID  string
+	PrevStarted *time.Time
 }
 
 // CreateSession stores a new signed-in session.
 func (s *Store) CreateSession(ctx context.Context, n NewSession, now time.Time) error {
-	_, err := s.q.ExecContext(ctx, qCreateSession, n.IDHash, n.UserID, now, n.ExpiresAt, n.IP, n.UserAgent)
+	_, err := s.q.ExecContext(ctx, qCreateSession, n.IDHash, n.UserID, now, n.ExpiresAt, n.IP, n.UserAgent, n.PrevUserID, n.PrevStarted)
 	return wrap("create session", err)
 }
 

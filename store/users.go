@@ -9,6 +9,8 @@ import (
 
 const (
 	userColumns = `id, email, issuer, subject, is_admin, suspended_at, suspended_reason, created_at, last_login_at`
+	// prefixedUserColumns are userColumns of a users table aliased u.
+	prefixedUserColumns = `u.id, u.email, u.issuer, u.subject, u.is_admin, u.suspended_at, u.suspended_reason, u.created_at, u.last_login_at`
 
 	qUserByID    = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
 	qUserByEmail = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND issuer = ''`

@@ -1,7 +1,11 @@
 // Package account is the end user's own page.
 //
-//	GET  /account                      who is signed in, the apps they connected and their
-//	                                   linked accounts (disconnect: handlers/connections)
+//	GET  /account                      who is signed in, their linked sign-in identities, and
+//	                                   the apps, keys and linked accounts of all of them
+//	                                   (disconnect: handlers/connections)
+//	POST /account/identities/link      link the identity this browser signed in with before
+//	POST /account/identities/decline   drop that offer
+//	POST /account/identities/:id/unlink  make a linked identity a separate account again
 //	POST /account/grants/:id/revoke    revoke a connected app (its tokens stop everywhere)
 //	POST /account/keys                 create a personal API key for a connected app (#personal-keys; shown once)
 //	POST /account/keys/revoke          revoke a personal API key (it stops on every instance)
@@ -49,6 +53,9 @@ type Handler struct {
 // Register mounts the account routes on a signed-in browser group.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/account", h.page)
+	r.POST("/account/identities/link", h.linkIdentity)
+	r.POST("/account/identities/decline", h.declineLink)
+	r.POST("/account/identities/:id/unlink", h.unlinkIdentity)
 	r.POST("/account/grants/:id/revoke", h.revokeGrant)
 	r.POST("/account/keys", h.createKey)
 	r.POST("/account/keys/revoke", h.revokeKey)
@@ -62,36 +69,42 @@ func chrome(u store.User, title string) layout.Chrome {
 }
 
 func (h *Handler) page(c *gin.Context) {
-	u, _ := web.CurrentUser(c)
-	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, store.MonthStart(h.Now()))
+	p, err := h.person(c)
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	keys, err := h.personalKeys(c, u, rows, nil)
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), p.ids, store.MonthStart(h.Now()))
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	linked, err := h.linkedAccounts(c, u)
+	keys, err := h.personalKeys(c, p, rows, nil)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	linked, err := h.linkedAccounts(c, p)
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
 	// Connect opens a popup that must keep this page as its opener (handlers/connections).
 	c.Header("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
-	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.DisplayName(),
-		Apps: connectedAppRows(rows), Keys: keys, Linked: linked}))
+	web.Render(c, http.StatusOK, account.Page(account.PageVM{Chrome: chrome(p.self, "Account"), Email: p.self.DisplayName(),
+		Identities: h.identities(c, p), Apps: connectedAppRows(p, rows), Keys: keys, Linked: linked}))
 }
 
-// linkedAccounts builds the "Linked accounts" section.
-func (h *Handler) linkedAccounts(c *gin.Context, u store.User) (account.LinkedAccountsVM, error) {
+// linkedAccounts builds the "Linked accounts" section: the accounts of every linked
+// identity; only the signed-in identity's can be (re)connected from here, because a
+// connection is made for the identity signed in.
+func (h *Handler) linkedAccounts(c *gin.Context, p person) (account.LinkedAccountsVM, error) {
 	ctx := c.Request.Context()
-	rows, err := h.Store.LinkedAccountsByUser(ctx, u.ID)
+	rows, err := h.Store.LinkedAccountsByUser(ctx, p.ids)
 	if err != nil {
 		return account.LinkedAccountsVM{}, err
 	}
-	open, err := h.Store.ConnectableProviders(ctx, u.ID)
+	open, err := h.Store.ConnectableProviders(ctx, p.self.ID)
 	if err != nil {
 		return account.LinkedAccountsVM{}, err
 	}
@@ -107,8 +120,12 @@ func (h *Handler) linkedAccounts(c *gin.Context, u store.User) (account.LinkedAc
 		if r.ExpiresAt == nil && r.Status == store.ConnectionActive {
 			last = "not needed (the token does not expire)"
 		}
-		vm.Accounts = append(vm.Accounts, account.LinkedAccount{ID: r.ID, Provider: r.DisplayName, AppName: r.AppName,
-			AccountName: r.AccountName, Scopes: r.Scopes, Status: r.Status, LastRefresh: last, ConnectURL: connectURL(r.Provider, r.AppSlug)})
+		row := account.LinkedAccount{ID: r.ID, Provider: r.DisplayName, AppName: r.AppName, AccountName: r.AccountName,
+			Scopes: r.Scopes, Status: r.Status, LastRefresh: last, Identity: p.label(r.UserID)}
+		if r.UserID == p.self.ID {
+			row.ConnectURL = connectURL(r.Provider, r.AppSlug)
+		}
+		vm.Accounts = append(vm.Accounts, row)
 	}
 	for _, p := range open {
 		vm.Accounts = append(vm.Accounts, account.LinkedAccount{Provider: p.DisplayName, AppName: p.AppName, Scopes: p.Scopes,
@@ -124,15 +141,15 @@ func (h *Handler) accountsEnded(c *gin.Context, userID string) {
 	}
 }
 
-func (h *Handler) connectedApps(c *gin.Context, u store.User) ([]account.ConnectedApp, error) {
-	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, store.MonthStart(h.Now()))
+func (h *Handler) connectedApps(c *gin.Context, p person) ([]account.ConnectedApp, error) {
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), p.ids, store.MonthStart(h.Now()))
 	if err != nil {
 		return nil, err
 	}
-	return connectedAppRows(rows), nil
+	return connectedAppRows(p, rows), nil
 }
 
-func connectedAppRows(rows []store.ConnectedApp) []account.ConnectedApp {
+func connectedAppRows(p person, rows []store.ConnectedApp) []account.ConnectedApp {
 	out := make([]account.ConnectedApp, 0, len(rows))
 	for _, r := range rows {
 		last := "never"
@@ -147,7 +164,7 @@ func connectedAppRows(rows []store.ConnectedApp) []account.ConnectedApp {
 			usage += " · free credits on your first call"
 		}
 		out = append(out, account.ConnectedApp{
-			GrantID: r.GrantID, AppName: r.AppName, Developer: r.DeveloperEmail, ClientName: r.ClientName,
+			GrantID: r.GrantID, Identity: p.label(r.UserID), AppName: r.AppName, Developer: r.DeveloperEmail, ClientName: r.ClientName,
 			Scopes: r.Scopes, FirstUsed: r.CreatedAt.UTC().Format("Jan 2, 2006"), LastUsed: last, Usage: usage,
 		})
 	}
@@ -156,16 +173,21 @@ func connectedAppRows(rows []store.ConnectedApp) []account.ConnectedApp {
 
 // revokeGrant ends one of the user's grants: its refresh tokens at once, its access
 // tokens at the gateway and introspection on every instance through the revocation
-// notice. Another user's grant is 404.
+// notice. A grant of any linked identity can be revoked; another user's grant is 404.
 func (h *Handler) revokeGrant(c *gin.Context) {
-	u, _ := web.CurrentUser(c)
 	ctx := c.Request.Context()
+	p, err := h.person(c)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	u := p.self
 	g, err := h.Store.GrantByID(ctx, c.Param("id"))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		web.Fail(c, err) // a database that cannot be reached is a 503, not "nothing here"
 		return
 	}
-	if err != nil || g.UserID != u.ID || g.RevokedAt != nil {
+	if err != nil || !p.has(g.UserID) || g.RevokedAt != nil {
 		web.NotFound(c)
 		return
 	}
@@ -180,12 +202,12 @@ func (h *Handler) revokeGrant(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	h.accountsEnded(c, u.ID)
+	h.accountsEnded(c, g.UserID)
 	if !web.IsPartial(c) {
 		web.Redirect(c, "/account")
 		return
 	}
-	apps, err := h.connectedApps(c, u)
+	apps, err := h.connectedApps(c, p)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -212,15 +234,22 @@ func (h *Handler) endAllSessions(c *gin.Context) {
 	web.Redirect(c, "/login")
 }
 
+// startDelete mails the code that confirms deleting the account (every linked identity)
+// to the signed-in identity's verified email, else to a linked identity's.
 func (h *Handler) startDelete(c *gin.Context) {
-	u, _ := web.CurrentUser(c)
-	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
-	if u.Email == "" { // an identity whose provider vouched for no email: no code can reach it
+	p, err := h.person(c)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	u := p.self
+	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: p.emailForCodes(), Identities: len(p.users)}
+	if vm.Email == "" { // identities whose providers vouched for no email: no code can reach them
 		web.Error(c, http.StatusConflict, "This account has no verified email address to confirm the deletion with.",
 			"Ask the operator of this service to delete it.")
 		return
 	}
-	verdict, err := h.Codes.Send(c.Request.Context(), u.Email, c.ClientIP(), emailcode.DeleteAccount)
+	verdict, err := h.Codes.Send(c.Request.Context(), vm.Email, c.ClientIP(), emailcode.DeleteAccount)
 	switch {
 	case errors.Is(err, emailcode.ErrNotSent):
 		web.Log(c).Error("send deletion code", "err", err)
@@ -242,15 +271,24 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
 	}
-	u, _ := web.CurrentUser(c)
-	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: u.Email}
+	p, err := h.person(c)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	u := p.self
+	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: p.emailForCodes(), Identities: len(p.users)}
+	if vm.Email == "" {
+		web.NotFound(c)
+		return
+	}
 	code, ok := emailcode.ParseCode(c.PostForm("code"))
 	if !ok {
 		vm.Error = "Enter the 6 digits from the email."
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	valid, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
+	valid, err := h.Codes.Check(c.Request.Context(), vm.Email, emailcode.DeleteAccount, code)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -260,12 +298,14 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	if err := h.Store.DeleteUser(c.Request.Context(), u, h.Now()); err != nil {
+	if err := h.Store.DeleteUsers(c.Request.Context(), p.users, h.Now()); err != nil {
 		web.Fail(c, err)
 		return
 	}
-	web.Log(c).Info("account deleted", "user_id", u.ID)
-	h.accountsEnded(c, u.ID)
+	web.Log(c).Info("account deleted", "user_id", u.ID, "identities", len(p.users))
+	for _, id := range p.ids {
+		h.accountsEnded(c, id)
+	}
 	if err := h.Sessions.SignOut(c); err != nil {
 		web.Fail(c, err)
 		return

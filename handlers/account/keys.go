@@ -14,17 +14,22 @@ import (
 	pview "github.com/authgpts/authgpts/views/portal"
 )
 
-// personalKeys builds the personal keys section: the user's keys and, per connected app,
-// a form offering the scopes the user granted it (over all its live grants). adjust
-// changes it before it is returned (a form's errors, a key shown once).
-func (h *Handler) personalKeys(c *gin.Context, u store.User, connected []store.ConnectedApp, adjust func(*account.PersonalKeysVM)) (account.PersonalKeysVM, error) {
-	keys, err := h.Store.PersonalKeysByUser(c.Request.Context(), u.ID)
+// personalKeys builds the personal keys section: the keys of every linked identity and,
+// per connected app, a form offering the scopes its key holder granted it (over all its
+// live grants). adjust changes it before it is returned (a form's errors, a key shown
+// once).
+func (h *Handler) personalKeys(c *gin.Context, p person, connected []store.ConnectedApp, adjust func(*account.PersonalKeysVM)) (account.PersonalKeysVM, error) {
+	keys, err := h.Store.PersonalKeysByUser(c.Request.Context(), p.ids)
 	if err != nil {
 		return account.PersonalKeysVM{}, err
 	}
 	vm := account.PersonalKeysVM{Keys: portal.KeyRows(keys, h.Now())}
+	holders := keyHolders(p, connected)
 	index := map[string]int{}
 	for _, r := range connected {
+		if holders[r.AppID] != r.UserID {
+			continue
+		}
 		i, ok := index[r.AppID]
 		if !ok {
 			i = len(vm.Apps)
@@ -48,14 +53,32 @@ func (h *Handler) personalKeys(c *gin.Context, u store.User, connected []store.C
 	return vm, nil
 }
 
+// keyHolders picks, per connected app, the identity a new personal key for it acts as:
+// the signed-in identity when it holds a grant for the app, else the first linked
+// identity (in group order) that does. A key acts as one identity, with at most the
+// scopes that identity granted.
+func keyHolders(p person, connected []store.ConnectedApp) map[string]string {
+	rank := make(map[string]int, len(p.ids))
+	for i, id := range p.ids {
+		rank[id] = i
+	}
+	holders := map[string]string{}
+	for _, r := range connected {
+		if h, ok := holders[r.AppID]; !ok || rank[r.UserID] < rank[h] {
+			holders[r.AppID] = r.UserID
+		}
+	}
+	return holders
+}
+
 // keysAnswer re-renders the personal keys section.
-func (h *Handler) keysAnswer(c *gin.Context, status int, u store.User, adjust func(*account.PersonalKeysVM)) {
-	rows, err := h.Store.ConnectedApps(c.Request.Context(), u.ID, store.MonthStart(h.Now()))
+func (h *Handler) keysAnswer(c *gin.Context, status int, p person, adjust func(*account.PersonalKeysVM)) {
+	rows, err := h.Store.ConnectedApps(c.Request.Context(), p.ids, store.MonthStart(h.Now()))
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
-	vm, err := h.personalKeys(c, u, rows, adjust)
+	vm, err := h.personalKeys(c, p, rows, adjust)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -65,27 +88,43 @@ func (h *Handler) keysAnswer(c *gin.Context, status int, u store.User, adjust fu
 			web.Redirect(c, "/account")
 			return
 		}
-		web.Render(c, status, account.Page(account.PageVM{Chrome: chrome(u, "Account"), Email: u.Email,
-			Apps: connectedAppRows(rows), Keys: vm}))
+		web.Render(c, status, account.Page(account.PageVM{Chrome: chrome(p.self, "Account"), Email: p.self.DisplayName(),
+			Identities: h.identities(c, p), Apps: connectedAppRows(p, rows), Keys: vm}))
 		return
 	}
 	web.Render(c, status, account.PersonalKeys(vm))
 }
 
-// createKey makes a personal key for an app the user connected, with at most the scopes
-// the user granted it, and shows it once.
+// createKey makes a personal key for an app the user connected (with any linked
+// identity: the key acts as that identity, keyHolders), with at most the scopes that
+// identity granted it, and shows it once.
 func (h *Handler) createKey(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
 	}
-	u, _ := web.CurrentUser(c)
 	ctx := c.Request.Context()
+	p, err := h.person(c)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	u := p.self
 	appID := c.PostForm("app")
 	if !store.ValidUUID(appID) {
 		web.NotFound(c)
 		return
 	}
-	granted, err := h.Store.GrantedScopes(ctx, u.ID, appID)
+	rows, err := h.Store.ConnectedApps(ctx, p.ids, store.MonthStart(h.Now()))
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	holder, ok := keyHolders(p, rows)[appID]
+	if !ok {
+		web.NotFound(c) // not an app any of the user's identities connected
+		return
+	}
+	granted, err := h.Store.GrantedScopes(ctx, holder, appID)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -102,7 +141,7 @@ func (h *Handler) createKey(c *gin.Context) {
 			errs["scope"] = "A personal key can only carry scopes you granted this app."
 		}
 		raw.Errors = errs
-		h.keysAnswer(c, http.StatusUnprocessableEntity, u, func(vm *account.PersonalKeysVM) {
+		h.keysAnswer(c, http.StatusUnprocessableEntity, p, func(vm *account.PersonalKeysVM) {
 			for i := range vm.Apps {
 				if vm.Apps[i].AppID == appID {
 					vm.Apps[i].Form, vm.Apps[i].Open = raw, true
@@ -114,35 +153,41 @@ func (h *Handler) createKey(c *gin.Context) {
 	key, hash, hint := portal.NewKey(h.Hasher)
 	k.AppID, k.Hash, k.Hint = appID, hash, hint
 	err = h.Store.InTx(ctx, func(tx *store.Tx) error {
-		id, err := tx.CreatePersonalKey(ctx, u.ID, k, now)
+		id, err := tx.CreatePersonalKey(ctx, holder, k, now)
 		if err != nil {
 			return err
 		}
 		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: "api_key.created",
 			TargetType: "api_key", TargetID: id, IP: c.ClientIP(),
-			Details: auditDetails(map[string]any{"app_id": appID, "kind": "personal", "name": k.Name, "scopes": k.Scopes, "expires_at": k.ExpiresAt, "hint": hint})})
+			Details: auditDetails(map[string]any{"app_id": appID, "kind": "personal", "user_id": holder, "name": k.Name, "scopes": k.Scopes, "expires_at": k.ExpiresAt, "hint": hint})})
 	})
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	h.keysAnswer(c, http.StatusOK, u, func(vm *account.PersonalKeysVM) {
+	h.keysAnswer(c, http.StatusOK, p, func(vm *account.PersonalKeysVM) {
 		vm.Created = &pview.CreatedKeyVM{Name: k.Name, Key: key}
 	})
 }
 
-// revokeKey revokes one of the user's personal keys; another user's key is 404.
+// revokeKey revokes a personal key of any of the user's linked identities; another
+// user's key is 404.
 func (h *Handler) revokeKey(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
 	}
-	u, _ := web.CurrentUser(c)
 	ctx := c.Request.Context()
+	p, err := h.person(c)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	u := p.self
 	id := c.PostForm("key")
 	now := h.Now()
-	err := h.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.RevokePersonalKey(ctx, u.ID, id, now); err != nil {
+	err = h.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.RevokePersonalKey(ctx, p.ids, id, now); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, store.AuditEntry{At: now, ActorID: u.ID, ActorEmail: u.Email, Action: "api_key.revoked",
@@ -152,7 +197,7 @@ func (h *Handler) revokeKey(c *gin.Context) {
 		web.Fail(c, err)
 		return
 	}
-	h.keysAnswer(c, http.StatusOK, u, nil)
+	h.keysAnswer(c, http.StatusOK, p, nil)
 }
 
 func auditDetails(m map[string]any) []byte {

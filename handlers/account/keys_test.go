@@ -73,7 +73,7 @@ func TestPersonalKeys_WithinTheGrant(t *testing.T) {
 	if resp.StatusCode != 200 || key == "" || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("create = %d; body: %.400s", resp.StatusCode, body)
 	}
-	keys, err := env.Store.PersonalKeysByUser(ctx, u.ID)
+	keys, err := env.Store.PersonalKeysByUser(ctx, []string{u.ID})
 	if err != nil || len(keys) != 1 || keys[0].AppID != fx.App.ID || strings.Join(keys[0].Scopes, " ") != "email" {
 		t.Fatalf("keys = %+v, %v", keys, err)
 	}

@@ -174,10 +174,16 @@ func (h *Handler) callback(c *gin.Context) {
 	web.Redirect(c, st.ReturnTo)
 }
 
-// disconnect deletes one of the user's linked accounts and revokes it at the provider.
+// disconnect deletes a linked account of any of the user's linked sign-in identities
+// and revokes it at the provider.
 func (h *Handler) disconnect(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
-	if err := h.Service.Disconnect(c.Request.Context(), u.ID, c.Param("id")); err != nil {
+	group, err := h.Store.IdentityGroup(c.Request.Context(), u.ID)
+	if err != nil {
+		web.Fail(c, err)
+		return
+	}
+	if err := h.Service.Disconnect(c.Request.Context(), store.UserIDs(group), c.Param("id")); err != nil {
 		web.Fail(c, err)
 		return
 	}

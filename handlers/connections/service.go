@@ -496,10 +496,10 @@ func (s *Service) Exchange(ctx context.Context, appID, userID, requestedType str
 	return Token{}, oauth.ErrInvalidTarget.WithDescription("This app declares no such connection.")
 }
 
-// Disconnect deletes userID's linked account id and revokes its tokens at the provider
-// after the commit (best effort).
-func (s *Service) Disconnect(ctx context.Context, userID, id string) error {
-	if err := s.cfg.Store.DisconnectLinkedAccount(ctx, userID, id, s.cfg.Now()); err != nil {
+// Disconnect deletes the linked account id of one of userIDs (one person's linked
+// identities) and revokes its tokens at the provider after the commit (best effort).
+func (s *Service) Disconnect(ctx context.Context, userIDs []string, id string) error {
+	if err := s.cfg.Store.DisconnectLinkedAccount(ctx, userIDs, id, s.cfg.Now()); err != nil {
 		return err
 	}
 	s.tokens.Evict(func(_ string, t cachedToken) bool { return t.linkedID == id })

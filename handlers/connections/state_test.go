@@ -93,7 +93,7 @@ func TestCallback_StateRules(t *testing.T) {
 		if l := w.linked(t, p, user.ID); l.Status != store.ConnectionActive {
 			t.Fatalf("status %s after the first callback", l.Status)
 		}
-		if err := w.env.Store.DisconnectLinkedAccount(t.Context(), user.ID, w.linked(t, p, user.ID).ID, time.Now()); err != nil {
+		if err := w.env.Store.DisconnectLinkedAccount(t.Context(), []string{user.ID}, w.linked(t, p, user.ID).ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		wantBadState(t, u, cb)

@@ -458,7 +458,7 @@ func TestMetering_KeyRevocationReachesSecondInstanceWithinASecond(t *testing.T) 
 		if owner == "" {
 			err = e.Store.RevokeDeveloperKey(context.Background(), f.Owner.ID, id, e.Clock.Now())
 		} else {
-			err = e.Store.RevokePersonalKey(context.Background(), owner, id, e.Clock.Now())
+			err = e.Store.RevokePersonalKey(context.Background(), []string{owner}, id, e.Clock.Now())
 		}
 		if err != nil {
 			t.Fatal(err)

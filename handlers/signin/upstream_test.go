@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,8 +84,7 @@ func (w *fedWorld) saveSource(t *testing.T, form url.Values) (*http.Response, st
 // browser is a cookie-keeping browser that trusts up's certificate and follows nothing.
 func (w *fedWorld) browser(t *testing.T) *http.Client {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	return &http.Client{Jar: &originJar{jars: map[string]http.CookieJar{}}, Timeout: 30 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
@@ -103,6 +103,28 @@ func (w *fedWorld) upUser(t *testing.T, b *http.Client) store.User {
 	}
 	return u
 }
+
+// originJar keeps cookies per host and port. Both servers listen on 127.0.0.1, where a
+// browser's jar (like net/http/cookiejar) would let one server's session cookie replace
+// the other's; in production they are different hosts.
+type originJar struct {
+	mu   sync.Mutex
+	jars map[string]http.CookieJar
+}
+
+func (j *originJar) jar(u *url.URL) http.CookieJar {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	jar, ok := j.jars[u.Host]
+	if !ok {
+		jar, _ = cookiejar.New(nil)
+		j.jars[u.Host] = jar
+	}
+	return jar
+}
+
+func (j *originJar) SetCookies(u *url.URL, cookies []*http.Cookie) { j.jar(u).SetCookies(u, cookies) }
+func (j *originJar) Cookies(u *url.URL) []*http.Cookie             { return j.jar(u).Cookies(u) }
 
 func get(t *testing.T, b *http.Client, rawURL string) (*http.Response, string) {
 	t.Helper()

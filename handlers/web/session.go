@@ -90,13 +90,21 @@ func (s *Sessions) SignIn(c *gin.Context, u store.User) error {
 	}
 	sid := base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
-	err := s.store.CreateSession(ctx, store.NewSession{
+	n := store.NewSession{
 		IDHash:    s.hasher.Hash(sid),
 		UserID:    u.ID,
 		IP:        c.ClientIP(),
 		UserAgent: headerText(c.Request.UserAgent(), 256),
 		ExpiresAt: now.Add(sessionLifetime),
-	}, now)
+	}
+	// Signing in as another identity in the same browser is half of the proof that
+	// links two identities (handlers/account): remember whom this session replaces.
+	if prev, ok := CurrentUser(c); ok && prev.ID != u.ID {
+		if started, ok := get[time.Time](c, keySessionStarted); ok {
+			n.PrevUserID, n.PrevStarted = prev.ID, &started
+		}
+	}
+	err := s.store.CreateSession(ctx, n, now)
 	if err != nil {
 		return err
 	}

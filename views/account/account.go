@@ -9,12 +9,32 @@ import (
 
 // PageVM is the end user's account page.
 type PageVM struct {
-	Chrome layout.Chrome
-	Email  string
-	Apps   []ConnectedApp
-	Keys   PersonalKeysVM
-	Linked LinkedAccountsVM
-	Notice string
+	Chrome     layout.Chrome
+	Email      string
+	Identities IdentitiesVM
+	Apps       []ConnectedApp
+	Keys       PersonalKeysVM
+	Linked     LinkedAccountsVM
+	Notice     string
+}
+
+// IdentitiesVM is the "Sign-in identities" section: the identities linked into this
+// account, and the offer to link the one this browser was signed in with before.
+type IdentitiesVM struct {
+	Items []Identity
+	Offer *Identity // nil: nothing to offer
+	// SignInAnotherURL signs in with another identity in this browser (the email code
+	// or the operator's providers) and comes back here.
+	SignInAnotherURL string
+	Window           string // how recent both sign-ins must be, e.g. "10 minutes"
+}
+
+// Identity is one sign-in identity.
+type Identity struct {
+	ID      string
+	Name    string // the email, or the subject at its provider
+	Source  string // "Email code", "GitHub", or the provider's host
+	Current bool   // the identity signed in now
 }
 
 // IDPersonalKeys is the element id of the personal keys section.
@@ -53,7 +73,8 @@ type LinkedAccount struct {
 	Scopes      []string
 	Status      string // active, needs_reauthorization, revoked; "" when not linked
 	LastRefresh string
-	ConnectURL  string // /connections/<provider>/start?app=<slug>&return_to=/account
+	ConnectURL  string // /connections/<provider>/start?app=<slug>&return_to=/account; "" for another identity's account
+	Identity    string // the linked identity it belongs to, when not the one signed in
 }
 
 // StatusLabel is the status as people read it.
@@ -83,6 +104,7 @@ func (l LinkedAccount) StatusClass() string {
 // ConnectedApp is one live grant, formatted.
 type ConnectedApp struct {
 	GrantID    string
+	Identity   string // the linked identity holding the grant, when not the one signed in
 	AppName    string
 	Developer  string
 	ClientName string
@@ -94,8 +116,9 @@ type ConnectedApp struct {
 
 // DeleteVM is the "enter the code to delete your account" page.
 type DeleteVM struct {
-	Chrome layout.Chrome
-	Email  string
-	Error  string
-	Notice string
+	Chrome     layout.Chrome
+	Email      string
+	Identities int // how many linked identities the deletion removes
+	Error      string
+	Notice     string
 }

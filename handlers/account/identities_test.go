@@ -1,0 +1,229 @@
+package account_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/store"
+)
+
+// signInAgain signs the browser c in as email, replacing whoever it holds, as "Sign in
+// with another identity" does.
+func signInAgain(t *testing.T, env *handlertest.Env, c *http.Client, email string) store.User {
+	t.Helper()
+	code := env.RequestCode(t, c, email)
+	if resp, body := env.PostForm(t, c, "/login/verify", url.Values{"email": {email}, "code": {code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in as %s = %d: %.300s", email, resp.StatusCode, body)
+	}
+	u, err := env.Store.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func linkID(t *testing.T, env *handlertest.Env, userID string) string {
+	t.Helper()
+	var id *string
+	if err := env.Store.DB().Get(&id, `SELECT link_id::text FROM users WHERE id = $1`, userID); err != nil {
+		t.Fatal(err)
+	}
+	if id == nil {
+		return ""
+	}
+	return *id
+}
+
+// Two sign-ins in one browser within ten minutes prove one person holds both
+// identities: /account offers the link, and once linked it manages both identities'
+// connected apps; unlinking separates them again.
+func TestIdentities_LinkManageAndUnlink(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	ctx := context.Background()
+	work, home := handlertest.UniqueEmail(t, "work"), handlertest.UniqueEmail(t, "home")
+	c := env.SignIn(t, work)
+	w, _ := env.Store.UserByEmail(ctx, work)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	workGrant := grantFor(t, env, w.ID, fx, "openid")
+
+	env.Clock.Advance(3 * time.Minute)
+	h := signInAgain(t, env, c, home)
+	homeGrant := grantFor(t, env, h.ID, fx, "openid", "email")
+	_, page := env.Get(t, c, "/account")
+	if !strings.Contains(page, `data-testid="link-offer"`) || !strings.Contains(page, work) {
+		t.Fatalf("/account after signing in as a second identity lacks the offer to link %s", work)
+	}
+	if strings.Contains(page, `data-testid="grant-`+workGrant+`"`) {
+		t.Fatal("/account lists the other identity's app before they are linked")
+	}
+
+	env.Clock.Advance(2 * time.Minute)
+	resp, body := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {w.ID}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link = %d: %.300s", resp.StatusCode, body)
+	}
+	if linkID(t, env, w.ID) == "" || linkID(t, env, w.ID) != linkID(t, env, h.ID) {
+		t.Fatal("the two identities are not one group after linking")
+	}
+	_, page = env.Get(t, c, "/account")
+	if n := strings.Count(page, `data-testid="identity"`); n != 2 {
+		t.Errorf("/account lists %d identities, want 2", n)
+	}
+	if strings.Contains(page, `data-testid="link-offer"`) {
+		t.Error("the offer is still shown once linked")
+	}
+	for _, g := range []string{workGrant, homeGrant} {
+		if !strings.Contains(page, `data-testid="grant-`+g+`"`) {
+			t.Errorf("/account lacks grant %s of a linked identity", g)
+		}
+	}
+	var audited int
+	_ = env.Store.DB().Get(&audited, `SELECT count(*) FROM audit_log WHERE action = 'identity.linked' AND actor_id = $1 AND target_id = $2`, h.ID, w.ID)
+	if audited != 1 {
+		t.Errorf("%d identity.linked audit entries, want 1", audited)
+	}
+
+	// Signed in as home, revoke the app work connected.
+	if resp, _ := env.PostForm(t, c, "/account/grants/"+workGrant+"/revoke", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoking a linked identity's grant = %d, want 303", resp.StatusCode)
+	}
+	var revoked bool
+	_ = env.Store.DB().Get(&revoked, `SELECT revoked_at IS NOT NULL FROM grants WHERE id = $1`, workGrant)
+	if !revoked {
+		t.Error("the linked identity's grant was not revoked")
+	}
+
+	resp, _ = env.PostForm(t, c, "/account/identities/"+w.ID+"/unlink", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("unlink = %d, want 303", resp.StatusCode)
+	}
+	if linkID(t, env, w.ID) != "" || linkID(t, env, h.ID) != "" {
+		t.Error("unlinking the only other identity left a group behind")
+	}
+	if _, page = env.Get(t, c, "/account"); strings.Count(page, `data-testid="identity"`) != 1 {
+		t.Error("/account still lists the unlinked identity")
+	}
+	if strings.Contains(page, `data-testid="link-offer"`) {
+		t.Error("a used offer comes back after unlinking")
+	}
+}
+
+// The proof holds only while both sign-ins are recent, and only for the identity this
+// browser replaced: anything else is 409 and links nothing.
+func TestIdentities_LinkRefusals(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	ctx := context.Background()
+	stranger, _ := env.Store.EnsureUser(ctx, handlertest.UniqueEmail(t, "stranger"))
+
+	tests := []struct {
+		name       string
+		before     time.Duration // between the first and second sign-in
+		after      time.Duration // between the second sign-in and the link
+		signOut    bool          // the first identity signs out before the second signs in
+		identity   func(first store.User) string
+		wantOffer  bool
+		wantStatus int
+	}{
+		{name: "recent", before: time.Minute, after: time.Minute, identity: func(u store.User) string { return u.ID }, wantOffer: true, wantStatus: http.StatusSeeOther},
+		{name: "first sign-in too old", before: 11 * time.Minute, identity: func(u store.User) string { return u.ID }, wantStatus: http.StatusConflict},
+		{name: "offer left too long", before: time.Minute, after: 11 * time.Minute, identity: func(u store.User) string { return u.ID }, wantStatus: http.StatusConflict},
+		{name: "signed out between", before: time.Minute, signOut: true, identity: func(u store.User) string { return u.ID }, wantStatus: http.StatusConflict},
+		{name: "another user's identity", before: time.Minute, identity: func(store.User) string { return stranger.ID }, wantOffer: true, wantStatus: http.StatusConflict},
+		{name: "malformed identity", before: time.Minute, identity: func(store.User) string { return "not-a-uuid\x00" }, wantOffer: true, wantStatus: http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, second := handlertest.UniqueEmail(t, "first"), handlertest.UniqueEmail(t, "second")
+			c := env.SignIn(t, first)
+			f, _ := env.Store.UserByEmail(ctx, first)
+			if tt.signOut {
+				if resp, _ := env.PostForm(t, c, "/logout", nil); resp.StatusCode != http.StatusSeeOther {
+					t.Fatalf("logout = %d", resp.StatusCode)
+				}
+			}
+			env.Clock.Advance(tt.before)
+			s := signInAgain(t, env, c, second)
+			env.Clock.Advance(tt.after)
+			_, page := env.Get(t, c, "/account")
+			if got := strings.Contains(page, `data-testid="link-offer"`); got != tt.wantOffer {
+				t.Errorf("offer shown = %v, want %v", got, tt.wantOffer)
+			}
+			resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {tt.identity(f)}})
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("link = %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			linked := linkID(t, env, s.ID) != ""
+			if linked != (tt.wantStatus == http.StatusSeeOther) {
+				t.Errorf("linked = %v after %d", linked, resp.StatusCode)
+			}
+			if linkID(t, env, stranger.ID) != "" {
+				t.Error("a stranger's identity was linked")
+			}
+		})
+	}
+}
+
+// Unlink acts only within the signed-in person's own group.
+func TestIdentities_UnlinkOutsideTheGroupIs404(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	ctx := context.Background()
+	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
+	other := env.SignIn(t, a)
+	ua, _ := env.Store.UserByEmail(ctx, a)
+	ub := signInAgain(t, env, other, b)
+	if resp, _ := env.PostForm(t, other, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link = %d", resp.StatusCode)
+	}
+	c := env.SignIn(t, handlertest.UniqueEmail(t, "intruder"))
+	for _, id := range []string{ua.ID, ub.ID, "nope", strings.Repeat("9", 5000)} {
+		if resp, _ := env.PostForm(t, c, "/account/identities/"+id+"/unlink", nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("unlink %.20s from another account = %d, want 404", id, resp.StatusCode)
+		}
+	}
+	if linkID(t, env, ua.ID) == "" || linkID(t, env, ua.ID) != linkID(t, env, ub.ID) {
+		t.Error("another account's unlink changed the group")
+	}
+}
+
+// Deleting the account deletes every linked identity, after a code mailed to the
+// signed-in identity.
+func TestIdentities_DeleteRemovesEveryLinkedIdentity(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	ctx := context.Background()
+	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
+	c := env.SignIn(t, a)
+	ua, _ := env.Store.UserByEmail(ctx, a)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	grant := grantFor(t, env, ua.ID, fx, "openid")
+	ub := signInAgain(t, env, c, b)
+	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link = %d", resp.StatusCode)
+	}
+	_, page := env.Get(t, c, "/account")
+	if !strings.Contains(page, "deletes every linked identity") {
+		t.Error("the page does not say deleting removes every linked identity")
+	}
+	env.Clock.Advance(time.Minute) // codes to one address are a minute apart
+	if resp, _ := env.PostForm(t, c, "/account/delete", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("start delete = %d", resp.StatusCode)
+	}
+	msg := env.SMTP.WaitFor(t, b, 1)
+	if resp, _ := env.PostForm(t, c, "/account/delete/confirm", url.Values{"code": {msg.Code()}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm delete = %d", resp.StatusCode)
+	}
+	var left, grants int
+	_ = env.Store.DB().Get(&left, `SELECT count(*) FROM users WHERE id = ANY(ARRAY[$1, $2]::uuid[])`, ua.ID, ub.ID)
+	_ = env.Store.DB().Get(&grants, `SELECT count(*) FROM grants WHERE id = $1`, grant)
+	if left != 0 || grants != 0 {
+		t.Errorf("after deleting: %d of the 2 linked identities and %d grants remain", left, grants)
+	}
+}

@@ -1,0 +1,86 @@
+package signin_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgpts/authgpts/handlers/handlertest"
+	"github.com/authgpts/authgpts/oauth"
+)
+
+// The same person signs in to down through an app whose users sign in with up (OpenID
+// Connect) and, minutes later in the same browser, with an email code: two identities,
+// until /account links them. Linked, the email identity's account page manages the
+// app the upstream identity connected; that app's tokens carry the upstream subject.
+func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
+	w := newFedWorld(t)
+	w.useOIDC(t)
+	b := w.browser(t)
+
+	person := w.upUser(t, b)
+	tok := w.fromCallback(t, b, w.atUpstream(t, b, w.toUpstream(t, b, "link-state")), "link-state")
+	claims, err := w.down.Instance.Keys.KeySet().VerifyAccessToken(tok.AccessToken, w.down.Clock.Now(), w.down.BaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstreamUserID := claims.Subject // down's user for the identity (up, person.ID)
+
+	// Minutes later, "Sign in with another identity" on /account: an email code.
+	w.down.Clock.Advance(4 * time.Minute)
+	email := handlertest.UniqueEmail(t, "mailer")
+	code := w.down.RequestCode(t, b, email)
+	if resp, body := w.down.PostForm(t, b, "/login/verify", url.Values{"email": {email}, "code": {code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("email sign-in = %d: %.300s", resp.StatusCode, body)
+	}
+	resp, page := get(t, b, w.down.BaseURL+"/account")
+	host := strings.TrimPrefix(w.up.BaseURL, "https://")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-testid="link-offer"`) || !strings.Contains(page, person.Email) || !strings.Contains(page, host) {
+		t.Fatalf("/account by email code = %d without the offer to link %s (%s)", resp.StatusCode, person.Email, host)
+	}
+	if strings.Contains(page, w.downApp.App.Name) {
+		t.Fatal("/account lists the upstream identity's app before linking")
+	}
+	if resp, body := w.down.PostForm(t, b, "/account/identities/link", url.Values{"identity": {upstreamUserID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link = %d: %.300s", resp.StatusCode, body)
+	}
+
+	_, page = get(t, b, w.down.BaseURL+"/account")
+	if strings.Count(page, `data-testid="identity"`) != 2 {
+		t.Errorf("/account does not list the email and the %s identity", host)
+	}
+	if !strings.Contains(page, w.downApp.App.Name) {
+		t.Errorf("/account does not list the app the upstream identity connected")
+	}
+
+	// Tokens stay per identity: the app's access token carries the upstream subject and
+	// issuer; from the email identity's session its grant is revoked, and the token with it.
+	if claims.PublicSubject() != person.ID || claims.IdP != w.up.BaseURL {
+		t.Errorf("the app's token says sub %q idp %q, want %q %q", claims.PublicSubject(), claims.IdP, person.ID, w.up.BaseURL)
+	}
+	var grant string
+	if err := w.down.Store.DB().Get(&grant, `SELECT id FROM grants WHERE user_id = $1`, upstreamUserID); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page, `data-testid="grant-`+grant+`"`) {
+		t.Fatal("/account lacks the upstream identity's grant")
+	}
+	if resp, _ := w.down.PostForm(t, b, "/account/grants/"+grant+"/revoke", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke the upstream identity's grant = %d", resp.StatusCode)
+	}
+	resp, err = http.PostForm(w.down.BaseURL+oauth.PathIntrospect, url.Values{"token": {tok.AccessToken},
+		"client_id": {w.gpt.ClientID}, "client_secret": {w.gpt.ClientSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var in struct {
+		Active bool `json:"active"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil || in.Active {
+		t.Errorf("introspection after the linked revoke: active=%v (%v), want inactive", in.Active, err)
+	}
+}

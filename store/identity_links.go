@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// MaxLinkedIdentities caps a group of linked identities, so one person cannot grow a
+// group (and the account page that lists it) without bound.
+const MaxLinkedIdentities = 10
+
+const (
+	// The identity itself first, then the others in the order they were created.
+	qIdentityGroup = `
+		SELECT ` + userColumns + ` FROM users
+		 WHERE id = $1 OR link_id = (SELECT link_id FROM users WHERE id = $1)
+		 ORDER BY id <> $1, created_at, id`
+	// Both rows are locked in one order, so two links racing on the same users wait for
+	// each other instead of deadlocking.
+	qLockPair  = `SELECT id, coalesce(link_id::text, '') AS link_id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+	qLockGroup = `SELECT id FROM users WHERE link_id = $1 ORDER BY id FOR UPDATE`
+	// Joining two groups moves every member of b's group (or b alone) into a's.
+	qJoinGroup   = `UPDATE users SET link_id = $1 WHERE id = ANY($2) OR (link_id IS NOT NULL AND link_id = NULLIF($3, '')::uuid)`
+	qGroupSize   = `SELECT count(*) FROM users WHERE link_id = $1`
+	qUnlink      = `UPDATE users SET link_id = NULL WHERE id = $1 AND link_id = $2`
+	qDissolveOne = `UPDATE users SET link_id = NULL WHERE link_id = $1 AND (SELECT count(*) FROM users WHERE link_id = $1) = 1`
+
+	qSessionPrevious = `
+		SELECT ` + prefixedUserColumns + `, s.created_at AS session_started, s.prev_started_at
+		  FROM sessions s JOIN users u ON u.id = s.prev_user_id
+		 WHERE s.id_hash = $1 AND s.expires_at > $2`
+	qForgetPrevious = `UPDATE sessions SET prev_user_id = NULL, prev_started_at = NULL WHERE id_hash = $1`
+)
+
+// IdentityGroup returns the identities linked with userID, userID's own first; a user
+// who linked nothing is a group of one. ErrNotFound when the user does not exist.
+func (s *Store) IdentityGroup(ctx context.Context, userID string) ([]User, error) {
+	if !ValidUUID(userID) {
+		return nil, ErrNotFound
+	}
+	var out []User
+	if err := s.selectContext(ctx, &out, qIdentityGroup, userID); err != nil {
+		return nil, wrap("identity group", err)
+	}
+	if len(out) == 0 {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+// UserIDs returns the users' IDs, in order.
+func UserIDs(users []User) []string {
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
+// LinkIdentities makes a and b (and the identities already linked with either) one
+// group, and records it in the audit log as actor. Linking identities already in one
+// group changes nothing; a group that would pass MaxLinkedIdentities is ErrConflict.
+func (s *Store) LinkIdentities(ctx context.Context, a, b string, actor AuditEntry) error {
+	if !ValidUUID(a) || !ValidUUID(b) || a == b {
+		return ErrNotFound
+	}
+	return wrap("link identities", s.InTx(ctx, func(tx *Tx) error {
+		var rows []struct {
+			ID     string `db:"id"`
+			LinkID string `db:"link_id"`
+		}
+		if err := tx.selectContext(ctx, &rows, qLockPair, pq.Array([]string{a, b})); err != nil {
+			return err
+		}
+		if len(rows) != 2 {
+			return ErrNotFound
+		}
+		links := map[string]string{rows[0].ID: rows[0].LinkID, rows[1].ID: rows[1].LinkID}
+		target, other := links[a], links[b]
+		if target != "" && target == other {
+			return nil
+		}
+		if target == "" {
+			target = other
+			other = ""
+		}
+		if target == "" {
+			if err := tx.getContext(ctx, &target, `SELECT gen_random_uuid()::text`); err != nil {
+				return err
+			}
+		}
+		for _, g := range []string{target, other} {
+			if g == "" {
+				continue
+			}
+			var locked []string
+			if err := tx.selectContext(ctx, &locked, qLockGroup, g); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.q.ExecContext(ctx, qJoinGroup, target, pq.Array([]string{a, b}), other); err != nil {
+			return err
+		}
+		var size int
+		if err := tx.getContext(ctx, &size, qGroupSize, target); err != nil {
+			return err
+		}
+		if size > MaxLinkedIdentities {
+			return ErrConflict
+		}
+		actor.Action, actor.TargetType, actor.TargetID = "identity.linked", "user", b
+		return tx.Audit(ctx, actor)
+	}))
+}
+
+// UnlinkIdentity takes target out of the group of member (a different identity of the
+// same group): from then on they are separate people again. A group left with one
+// identity dissolves. ErrNotFound when target is not in member's group.
+func (s *Store) UnlinkIdentity(ctx context.Context, member, target string, actor AuditEntry) error {
+	if !ValidUUID(member) || !ValidUUID(target) || member == target {
+		return ErrNotFound
+	}
+	return wrap("unlink identity", s.InTx(ctx, func(tx *Tx) error {
+		var rows []struct {
+			ID     string `db:"id"`
+			LinkID string `db:"link_id"`
+		}
+		if err := tx.selectContext(ctx, &rows, qLockPair, pq.Array([]string{member, target})); err != nil {
+			return err
+		}
+		if len(rows) != 2 || rows[0].LinkID == "" || rows[0].LinkID != rows[1].LinkID {
+			return ErrNotFound
+		}
+		group := rows[0].LinkID
+		if err := tx.execOne(ctx, "unlink identity", qUnlink, target, group); err != nil {
+			return err
+		}
+		if _, err := tx.q.ExecContext(ctx, qDissolveOne, group); err != nil {
+			return err
+		}
+		actor.Action, actor.TargetType, actor.TargetID = "identity.unlinked", "user", target
+		return tx.Audit(ctx, actor)
+	}))
+}
+
+// PreviousIdentity is the identity a browser session replaced at sign-in.
+type PreviousIdentity struct {
+	User
+	SessionStarted time.Time `db:"session_started"` // when the current identity signed in
+	PrevStarted    time.Time `db:"prev_started_at"` // when the previous one had
+}
+
+// SessionPrevious returns the identity the session with that hash replaced when it
+// signed in, or ErrNotFound when it replaced none (or that user is gone).
+func (s *Store) SessionPrevious(ctx context.Context, idHash []byte, now time.Time) (PreviousIdentity, error) {
+	var p PreviousIdentity
+	err := s.getContext(ctx, &p, qSessionPrevious, idHash, now)
+	return p, wrap("session previous identity", err)
+}
+
+// ForgetPrevious drops what the session remembers of the identity it replaced (the
+// link offer is used or declined).
+func (s *Store) ForgetPrevious(ctx context.Context, idHash []byte) error {
+	_, err := s.q.ExecContext(ctx, qForgetPrevious, idHash)
+	return wrap("forget previous identity", err)
+}
