@@ -217,10 +217,16 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		// Tokens, cookies and AI clients' headers fit in a few KiB; Go's default of 1 MiB
+		// per request lets any caller make the server hold a megabyte per connection.
+		MaxHeaderBytes: MaxHeaderBytes,
 		// No WriteTimeout: the gateway streams (SSE) responses of any length.
 	}
 	return s, nil
 }
+
+// MaxHeaderBytes bounds a request's header block; a larger one is answered 431.
+const MaxHeaderBytes = 64 << 10
 
 // Start runs the background workers: the gateway's (usage flusher, roll-ups, cache
 // sweeps, lease refills), the janitor and the return of idle registration-limit leases.

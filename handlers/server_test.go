@@ -105,3 +105,36 @@ func TestShutdown_WritesUsageWhenTheDrainTimesOut(t *testing.T) {
 		t.Errorf("%d calls stored after the shutdown, want the %d answered", stored, calls)
 	}
 }
+
+// TestServer_HeaderBlockIsBounded: a request whose headers pass MaxHeaderBytes is
+// answered 431 by the server serve runs, and the next request is served as usual.
+func TestServer_HeaderBlockIsBounded(t *testing.T) {
+	env := handlertest.New(t)
+	srv, err := handlers.NewServer(context.Background(), env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	get := func(header string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+l.Addr().String()+"/healthz", nil)
+		req.Header.Set("X-Padding", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(strings.Repeat("a", handlers.MaxHeaderBytes+8<<10)); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("headers of %d KiB = %d, want 431", handlers.MaxHeaderBytes>>10+8, got)
+	}
+	if got := get(strings.Repeat("a", 16<<10)); got != http.StatusOK {
+		t.Errorf("headers of 16 KiB = %d, want 200", got)
+	}
+}

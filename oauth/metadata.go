@@ -80,7 +80,7 @@ func NewServerMetadata(issuer, idTokenAlg string) ServerMetadata {
 		ScopesSupported:                  BuiltinScopes,
 		ResponseTypesSupported:           []string{"code"},
 		ResponseModesSupported:           []string{"query"},
-		GrantTypesSupported:              []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials},
+		GrantTypesSupported:              []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange},
 		SubjectTypesSupported:            []string{"public"},
 		IDTokenSigningAlgValuesSupported: []string{idTokenAlg},
 		RegistrationEndpoint:             issuer + PathRegister,

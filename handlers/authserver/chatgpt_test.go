@@ -180,7 +180,7 @@ func TestDiscovery_BothDocumentsIdenticalAndComplete(t *testing.T) {
 		"response_types_supported":              {"code"},
 		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none", "private_key_jwt"},
 		"id_token_signing_alg_values_supported": {"RS256"},
-		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
 		"scopes_supported":                      {"openid", "email", "profile"},
 	}
 	for k, v := range wantLists {
