@@ -258,7 +258,7 @@ func (s *Store) connectionsChanged(ctx context.Context, appID string) error {
 }
 
 // DeleteConnectionProvider removes an app's provider; its linked accounts go with it,
-// their tokens queued for revocation at the provider first.
+// without a revocation at the provider (see below).
 func (s *Store) DeleteConnectionProvider(ctx context.Context, ownerID, appID, provider string) error {
 	return wrap("delete connection provider", s.InTx(ctx, func(tx *Tx) error {
 		// The linked accounts go with the provider and the client registered there; their
