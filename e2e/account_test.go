@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,9 +69,9 @@ func TestBrowser_AccountConnectedApps(t *testing.T) {
 	Screenshot(t, ctx, "account-revoked")
 }
 
-// TestBrowser_LinkIdentities signs in with one identity, then another through the
-// page's "sign in with another identity" link, and links them from the offer, at
-// desktop and phone widths.
+// TestBrowser_LinkIdentities signs in with one identity, presses "Sign in with another
+// identity", signs in with another and links them from the offer, at desktop and phone
+// widths.
 func TestBrowser_LinkIdentities(t *testing.T) {
 	env := handlertest.New(t)
 	for _, size := range []struct {
@@ -80,15 +81,18 @@ func TestBrowser_LinkIdentities(t *testing.T) {
 		first, second := handlertest.UniqueEmail(t, "first"), handlertest.UniqueEmail(t, "second")
 		ctx := NewBrowser(t, size.width, size.height)
 		signInBrowser(t, ctx, env, first)
-		if err := chromedp.Do(ctx, chromedp.Navigate(env.BaseURL+"/account")); err != nil {
-			t.Fatalf("account page: %v", err)
-		}
-		another, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid="sign-in-another"]`), "href"))
-		if err != nil || !another.Exists {
-			t.Fatalf("the account page lacks the link to sign in with another identity: %v", err)
-		}
 		env.Clock.Advance(2 * time.Minute)
-		signInBrowserAt(t, ctx, env, another.Value, second)
+		err := chromedp.Do(ctx, chromedp.Navigate(env.BaseURL+"/account"),
+			chromedp.Click(chromedp.CSS(`[data-testid="sign-in-another"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))
+		if err != nil {
+			t.Fatalf("sign in with another identity: %v", err)
+		}
+		at, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil || !strings.Contains(at, "/login?reauth=link") {
+			t.Fatalf("the button led to %q (%v), want the sign-in form", at, err)
+		}
+		signInBrowserAt(t, ctx, env, strings.TrimPrefix(at, env.BaseURL), second)
 		err = chromedp.Do(ctx, chromedp.Navigate(env.BaseURL+"/account"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="link-offer"]`)))
 		if err != nil {
 			t.Fatalf("the link offer after the second sign-in: %v", err)

@@ -7,14 +7,17 @@
 ALTER TABLE users ADD COLUMN link_id uuid;
 CREATE INDEX users_link_idx ON users (link_id) WHERE link_id IS NOT NULL;
 
--- Proof for linking: a sign-in that replaced another identity's session in the same
--- browser remembers that identity and when it signed in. /account offers to link the
--- two only while both sign-ins are recent (handlers/account, linkWindow).
-ALTER TABLE sessions ADD COLUMN prev_user_id uuid REFERENCES users (id) ON DELETE SET NULL;
-ALTER TABLE sessions ADD COLUMN prev_started_at timestamptz;
+-- Proof for linking: the identity signed in asks to link another (link_intent_at); the
+-- sign-in that replaces its session in the same browser remembers that identity and
+-- when it asked (link_from_*). /account offers the link only while both are recent
+-- (handlers/account, linkWindow).
+ALTER TABLE sessions ADD COLUMN link_intent_at timestamptz;
+ALTER TABLE sessions ADD COLUMN link_from_user_id uuid REFERENCES users (id) ON DELETE SET NULL;
+ALTER TABLE sessions ADD COLUMN link_from_at timestamptz;
 
 -- +goose Down
-ALTER TABLE sessions DROP COLUMN prev_started_at;
-ALTER TABLE sessions DROP COLUMN prev_user_id;
+ALTER TABLE sessions DROP COLUMN link_from_at;
+ALTER TABLE sessions DROP COLUMN link_from_user_id;
+ALTER TABLE sessions DROP COLUMN link_intent_at;
 DROP INDEX users_link_idx;
 ALTER TABLE users DROP COLUMN link_id;

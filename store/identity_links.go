@@ -27,11 +27,12 @@ const (
 	qUnlink      = `UPDATE users SET link_id = NULL WHERE id = $1 AND link_id = $2`
 	qDissolveOne = `UPDATE users SET link_id = NULL WHERE link_id = $1 AND (SELECT count(*) FROM users WHERE link_id = $1) = 1`
 
-	qSessionPrevious = `
-		SELECT ` + prefixedUserColumns + `, s.created_at AS session_started, s.prev_started_at
-		  FROM sessions s JOIN users u ON u.id = s.prev_user_id
+	qMarkLinkIntent = `UPDATE sessions SET link_intent_at = $2 WHERE id_hash = $1`
+	qLinkOffer      = `
+		SELECT ` + prefixedUserColumns + `, s.created_at AS session_started, s.link_from_at
+		  FROM sessions s JOIN users u ON u.id = s.link_from_user_id
 		 WHERE s.id_hash = $1 AND s.expires_at > $2`
-	qForgetPrevious = `UPDATE sessions SET prev_user_id = NULL, prev_started_at = NULL WHERE id_hash = $1`
+	qForgetLinkOffer = `UPDATE sessions SET link_from_user_id = NULL, link_from_at = NULL WHERE id_hash = $1`
 )
 
 // IdentityGroup returns the identities linked with userID, userID's own first; a user
@@ -145,24 +146,31 @@ func (s *Store) UnlinkIdentity(ctx context.Context, member, target string, actor
 	}))
 }
 
-// PreviousIdentity is the identity a browser session replaced at sign-in.
-type PreviousIdentity struct {
+// LinkOffer is the identity a browser session replaced at sign-in after it had asked
+// to link another identity.
+type LinkOffer struct {
 	User
 	SessionStarted time.Time `db:"session_started"` // when the current identity signed in
-	PrevStarted    time.Time `db:"prev_started_at"` // when the previous one had
+	AskedAt        time.Time `db:"link_from_at"`    // when the replaced one asked to link
 }
 
-// SessionPrevious returns the identity the session with that hash replaced when it
-// signed in, or ErrNotFound when it replaced none (or that user is gone).
-func (s *Store) SessionPrevious(ctx context.Context, idHash []byte, now time.Time) (PreviousIdentity, error) {
-	var p PreviousIdentity
-	err := s.getContext(ctx, &p, qSessionPrevious, idHash, now)
-	return p, wrap("session previous identity", err)
+// MarkLinkIntent records on the session with that hash that its identity asks to link
+// the next identity signed in with in this browser.
+func (s *Store) MarkLinkIntent(ctx context.Context, idHash []byte, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, qMarkLinkIntent, idHash, now)
+	return wrap("mark link intent", err)
 }
 
-// ForgetPrevious drops what the session remembers of the identity it replaced (the
-// link offer is used or declined).
-func (s *Store) ForgetPrevious(ctx context.Context, idHash []byte) error {
-	_, err := s.q.ExecContext(ctx, qForgetPrevious, idHash)
-	return wrap("forget previous identity", err)
+// SessionLinkOffer returns the identity the session with that hash replaced after it
+// asked to link, or ErrNotFound when there is none (or that user is gone).
+func (s *Store) SessionLinkOffer(ctx context.Context, idHash []byte, now time.Time) (LinkOffer, error) {
+	var o LinkOffer
+	err := s.getContext(ctx, &o, qLinkOffer, idHash, now)
+	return o, wrap("session link offer", err)
+}
+
+// ForgetLinkOffer drops the session's link offer (it was used or declined).
+func (s *Store) ForgetLinkOffer(ctx context.Context, idHash []byte) error {
+	_, err := s.q.ExecContext(ctx, qForgetLinkOffer, idHash)
+	return wrap("forget link offer", err)
 }

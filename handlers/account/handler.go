@@ -3,6 +3,7 @@
 //	GET  /account                      who is signed in, their linked sign-in identities, and
 //	                                   the apps, keys and linked accounts of all of them
 //	                                   (disconnect: handlers/connections)
+//	POST /account/identities/start     ask to link the next identity signed in with here
 //	POST /account/identities/link      link the identity this browser signed in with before
 //	POST /account/identities/decline   drop that offer
 //	POST /account/identities/:id/unlink  make a linked identity a separate account again
@@ -53,6 +54,7 @@ type Handler struct {
 // Register mounts the account routes on a signed-in browser group.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/account", h.page)
+	r.POST("/account/identities/start", h.startLink)
 	r.POST("/account/identities/link", h.linkIdentity)
 	r.POST("/account/identities/decline", h.declineLink)
 	r.POST("/account/identities/:id/unlink", h.unlinkIdentity)

@@ -14,10 +14,11 @@ import (
 	"github.com/authgpts/authgpts/views/account"
 )
 
-// linkWindow bounds the proof that two identities are one person: both signed in, one
-// after the other, in the same browser, the first at most linkWindow before the second,
-// and the link confirmed at most linkWindow after the second. A browser left signed in
-// for hours proves nothing about whoever uses it next.
+// linkWindow bounds the proof that two identities are one person: signed in with one,
+// they ask to link another (POST /account/identities/start), sign in with it in the same
+// browser at most linkWindow later, and confirm the link at most linkWindow after that.
+// Both identities express the intent, and a browser someone else left signed in offers
+// nothing to whoever signs in next.
 const linkWindow = 10 * time.Minute
 
 // person is the signed-in identity with the identities linked to it.
@@ -84,8 +85,7 @@ func identityOf(u store.User, current bool) account.Identity {
 
 // identities builds the "Sign-in identities" section.
 func (h *Handler) identities(c *gin.Context, p person) account.IdentitiesVM {
-	vm := account.IdentitiesVM{Window: "10 minutes",
-		SignInAnotherURL: "/login?" + url.Values{"reauth": {"link"}, "return_to": {"/account"}}.Encode()}
+	vm := account.IdentitiesVM{Window: "10 minutes"}
 	for _, u := range p.users {
 		vm.Items = append(vm.Items, identityOf(u, u.ID == p.self.ID))
 	}
@@ -96,27 +96,43 @@ func (h *Handler) identities(c *gin.Context, p person) account.IdentitiesVM {
 	return vm
 }
 
-// linkOffer returns the identity this browser's session replaced when both sign-ins
-// are recent enough to prove one person holds both (linkWindow), and it is not linked
-// already.
-func (h *Handler) linkOffer(c *gin.Context, p person) (store.PreviousIdentity, bool) {
+// linkOffer returns the identity this browser's session replaced after that identity
+// asked to link another, while both steps are recent enough (linkWindow), and when it is
+// not linked already.
+func (h *Handler) linkOffer(c *gin.Context, p person) (store.LinkOffer, bool) {
 	hash, ok := web.SessionHash(c)
 	if !ok {
-		return store.PreviousIdentity{}, false
+		return store.LinkOffer{}, false
 	}
 	now := h.Now()
-	prev, err := h.Store.SessionPrevious(c.Request.Context(), hash, now)
+	offer, err := h.Store.SessionLinkOffer(c.Request.Context(), hash, now)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			web.Log(c).Warn("account: previous identity", "err", err)
+			web.Log(c).Warn("account: link offer", "err", err)
 		}
-		return store.PreviousIdentity{}, false
+		return store.LinkOffer{}, false
 	}
-	fresh := !now.After(prev.SessionStarted.Add(linkWindow)) && !prev.PrevStarted.Before(prev.SessionStarted.Add(-linkWindow))
-	if !fresh || prev.IsSuspended() || p.has(prev.ID) {
-		return store.PreviousIdentity{}, false
+	fresh := !now.After(offer.SessionStarted.Add(linkWindow)) && !offer.AskedAt.Before(offer.SessionStarted.Add(-linkWindow))
+	if !fresh || offer.IsSuspended() || p.has(offer.ID) {
+		return store.LinkOffer{}, false
 	}
-	return prev, true
+	return offer, true
+}
+
+// startLink records that the signed-in identity asks to link the next one signed in
+// with in this browser, and sends the browser to sign in (an email code here; an
+// app's provider is reached by using that app).
+func (h *Handler) startLink(c *gin.Context) {
+	hash, ok := web.SessionHash(c)
+	if !ok {
+		web.Redirect(c, "/login")
+		return
+	}
+	if err := h.Store.MarkLinkIntent(c.Request.Context(), hash, h.Now()); err != nil {
+		web.Fail(c, err)
+		return
+	}
+	web.Redirect(c, "/login?"+url.Values{"reauth": {"link"}, "return_to": {"/account"}}.Encode())
 }
 
 // linkIdentity links the offered identity (form field identity) with the signed-in one.
@@ -132,7 +148,7 @@ func (h *Handler) linkIdentity(c *gin.Context) {
 	prev, ok := h.linkOffer(c, p)
 	if !ok || prev.ID != c.PostForm("identity") {
 		web.Error(c, http.StatusConflict, "That link offer has expired.",
-			"Sign in with the other identity in this browser, then with this one, within 10 minutes, and link them then.")
+			"Signed in with the other identity, choose \"Sign in with another identity\" on this page, then sign in with this one within 10 minutes and link them then.")
 		return
 	}
 	err = h.Store.LinkIdentities(c.Request.Context(), p.self.ID, prev.ID, store.AuditEntry{
@@ -159,8 +175,8 @@ func (h *Handler) declineLink(c *gin.Context) {
 
 func (h *Handler) forgetOffer(c *gin.Context) {
 	if hash, ok := web.SessionHash(c); ok {
-		if err := h.Store.ForgetPrevious(c.Request.Context(), hash); err != nil {
-			web.Log(c).Warn("account: forget previous identity", "err", err)
+		if err := h.Store.ForgetLinkOffer(c.Request.Context(), hash); err != nil {
+			web.Log(c).Warn("account: forget link offer", "err", err)
 		}
 	}
 }

@@ -12,8 +12,16 @@ import (
 	"github.com/authgpts/authgpts/store"
 )
 
-// signInAgain signs the browser c in as email, replacing whoever it holds, as "Sign in
-// with another identity" does.
+// askToLink presses "Sign in with another identity" on /account.
+func askToLink(t *testing.T, env *handlertest.Env, c *http.Client) {
+	t.Helper()
+	resp, _ := env.PostForm(t, c, "/account/identities/start", nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?reauth=link&") {
+		t.Fatalf("start linking = %d to %q, want 303 to the sign-in form", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// signInAgain signs the browser c in as email, replacing whoever it holds.
 func signInAgain(t *testing.T, env *handlertest.Env, c *http.Client, email string) store.User {
 	t.Helper()
 	code := env.RequestCode(t, c, email)
@@ -39,9 +47,9 @@ func linkID(t *testing.T, env *handlertest.Env, userID string) string {
 	return *id
 }
 
-// Two sign-ins in one browser within ten minutes prove one person holds both
-// identities: /account offers the link, and once linked it manages both identities'
-// connected apps; unlinking separates them again.
+// Signed in with one identity, the person asks to link another and signs in with it in
+// the same browser: /account offers the link, and once linked it manages both
+// identities' connected apps; unlinking separates them again.
 func TestIdentities_LinkManageAndUnlink(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
@@ -53,6 +61,8 @@ func TestIdentities_LinkManageAndUnlink(t *testing.T) {
 	workGrant := grantFor(t, env, w.ID, fx, "openid")
 
 	env.Clock.Advance(3 * time.Minute)
+	askToLink(t, env, c)
+	env.Clock.Advance(2 * time.Minute)
 	h := signInAgain(t, env, c, home)
 	homeGrant := grantFor(t, env, h.ID, fx, "openid", "email")
 	_, page := env.Get(t, c, "/account")
@@ -114,41 +124,53 @@ func TestIdentities_LinkManageAndUnlink(t *testing.T) {
 	}
 }
 
-// The proof holds only while both sign-ins are recent, and only for the identity this
-// browser replaced: anything else is 409 and links nothing.
+// The proof holds only when the first identity asked, while both steps are recent, and
+// only for the identity this browser replaced: anything else is 409 and links nothing.
 func TestIdentities_LinkRefusals(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
 	ctx := context.Background()
 	stranger, _ := env.Store.EnsureUser(ctx, handlertest.UniqueEmail(t, "stranger"))
+	first := func(u store.User) string { return u.ID }
 
 	tests := []struct {
 		name       string
-		before     time.Duration // between the first and second sign-in
+		ask        bool          // the first identity pressed "Sign in with another identity"
+		before     time.Duration // between asking and the second sign-in
 		after      time.Duration // between the second sign-in and the link
 		signOut    bool          // the first identity signs out before the second signs in
+		same       bool          // the "second" sign-in is the first identity again
 		identity   func(first store.User) string
 		wantOffer  bool
 		wantStatus int
 	}{
-		{name: "recent", before: time.Minute, after: time.Minute, identity: func(u store.User) string { return u.ID }, wantOffer: true, wantStatus: http.StatusSeeOther},
-		{name: "first sign-in too old", before: 11 * time.Minute, identity: func(u store.User) string { return u.ID }, wantStatus: http.StatusConflict},
-		{name: "offer left too long", before: time.Minute, after: 11 * time.Minute, identity: func(u store.User) string { return u.ID }, wantStatus: http.StatusConflict},
-		{name: "signed out between", before: time.Minute, signOut: true, identity: func(u store.User) string { return u.ID }, wantStatus: http.StatusConflict},
-		{name: "another user's identity", before: time.Minute, identity: func(store.User) string { return stranger.ID }, wantOffer: true, wantStatus: http.StatusConflict},
-		{name: "malformed identity", before: time.Minute, identity: func(store.User) string { return "not-a-uuid\x00" }, wantOffer: true, wantStatus: http.StatusBadRequest},
+		{name: "asked, recent", ask: true, before: time.Minute, after: time.Minute, identity: first, wantOffer: true, wantStatus: http.StatusSeeOther},
+		{name: "never asked", before: time.Minute, identity: first, wantStatus: http.StatusConflict},
+		{name: "asked too long before", ask: true, before: 11 * time.Minute, identity: first, wantStatus: http.StatusConflict},
+		{name: "offer left too long", ask: true, before: time.Minute, after: 11 * time.Minute, identity: first, wantStatus: http.StatusConflict},
+		{name: "signed out between", ask: true, before: time.Minute, signOut: true, identity: first, wantStatus: http.StatusConflict},
+		{name: "same identity again", ask: true, before: time.Minute, same: true, identity: first, wantStatus: http.StatusConflict},
+		{name: "another user's identity", ask: true, before: time.Minute, identity: func(store.User) string { return stranger.ID }, wantOffer: true, wantStatus: http.StatusConflict},
+		{name: "malformed identity", ask: true, before: time.Minute, identity: func(store.User) string { return "not-a-uuid\x00" }, wantOffer: true, wantStatus: http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			first, second := handlertest.UniqueEmail(t, "first"), handlertest.UniqueEmail(t, "second")
-			c := env.SignIn(t, first)
-			f, _ := env.Store.UserByEmail(ctx, first)
+			firstEmail, second := handlertest.UniqueEmail(t, "first"), handlertest.UniqueEmail(t, "second")
+			c := env.SignIn(t, firstEmail)
+			f, _ := env.Store.UserByEmail(ctx, firstEmail)
+			if tt.ask {
+				askToLink(t, env, c)
+			}
 			if tt.signOut {
 				if resp, _ := env.PostForm(t, c, "/logout", nil); resp.StatusCode != http.StatusSeeOther {
 					t.Fatalf("logout = %d", resp.StatusCode)
 				}
 			}
 			env.Clock.Advance(tt.before)
+			if tt.same {
+				env.Clock.Advance(time.Minute) // codes to one address are a minute apart
+				second = firstEmail
+			}
 			s := signInAgain(t, env, c, second)
 			env.Clock.Advance(tt.after)
 			_, page := env.Get(t, c, "/account")
@@ -178,6 +200,7 @@ func TestIdentities_UnlinkOutsideTheGroupIs404(t *testing.T) {
 	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
 	other := env.SignIn(t, a)
 	ua, _ := env.Store.UserByEmail(ctx, a)
+	askToLink(t, env, other)
 	ub := signInAgain(t, env, other, b)
 	if resp, _ := env.PostForm(t, other, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("link = %d", resp.StatusCode)
@@ -204,6 +227,7 @@ func TestIdentities_DeleteRemovesEveryLinkedIdentity(t *testing.T) {
 	ua, _ := env.Store.UserByEmail(ctx, a)
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
 	grant := grantFor(t, env, ua.ID, fx, "openid")
+	askToLink(t, env, c)
 	ub := signInAgain(t, env, c, b)
 	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("link = %d", resp.StatusCode)

@@ -13,8 +13,8 @@ import (
 )
 
 // The same person signs in to down through an app whose users sign in with up (OpenID
-// Connect) and, minutes later in the same browser, with an email code: two identities,
-// until /account links them. Linked, the email identity's account page manages the
+// Connect) and, minutes later in the same browser, asks on /account to link another
+// identity and signs in with an email code: two identities, until /account links them. Linked, the email identity's account page manages the
 // app the upstream identity connected; that app's tokens carry the upstream subject.
 func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
 	w := newFedWorld(t)
@@ -29,8 +29,13 @@ func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
 	}
 	upstreamUserID := claims.Subject // down's user for the identity (up, person.ID)
 
-	// Minutes later, "Sign in with another identity" on /account: an email code.
+	// Minutes later, "Sign in with another identity" on /account, then an email code.
 	w.down.Clock.Advance(4 * time.Minute)
+	resp, _ := w.down.PostForm(t, b, "/account/identities/start", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start linking = %d", resp.StatusCode)
+	}
+	w.down.Clock.Advance(time.Minute)
 	email := handlertest.UniqueEmail(t, "mailer")
 	code := w.down.RequestCode(t, b, email)
 	if resp, body := w.down.PostForm(t, b, "/login/verify", url.Values{"email": {email}, "code": {code}}); resp.StatusCode != http.StatusSeeOther {

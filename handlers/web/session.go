@@ -79,8 +79,10 @@ func (s *Sessions) Load() gin.HandlerFunc {
 // first, so the ID always changes at sign-in (no session fixation).
 func (s *Sessions) SignIn(c *gin.Context, u store.User) error {
 	ctx := c.Request.Context()
+	var replaced store.EndedSession
 	if old, ok := get[[]byte](c, keySessionHash); ok {
-		if err := s.store.DeleteSession(ctx, old); err != nil {
+		var err error
+		if replaced, err = s.store.EndSession(ctx, old); err != nil {
 			return err
 		}
 	}
@@ -97,12 +99,10 @@ func (s *Sessions) SignIn(c *gin.Context, u store.User) error {
 		UserAgent: headerText(c.Request.UserAgent(), 256),
 		ExpiresAt: now.Add(sessionLifetime),
 	}
-	// Signing in as another identity in the same browser is half of the proof that
-	// links two identities (handlers/account): remember whom this session replaces.
-	if prev, ok := CurrentUser(c); ok && prev.ID != u.ID {
-		if started, ok := get[time.Time](c, keySessionStarted); ok {
-			n.PrevUserID, n.PrevStarted = prev.ID, &started
-		}
+	// An identity that asked to link another, replaced by another identity's sign-in in
+	// the same browser: the proof that links them (handlers/account) is handed on.
+	if replaced.LinkIntentAt != nil && replaced.UserID != u.ID {
+		n.LinkFromUserID, n.LinkFromAt = replaced.UserID, replaced.LinkIntentAt
 	}
 	err := s.store.CreateSession(ctx, n, now)
 	if err != nil {

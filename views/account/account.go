@@ -19,14 +19,12 @@ type PageVM struct {
 }
 
 // IdentitiesVM is the "Sign-in identities" section: the identities linked into this
-// account, and the offer to link the one this browser was signed in with before.
+// account, the button that asks to link another, and the offer to link the identity
+// that asked in this browser before.
 type IdentitiesVM struct {
-	Items []Identity
-	Offer *Identity // nil: nothing to offer
-	// SignInAnotherURL signs in with another identity in this browser (the email code
-	// or the operator's providers) and comes back here.
-	SignInAnotherURL string
-	Window           string // how recent both sign-ins must be, e.g. "10 minutes"
+	Items  []Identity
+	Offer  *Identity // nil: nothing to offer
+	Window string    // how soon the other sign-in and the confirmation must follow, e.g. "10 minutes"
 }
 
 // Identity is one sign-in identity.
