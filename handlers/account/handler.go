@@ -236,16 +236,25 @@ func (h *Handler) endAllSessions(c *gin.Context) {
 	web.Redirect(c, "/login")
 }
 
-// startDelete mails the code that confirms deleting the account (every linked identity)
-// to the signed-in identity's verified email, else to a linked identity's.
-func (h *Handler) startDelete(c *gin.Context) {
+// deletion is the person whose account (every linked identity) a deletion removes, and
+// its confirmation page; false when the answer is written already.
+func (h *Handler) deletion(c *gin.Context) (person, account.DeleteVM, bool) {
 	p, err := h.person(c)
 	if err != nil {
 		web.Fail(c, err)
+		return person{}, account.DeleteVM{}, false
+	}
+	vm := account.DeleteVM{Chrome: chrome(p.self, "Delete account"), Email: p.emailForCodes(), Identities: len(p.users)}
+	return p, vm, true
+}
+
+// startDelete mails the code that confirms deleting the account (every linked identity)
+// to the signed-in identity's verified email, else to a linked identity's.
+func (h *Handler) startDelete(c *gin.Context) {
+	_, vm, ok := h.deletion(c)
+	if !ok {
 		return
 	}
-	u := p.self
-	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: p.emailForCodes(), Identities: len(p.users)}
 	if vm.Email == "" { // identities whose providers vouched for no email: no code can reach them
 		web.Error(c, http.StatusConflict, "This account has no verified email address to confirm the deletion with.",
 			"Ask the operator of this service to delete it.")
@@ -273,13 +282,11 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
 	}
-	p, err := h.person(c)
-	if err != nil {
-		web.Fail(c, err)
+	p, vm, ok := h.deletion(c)
+	if !ok {
 		return
 	}
 	u := p.self
-	vm := account.DeleteVM{Chrome: chrome(u, "Delete account"), Email: p.emailForCodes(), Identities: len(p.users)}
 	if vm.Email == "" {
 		web.NotFound(c)
 		return
