@@ -60,6 +60,7 @@ type lease struct {
 	fromAllowance int64     // of left: allowance credits of month period, spent first
 	period        time.Time // the month of those allowance credits
 	dbLeft        int64     // what the database had left after this instance's last statement
+	dbKnown       bool      // dbLeft comes from a statement (peek may report it)
 	calls         int64     // size of the next lease in calls (0: leaseCalls)
 	takenAt       time.Time // when the last lease was asked for
 	used          time.Time
@@ -106,7 +107,7 @@ func (le *lease) addLocked(t store.Take) {
 	le.left += t.Total()
 	le.fromAllowance += t.FromAllowance
 	le.period = t.Period
-	le.dbLeft = t.Remaining()
+	le.dbLeft, le.dbKnown = t.Remaining(), true
 }
 
 // spend holds cost credits for one call; store.ErrNoCredits (with what is left in the
@@ -152,6 +153,25 @@ func (c *creditLeases) spend(ctx context.Context, m store.Metering, cost int64, 
 	}
 }
 
+// peek returns what the user has left as this instance last knew it (what the database
+// had plus what its lease holds), without a database round trip; false when this
+// instance has not spent for the user lately. Refusals before the credit check use it
+// for AuthGPTs-Credits-Remaining.
+func (c *creditLeases) peek(k leaseKey) (int64, bool) {
+	c.mu.Lock()
+	le := c.m[k]
+	c.mu.Unlock()
+	if le == nil {
+		return 0, false
+	}
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if le.released || !le.dbKnown {
+		return 0, false
+	}
+	return le.dbLeft + le.left, true
+}
+
 // giveBackLocked returns the lease's credits to the database (le.mu is held).
 func (c *creditLeases) giveBackLocked(ctx context.Context, le *lease, k leaseKey, now time.Time) error {
 	if le.left == 0 {
@@ -187,7 +207,9 @@ func (c *creditLeases) spendLocked(ctx context.Context, le *lease, m store.Meter
 		return hold{}, err
 	}
 	t, err := c.st.TakeCredits(ctx, m, cost, cost, now)
-	le.dbLeft = t.Remaining()
+	if err == nil || errors.Is(err, store.ErrNoCredits) {
+		le.dbLeft, le.dbKnown = t.Remaining(), true
+	}
 	if err != nil {
 		return hold{remaining: t.Remaining()}, err
 	}
@@ -244,7 +266,9 @@ func (c *creditLeases) refillLocked(le *lease, k leaseKey, m store.Metering, cos
 		case err != nil:
 			// Refused (near zero) or failed: calls spend one by one for a while.
 			le.noLeaseTo = now.Add(leaseBackoff)
-			le.dbLeft = t.Remaining()
+			if errors.Is(err, store.ErrNoCredits) {
+				le.dbLeft, le.dbKnown = t.Remaining(), true
+			}
 		case le.released || (le.left > 0 && !t.Period.Equal(le.period)):
 			back = t // the lease was returned meanwhile (or is of another month): these go back too
 		default:

@@ -490,3 +490,28 @@ func TestMetering_KeysShareTheRateLimit(t *testing.T) {
 		t.Errorf("developer key = %d, want 200 (its own bucket)", resp.StatusCode)
 	}
 }
+
+// TestMetering_RefusalsCarryTheKnownRemaining: once the instance has spent for the user,
+// a 403 for a missing scope and a 429 carry AuthGPTs-Credits-Remaining (what the last
+// answer said; nothing was charged for the refusal).
+func TestMetering_RefusalsCarryTheKnownRemaining(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f := e.meteredApp(t, "metering_enabled = true, credits_per_call = 2, free_credits = 50, rate_limit_per_minute = 3")
+	e.exec(t, `INSERT INTO gateway_scope_rules (app_id, method, path_prefix, scope) VALUES ($1, '*', '/admin', 'admin')`, f.App.ID)
+	tok, _, _ := e.userToken(t, f, "openid")
+	gw := "/gw/" + f.App.Slug
+	resp, body := e.call(t, "GET", gw+"/x", tok, nil)
+	if resp.StatusCode != 200 || remaining(t, resp) != 48 {
+		t.Fatalf("first call = %d, remaining %q: %s; want 200 and 48", resp.StatusCode, resp.Header.Get("AuthGPTs-Credits-Remaining"), body)
+	}
+	if resp, _ = e.call(t, "GET", gw+"/admin", tok, nil); resp.StatusCode != http.StatusForbidden || remaining(t, resp) != 48 {
+		t.Errorf("insufficient scope = %d, remaining %q; want 403 and 48", resp.StatusCode, resp.Header.Get("AuthGPTs-Credits-Remaining"))
+	}
+	for range 2 {
+		e.call(t, "GET", gw+"/x", tok, nil)
+	}
+	if resp, _ = e.call(t, "GET", gw+"/x", tok, nil); resp.StatusCode != http.StatusTooManyRequests || remaining(t, resp) != 44 {
+		t.Errorf("rate limited = %d, remaining %q; want 429 and 44", resp.StatusCode, resp.Header.Get("AuthGPTs-Credits-Remaining"))
+	}
+}
