@@ -17,10 +17,16 @@ const (
 		SELECT ` + userColumns + ` FROM users
 		 WHERE id = $1 OR link_id = (SELECT link_id FROM users WHERE id = $1)
 		 ORDER BY id <> $1, created_at, id`
-	// Both rows are locked in one order, so two links racing on the same users wait for
-	// each other instead of deadlocking.
-	qLockPair  = `SELECT id, coalesce(link_id::text, '') AS link_id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE`
-	qLockGroup = `SELECT id FROM users WHERE link_id = $1 ORDER BY id FOR UPDATE`
+	// Linking and unlinking take turns (they are rare, one person's clicks), so the
+	// groups cannot change while one of them runs; it then locks the pair and every
+	// member of their groups in one statement in id order, as a deletion locks its users,
+	// so neither waits for the other while holding rows the other needs.
+	qLinkingTurn = `SELECT pg_advisory_xact_lock(hashtextextended('identity_links', 0))`
+	qLockLinking = `
+		SELECT id, coalesce(link_id::text, '') AS link_id FROM users
+		 WHERE id = ANY($1)
+		    OR link_id IN (SELECT link_id FROM users WHERE id = ANY($1) AND link_id IS NOT NULL)
+		 ORDER BY id FOR UPDATE`
 	// Joining two groups moves every member of b's group (or b alone) into a's.
 	qJoinGroup   = `UPDATE users SET link_id = $1 WHERE id = ANY($2) OR (link_id IS NOT NULL AND link_id = NULLIF($3, '')::uuid)`
 	qGroupSize   = `SELECT count(*) FROM users WHERE link_id = $1`
@@ -68,17 +74,10 @@ func (s *Store) LinkIdentities(ctx context.Context, a, b string, actor AuditEntr
 		return ErrNotFound
 	}
 	return wrap("link identities", s.InTx(ctx, func(tx *Tx) error {
-		var rows []struct {
-			ID     string `db:"id"`
-			LinkID string `db:"link_id"`
-		}
-		if err := tx.selectContext(ctx, &rows, qLockPair, pq.Array([]string{a, b})); err != nil {
+		links, err := tx.lockLinking(ctx, a, b)
+		if err != nil {
 			return err
 		}
-		if len(rows) != 2 {
-			return ErrNotFound
-		}
-		links := map[string]string{rows[0].ID: rows[0].LinkID, rows[1].ID: rows[1].LinkID}
 		target, other := links[a], links[b]
 		if target != "" && target == other {
 			return nil
@@ -89,15 +88,6 @@ func (s *Store) LinkIdentities(ctx context.Context, a, b string, actor AuditEntr
 		}
 		if target == "" {
 			if err := tx.getContext(ctx, &target, `SELECT gen_random_uuid()::text`); err != nil {
-				return err
-			}
-		}
-		for _, g := range []string{target, other} {
-			if g == "" {
-				continue
-			}
-			var locked []string
-			if err := tx.selectContext(ctx, &locked, qLockGroup, g); err != nil {
 				return err
 			}
 		}
@@ -116,6 +106,32 @@ func (s *Store) LinkIdentities(ctx context.Context, a, b string, actor AuditEntr
 	}))
 }
 
+// lockLinking waits for linking's turn, locks a, b and the members of their groups, and
+// returns the link IDs of a and b ("" for an identity in no group); ErrNotFound when
+// either user does not exist.
+func (s *Store) lockLinking(ctx context.Context, a, b string) (map[string]string, error) {
+	if _, err := s.q.ExecContext(ctx, qLinkingTurn); err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		ID     string `db:"id"`
+		LinkID string `db:"link_id"`
+	}
+	if err := s.selectContext(ctx, &rows, qLockLinking, pq.Array([]string{a, b})); err != nil {
+		return nil, err
+	}
+	links := make(map[string]string, 2)
+	for _, r := range rows {
+		if r.ID == a || r.ID == b {
+			links[r.ID] = r.LinkID
+		}
+	}
+	if len(links) != 2 {
+		return nil, ErrNotFound
+	}
+	return links, nil
+}
+
 // UnlinkIdentity takes target out of the group of member (a different identity of the
 // same group): from then on they are separate people again. A group left with one
 // identity dissolves. ErrNotFound when target is not in member's group.
@@ -124,17 +140,14 @@ func (s *Store) UnlinkIdentity(ctx context.Context, member, target string, actor
 		return ErrNotFound
 	}
 	return wrap("unlink identity", s.InTx(ctx, func(tx *Tx) error {
-		var rows []struct {
-			ID     string `db:"id"`
-			LinkID string `db:"link_id"`
-		}
-		if err := tx.selectContext(ctx, &rows, qLockPair, pq.Array([]string{member, target})); err != nil {
+		links, err := tx.lockLinking(ctx, member, target)
+		if err != nil {
 			return err
 		}
-		if len(rows) != 2 || rows[0].LinkID == "" || rows[0].LinkID != rows[1].LinkID {
+		group := links[member]
+		if group == "" || links[target] != group {
 			return ErrNotFound
 		}
-		group := rows[0].LinkID
 		if err := tx.execOne(ctx, "unlink identity", qUnlink, target, group); err != nil {
 			return err
 		}

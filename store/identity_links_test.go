@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/authgpts/authgpts/store"
@@ -77,5 +78,49 @@ func TestIdentityLinks_MergeCapAndUnlink(t *testing.T) {
 	_ = s.DB().Get(&grouped, `SELECT count(*) FROM users WHERE link_id IS NOT NULL`)
 	if grouped != 0 {
 		t.Errorf("%d users still carry a link_id after every identity was unlinked", grouped)
+	}
+}
+
+// Links racing on overlapping groups neither deadlock nor lose a member: however they
+// interleave, every identity ends in one group.
+func TestIdentityLinks_ConcurrentLinksOfOverlappingGroups(t *testing.T) {
+	t.Parallel()
+	s, err := store.Open(context.Background(), storetest.NewDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const n = 8
+	ids := make([]string, n)
+	for i := range ids {
+		u, err := s.EnsureUser(ctx, fmt.Sprintf("race-%d@example.com", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = u.ID
+	}
+	// A ring, both ways round, and across: every link overlaps others' groups.
+	var pairs [][2]int
+	for i := range n {
+		pairs = append(pairs, [2]int{i, (i + 1) % n}, [2]int{(i + 1) % n, i}, [2]int{i, (i + n/2) % n})
+	}
+	errs := make(chan error, len(pairs))
+	var wg sync.WaitGroup
+	for _, p := range pairs {
+		wg.Go(func() {
+			errs <- s.LinkIdentities(ctx, ids[p[0]], ids[p[1]], store.AuditEntry{ActorID: ids[p[0]]})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent link: %v", err)
+		}
+	}
+	g, err := s.IdentityGroup(ctx, ids[0])
+	if err != nil || len(g) != n {
+		t.Errorf("group after the race = %d identities (%v), want %d", len(g), err, n)
 	}
 }
