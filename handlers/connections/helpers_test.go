@@ -69,7 +69,7 @@ func testProviderConfig(tp *handlertest.OAuthProvider, name string, scopes ...st
 	p := store.ConnectionProvider{Provider: name, AuthorizeURL: tp.URL("/authorize"), TokenURL: tp.URL("/token"),
 		RevokeURL: tp.URL("/revoke"), ClientID: tp.ClientID, Scopes: scopes, PKCE: true}
 	switch tp.Style {
-	case "github", "google", "notion", "linear":
+	case "github", "google", "notion", "linear", "slack":
 		p.Preset = tp.Style
 	}
 	if tp.Style == "github" {

@@ -33,8 +33,11 @@ var Presets = []Preset{
 		Scopes:      []string{"openid", "email"}, AuthStyle: store.AuthStyleBody, PKCE: true},
 	{Name: "notion", DisplayName: "Notion", AuthorizeURL: "https://api.notion.com/v1/oauth/authorize",
 		TokenURL: "https://api.notion.com/v1/oauth/token", AuthStyle: store.AuthStyleHeader},
+	// Slack: the scopes are user scopes (a user token acting for the person, asked for
+	// with user_scope); auth.revoke takes the token as its token argument.
 	{Name: "slack", DisplayName: "Slack", AuthorizeURL: "https://slack.com/oauth/v2/authorize",
-		TokenURL: "https://slack.com/api/oauth.v2.access", Scopes: []string{"users:read"}, AuthStyle: store.AuthStyleBody},
+		TokenURL: "https://slack.com/api/oauth.v2.access", RevokeURL: "https://slack.com/api/auth.revoke",
+		Scopes: []string{"users:read"}, AuthStyle: store.AuthStyleBody, PKCE: true},
 	{Name: "linear", DisplayName: "Linear", AuthorizeURL: "https://linear.app/oauth/authorize",
 		TokenURL: "https://api.linear.app/oauth/token", RevokeURL: "https://api.linear.app/oauth/revoke",
 		Scopes: []string{"read"}, AuthStyle: store.AuthStyleBody, PKCE: true},
@@ -64,8 +67,19 @@ func authorizeOptions(p store.ConnectionProvider) []oauth2.AuthCodeOption {
 		// Linear reads the requested scopes comma-separated (and answers them
 		// space-separated in the token response).
 		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("scope", strings.Join(p.Scopes, ","))}
+	case "slack":
+		// Slack: user scopes, comma-separated, in user_scope (scope would ask for a bot).
+		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("user_scope", strings.Join(p.Scopes, ","))}
 	}
 	return nil
+}
+
+// requestScopes are the scopes sent as scope: none for Slack, whose go in user_scope.
+func requestScopes(p store.ConnectionProvider) []string {
+	if p.Preset == "slack" {
+		return nil
+	}
+	return p.Scopes
 }
 
 // grantedScopes reads the scopes a token response granted: GitHub answers them

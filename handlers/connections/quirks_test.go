@@ -281,3 +281,68 @@ func TestConnect_AccountOfAnotherUserIs409(t *testing.T) {
 		t.Fatalf("second connect = %d, want 409: %.300s", resp.StatusCode, body)
 	}
 }
+
+// TestConnect_SlackUserToken: Slack's user token (asked for with user_scope, answered
+// inside authed_user, errors as 200 "ok": false) is linked, rotated by refresh, marked
+// for reauthorization when the rotation is refused, and revoked at auth.revoke on
+// disconnect.
+func TestConnect_SlackUserToken(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "slack")
+	p := w.addProvider(t, w.app, testProviderConfig(tp, "slack", "users:read", "chat:write"), tp.Secret)
+	email := handlertest.UniqueEmail(t, "user")
+	u := w.env.SignIn(t, email)
+	if resp, body := w.connectTest(t, u, "slack", ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback = %d: %.300s", resp.StatusCode, body)
+	}
+	q := tp.AuthorizeQuery()
+	if q.Get("user_scope") != "users:read,chat:write" || q.Has("scope") {
+		t.Errorf("authorize user_scope %q, scope %q; want the user scopes comma-separated and no bot scope", q.Get("user_scope"), q.Get("scope"))
+	}
+	userID := w.user(t, email).ID
+	l := w.linked(t, p, userID)
+	if l.AccountID != "U0SLACK" || l.AccountName != "Acme Slack" || !slices.Equal([]string(l.Scopes), []string{"users:read", "chat:write"}) {
+		t.Errorf("linked %q %q %q, want Slack's user, workspace and the user scopes", l.AccountID, l.AccountName, l.Scopes)
+	}
+	if l.RefreshSealed == nil || l.ExpiresAt == nil {
+		t.Fatal("the rotating user token's refresh token or expiry was not stored")
+	}
+	first, err := w.svc.AccessToken(context.Background(), p, userID)
+	if err != nil || !tp.Live(first.Access) {
+		t.Fatalf("AccessToken = %v, want the user token Slack issued", err)
+	}
+
+	// Token rotation: 56 minutes on, the hour-long token is refreshed at the top level.
+	w.env.Clock.Advance(56 * time.Minute)
+	second, err := w.svc.AccessToken(context.Background(), p, userID)
+	if err != nil || second.Access == first.Access || !tp.Live(second.Access) {
+		t.Fatalf("AccessToken after rotation = %v (new %v), want a new live token", err, second.Access != first.Access)
+	}
+
+	// A refused rotation (200, ok false, invalid_refresh_token) needs reauthorization.
+	tp.SetFailRefresh(true)
+	w.env.Clock.Advance(56 * time.Minute)
+	if _, err := w.svc.AccessToken(context.Background(), p, userID); err != connections.ErrNeedsReauth {
+		t.Fatalf("AccessToken with a refused rotation = %v, want ErrNeedsReauth", err)
+	}
+	tp.SetFailRefresh(false)
+	if resp, _ := w.connectTest(t, u, "slack", ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("reconnect failed")
+	}
+	third, err := w.svc.AccessToken(context.Background(), p, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Disconnect revokes the user token at auth.revoke.
+	l = w.linked(t, p, userID)
+	if resp, _ := w.env.PostForm(t, u, "/account/linked/"+l.ID+"/disconnect", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disconnect = %d", resp.StatusCode)
+	}
+	if tp.Live(third.Access) {
+		t.Error("the user token still works at Slack after disconnect")
+	}
+	if logs := w.env.Logs.String(); strings.Contains(logs, first.Access) || strings.Contains(logs, third.Access) {
+		t.Error("a Slack token appears in the logs")
+	}
+}

@@ -59,6 +59,7 @@ type Config struct {
 // a cross-instance lock) and revokes them at the provider.
 type Service struct {
 	cfg       Config
+	slackHTTP *http.Client                                 // cfg.HTTP reading Slack's token answers (slack.go)
 	providers *loadcache.Cache[[]store.ConnectionProvider] // by app ID
 	tokens    *loadcache.Cache[cachedToken]                // by provider ID + "/" + user ID
 }
@@ -80,7 +81,13 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, providers: loadcache.New[[]store.ConnectionProvider](providerCacheTTL, 10_000),
+	base := cfg.HTTP.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	slackHTTP := *cfg.HTTP
+	slackHTTP.Transport = slackTokens{base: base}
+	return &Service{cfg: cfg, slackHTTP: &slackHTTP, providers: loadcache.New[[]store.ConnectionProvider](providerCacheTTL, 10_000),
 		tokens: loadcache.New[cachedToken](tokenCacheTTL, 100_000)}
 }
 
@@ -146,12 +153,17 @@ func (s *Service) oauthConfig(p store.ConnectionProvider) (*oauth2.Config, error
 		ClientSecret: string(secret),
 		Endpoint:     oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL, AuthStyle: style},
 		RedirectURL:  s.CallbackURL(),
-		Scopes:       p.Scopes,
+		Scopes:       requestScopes(p),
 	}, nil
 }
 
-func (s *Service) httpContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, s.cfg.HTTP)
+// httpContext carries the HTTP client x/oauth2 uses for p's token requests.
+func (s *Service) httpContext(ctx context.Context, p store.ConnectionProvider) context.Context {
+	client := s.cfg.HTTP
+	if p.Preset == "slack" {
+		client = s.slackHTTP
+	}
+	return context.WithValue(ctx, oauth2.HTTPClient, client)
 }
 
 // AuthCodeURL is the provider's authorization URL for state (and the PKCE verifier's
@@ -179,7 +191,7 @@ func (s *Service) Link(ctx context.Context, p store.ConnectionProvider, userID, 
 	if verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(verifier))
 	}
-	tok, err := cfg.Exchange(s.httpContext(ctx), code, opts...)
+	tok, err := cfg.Exchange(s.httpContext(ctx, p), code, opts...)
 	if err != nil {
 		return store.LinkedAccount{}, fmt.Errorf("connections: code exchange at %s: %w", p.Provider, scrub(err))
 	}
@@ -250,6 +262,9 @@ func (s *Service) identity(ctx context.Context, p store.ConnectionProvider, tok 
 		id, name = str(tok.Extra("bot_id")), str(tok.Extra("workspace_name"))
 		if u, ok := tok.Extra("authed_user").(map[string]any); ok {
 			id = str(u["id"])
+		}
+		if team, ok := tok.Extra("team").(map[string]any); ok && name == "" {
+			name = str(team["name"]) // Slack's workspace
 		}
 		return id, name
 	}
@@ -426,7 +441,7 @@ func (s *Service) refresh(ctx context.Context, p store.ConnectionProvider, l sto
 	}
 	// An expired token makes the source refresh at once, with our refresh token.
 	// The caller scrubs the error before logging it (a RetrieveError quotes the body).
-	return cfg.TokenSource(s.httpContext(ctx), &oauth2.Token{RefreshToken: string(refresh), Expiry: time.Unix(1, 0)}).Token()
+	return cfg.TokenSource(s.httpContext(ctx, p), &oauth2.Token{RefreshToken: string(refresh), Expiry: time.Unix(1, 0)}).Token()
 }
 
 var errNoRefreshToken = errors.New("the provider issued no refresh token")

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,6 +24,8 @@ import (
 //	linear: scope requested comma-separated, answered space-separated; expiring + refresh token
 //	google: a refresh token only for access_type=offline&prompt=consent
 //	notion: client authentication only by HTTP Basic; workspace_name and bot_id in the answer
+//	slack: user scopes in user_scope; the user token inside authed_user (a refresh answers
+//	       at the top level); errors as 200 {"ok": false, "error": <Slack code>}; auth.revoke
 //	generic: RFC 6749 JSON with expires_in and a rotating refresh token
 type OAuthProvider struct {
 	t        testing.TB
@@ -81,8 +84,12 @@ func (p *OAuthProvider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := randomString(24)
+	scope := q.Get("scope")
+	if p.Style == "slack" {
+		scope = q.Get("user_scope")
+	}
 	p.mu.Lock()
-	p.codes[code] = issuedCode{redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), scope: q.Get("scope"),
+	p.codes[code] = issuedCode{redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), scope: scope,
 		offline: q.Get("access_type") == "offline" && q.Get("prompt") == "consent"}
 	p.mu.Unlock()
 	back, _ := url.Parse(q.Get("redirect_uri"))
@@ -116,7 +123,23 @@ func tokenError(w http.ResponseWriter, status int, code string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
 }
 
+// slackErrors are the codes Slack answers (200, "ok": false) for RFC 6749's.
+var slackErrors = map[string]string{"invalid_request": "invalid_arguments", "invalid_client": "bad_client_secret",
+	"invalid_grant": "invalid_code", "unsupported_grant_type": "invalid_grant_type"}
+
 func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
+	tokenError := tokenError
+	if p.Style == "slack" {
+		tokenError = func(w http.ResponseWriter, _ int, code string) {
+			if code == "invalid_grant" && r.PostForm.Get("grant_type") == "refresh_token" {
+				code = "invalid_refresh_token"
+			} else {
+				code = slackErrors[code]
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": code})
+		}
+	}
 	if err := r.ParseForm(); err != nil {
 		tokenError(w, http.StatusBadRequest, "invalid_request")
 		return
@@ -168,6 +191,19 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
 		_, _ = w.Write([]byte(url.Values{"access_token": {access}, "scope": {"repo,read:user"}, "token_type": {"bearer"}}.Encode()))
 		return
+	case "slack":
+		rt := "xoxe-1-" + randomString(20)
+		p.refresh[rt] = true
+		tok := map[string]any{"access_token": access, "token_type": "user", "scope": scope,
+			"expires_in": p.expiresIn, "refresh_token": rt}
+		body = map[string]any{"ok": true, "app_id": "A0TEST"}
+		if f.Get("grant_type") == "refresh_token" {
+			maps.Copy(body, tok) // a rotation answers at the top level
+		} else {
+			tok["id"] = "U0SLACK"
+			body["authed_user"], body["team"] = tok, map[string]any{"id": "T0TEST", "name": "Acme Slack"}
+			body["enterprise"], body["is_enterprise_install"] = nil, false
+		}
 	case "notion":
 		body["bot_id"], body["workspace_name"] = "bot-42", "Acme workspace"
 		body["owner"] = map[string]any{"type": "user"}
@@ -190,6 +226,23 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *OAuthProvider) revoke(w http.ResponseWriter, r *http.Request) {
+	if p.Style == "slack" {
+		// auth.revoke: the token authenticates its own revocation.
+		if err := r.ParseForm(); err != nil {
+			tokenError(w, http.StatusBadRequest, "invalid_request")
+			return
+		}
+		tok := r.PostForm.Get("token")
+		p.mu.Lock()
+		known := p.access[tok] || p.refresh[tok]
+		delete(p.access, tok)
+		delete(p.refresh, tok)
+		p.revoked = append(p.revoked, tok)
+		p.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": known, "revoked": known})
+		return
+	}
 	if err := r.ParseForm(); err != nil || !p.clientOK(r) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client")
 		return
