@@ -311,6 +311,10 @@ func (s *Server) Shutdown(drain context.Context) error {
 		if err := s.Webhooks.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("webhooks: deliveries in flight: %w", err))
 		}
+		// A removed provider's tokens still being revoked there.
+		if err := s.Connections.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("connections: revocations in flight: %w", err))
+		}
 	}
 	s.cancel()
 	s.workers.Wait()

@@ -42,10 +42,16 @@ const (
 	qProviderByAppSlug = `
 		SELECT ` + providerColumns + ` FROM connection_providers p JOIN apps a ON a.id = p.app_id
 		 WHERE a.slug = $1 AND p.provider = $2`
-	qDeleteProvider = `
-		DELETE FROM connection_providers p USING apps a
-		 WHERE a.id = p.app_id AND a.id = $1 AND a.owner_id = $2 AND p.provider = $3
-		RETURNING p.id`
+	qLockOwnedProvider = `
+		SELECT ` + providerColumns + ` FROM connection_providers p JOIN apps a ON a.id = p.app_id
+		 WHERE a.id = $1 AND a.owner_id = $2 AND p.provider = $3
+		   FOR UPDATE OF p`
+	// Waits for a refresh in flight (it updates the row), so the newest tokens are read.
+	qLiveTokensOfProvider = `
+		SELECT l.provider_id, l.id AS sealed_row_id, l.key_id, l.access_sealed, l.refresh_sealed
+		  FROM linked_accounts l WHERE l.provider_id = $1 AND l.status <> 'revoked'
+		   FOR UPDATE`
+	qDeleteProvider       = `DELETE FROM connection_providers WHERE id = $1`
 	qHasHeaderConnections = `SELECT EXISTS (SELECT 1 FROM connection_providers WHERE app_id = $1 AND delivery = 'header')`
 
 	qInsertState = `
@@ -257,18 +263,29 @@ func (s *Store) connectionsChanged(ctx context.Context, appID string) error {
 	return s.notifyChange(ctx, ChannelAppChanged, appID)
 }
 
-// DeleteConnectionProvider removes an app's provider; its linked accounts go with it,
-// without a revocation at the provider (see below).
-func (s *Store) DeleteConnectionProvider(ctx context.Context, ownerID, appID, provider string) error {
-	return wrap("delete connection provider", s.InTx(ctx, func(tx *Tx) error {
-		// The linked accounts go with the provider and the client registered there; their
-		// tokens are not revoked remotely (the outbox row would reference the provider).
-		var id string
-		if err := tx.getContext(ctx, &id, qDeleteProvider, appID, ownerID, provider); err != nil {
+// DeleteConnectionProvider removes an app's provider; its linked accounts and their
+// queued revocations go with it (they reference the provider). It returns the provider
+// and its linked accounts' live tokens, still sealed, for the caller to revoke at the
+// provider after the commit (connections.Service.RevokeRemoved).
+func (s *Store) DeleteConnectionProvider(ctx context.Context, ownerID, appID, provider string) (ConnectionProvider, []PendingRevocation, error) {
+	var p ConnectionProvider
+	var tokens []PendingRevocation
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if err := tx.getContext(ctx, &p, qLockOwnedProvider, appID, ownerID, provider); err != nil {
+			return err
+		}
+		if err := tx.selectContext(ctx, &tokens, qLiveTokensOfProvider, p.ID); err != nil {
+			return err
+		}
+		if err := tx.execOne(ctx, "delete connection provider", qDeleteProvider, p.ID); err != nil {
 			return err
 		}
 		return tx.connectionsChanged(ctx, appID)
-	}))
+	})
+	if err != nil {
+		return ConnectionProvider{}, nil, wrap("delete connection provider", err)
+	}
+	return p, tokens, nil
 }
 
 // ConnectionProvidersByApp lists an app's providers.

@@ -3,6 +3,7 @@ package connections_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -344,5 +345,37 @@ func TestConnect_SlackUserToken(t *testing.T) {
 	}
 	if logs := w.env.Logs.String(); strings.Contains(logs, first.Access) || strings.Contains(logs, third.Access) {
 		t.Error("a Slack token appears in the logs")
+	}
+}
+
+// TestRemoveProvider_RevokesItsUsersTokens: the developer removes a provider in the
+// portal; its users' linked accounts go, and their tokens are revoked at the provider.
+func TestRemoveProvider_RevokesItsUsersTokens(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	p, l, _ := linkExpiring(t, w, tp, "acme")
+	tok, err := w.svc.AccessToken(context.Background(), p, l.UserID)
+	if err != nil || !tp.Live(tok.Access) {
+		t.Fatalf("AccessToken = %v", err)
+	}
+	dev := w.env.SignIn(t, w.app.Owner.Email)
+	resp, body := w.env.PostForm(t, dev, "/dashboard/apps/"+w.app.App.Slug+"/connections/delete", url.Values{"provider": {"acme"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove provider = %d: %.300s", resp.StatusCode, body)
+	}
+	if _, err := w.env.Store.LinkedAccountByID(context.Background(), l.ID); err != store.ErrNotFound {
+		t.Errorf("the linked account outlived its provider (%v)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tp.Live(tok.Access) {
+		t.Error("the user's token still works at the provider after the provider was removed")
+	}
+	if _, err := w.svc.AccessToken(context.Background(), p, l.UserID); err == nil {
+		t.Error("the removed provider's token is still handed out")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -58,10 +59,11 @@ type Config struct {
 // Service keeps the vault: it links accounts, hands out fresh tokens (refreshing under
 // a cross-instance lock) and revokes them at the provider.
 type Service struct {
-	cfg       Config
-	slackHTTP *http.Client                                 // cfg.HTTP reading Slack's token answers (slack.go)
-	providers *loadcache.Cache[[]store.ConnectionProvider] // by app ID
-	tokens    *loadcache.Cache[cachedToken]                // by provider ID + "/" + user ID
+	cfg        Config
+	slackHTTP  *http.Client                                 // cfg.HTTP reading Slack's token answers (slack.go)
+	background sync.WaitGroup                               // RevokeRemoved's revocations
+	providers  *loadcache.Cache[[]store.ConnectionProvider] // by app ID
+	tokens     *loadcache.Cache[cachedToken]                // by provider ID + "/" + user ID
 }
 
 type cachedToken struct {
@@ -544,25 +546,7 @@ func (s *Service) RevokePending(ctx context.Context) int {
 		if err != nil {
 			return true
 		}
-		ok := true
-		for _, v := range []struct {
-			sealed []byte
-			field  string
-			hint   string
-		}{{r.RefreshSealed, store.FieldRefresh, "refresh_token"}, {r.AccessSealed, store.FieldAccess, "access_token"}} {
-			if len(v.sealed) == 0 {
-				continue
-			}
-			token, err := s.cfg.Vault.Open(r.KeyID, v.sealed, r.SealedRowID, v.field)
-			if err != nil {
-				continue
-			}
-			if err := s.revoke(ctx, p, cfg, string(token), v.hint); err != nil {
-				s.cfg.Log.Warn("connections: revocation at the provider failed", "provider", p.Provider, "err", err)
-				ok = false
-			}
-		}
-		return ok
+		return s.revokeTokens(ctx, p, cfg, r)
 	})
 	if err != nil {
 		s.cfg.Log.Error("connections: revocation queue", "err", err)
@@ -571,6 +555,79 @@ func (s *Service) RevokePending(ctx context.Context) int {
 }
 
 // revoke is one RFC 7009 request, client authenticated as at the token endpoint.
+// revokeTokens revokes r's refresh and access tokens at p; false when the provider
+// could not be told (worth another try).
+func (s *Service) revokeTokens(ctx context.Context, p store.ConnectionProvider, cfg *oauth2.Config, r store.PendingRevocation) bool {
+	ok := true
+	for _, v := range []struct {
+		sealed []byte
+		field  string
+		hint   string
+	}{{r.RefreshSealed, store.FieldRefresh, "refresh_token"}, {r.AccessSealed, store.FieldAccess, "access_token"}} {
+		if len(v.sealed) == 0 {
+			continue
+		}
+		token, err := s.cfg.Vault.Open(r.KeyID, v.sealed, r.SealedRowID, v.field)
+		if err != nil {
+			continue
+		}
+		if err := s.revoke(ctx, p, cfg, string(token), v.hint); err != nil {
+			s.cfg.Log.Warn("connections: revocation at the provider failed", "provider", p.Provider, "err", err)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// removedRevokeTimeout bounds the revocations of a removed provider's tokens.
+const removedRevokeTimeout = 2 * time.Minute
+
+// RevokeRemoved revokes at p, in the background, the tokens of the linked accounts that
+// went with p when its developer removed it (store.DeleteConnectionProvider). The rows
+// are gone, so the revocation outbox cannot keep them: this is best effort, once, and
+// lost if the instance stops first (Close waits for it until its deadline).
+func (s *Service) RevokeRemoved(p store.ConnectionProvider, tokens []store.PendingRevocation) {
+	for _, r := range tokens {
+		s.tokens.Evict(func(_ string, t cachedToken) bool { return t.linkedID == r.SealedRowID })
+	}
+	if p.RevokeURL == "" || len(tokens) == 0 {
+		return
+	}
+	cfg, err := s.oauthConfig(p)
+	if err != nil {
+		return
+	}
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), removedRevokeTimeout)
+		defer cancel()
+		failed := 0
+		for _, r := range tokens {
+			if !s.revokeTokens(ctx, p, cfg, r) {
+				failed++
+			}
+		}
+		s.cfg.Log.Info("connections: removed provider's tokens revoked", "provider", p.Provider,
+			"accounts", len(tokens), "failed", failed)
+	}()
+}
+
+// Close waits for background revocations (RevokeRemoved) until ctx ends.
+func (s *Service) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (s *Service) revoke(ctx context.Context, p store.ConnectionProvider, cfg *oauth2.Config, token, hint string) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
 	if p.AuthStyle != store.AuthStyleHeader {

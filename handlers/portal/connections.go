@@ -193,15 +193,21 @@ func (h *Handler) deleteConnection(c *gin.Context) {
 	ctx := c.Request.Context()
 	provider := c.PostForm("provider")
 	now := h.Now()
+	var removed store.ConnectionProvider
+	var tokens []store.PendingRevocation
 	err := h.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.DeleteConnectionProvider(ctx, u.ID, a.ID, provider); err != nil {
+		var err error
+		if removed, tokens, err = tx.DeleteConnectionProvider(ctx, u.ID, a.ID, provider); err != nil {
 			return err
 		}
-		return tx.Audit(ctx, h.auditEntry(c, u, now, "connection.deleted", "app", a.ID, map[string]any{"provider": provider}))
+		return tx.Audit(ctx, h.auditEntry(c, u, now, "connection.deleted", "app", a.ID,
+			map[string]any{"provider": provider, "linked_accounts": len(tokens)}))
 	})
 	if err != nil {
 		web.Fail(c, err)
 		return
 	}
+	// Its users' tokens are revoked at the provider now that nothing here holds them.
+	h.Connections.RevokeRemoved(removed, tokens)
 	h.connectionsAnswer(c, http.StatusOK, u, a, view.NewConnectionFormVM{})
 }
