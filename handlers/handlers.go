@@ -159,10 +159,16 @@ func newRouter(d deps) *gin.Engine {
 		Sources:     up,
 		Connections: d.Connections,
 	}).Register(signedIn)
-	(&account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now,
-		Hasher: d.Derived.TokenHash, BaseURL: d.BaseURL.String(), Connections: d.Connections}).Register(signedIn)
+	var operatorIssuers []string
+	if d.LoginOIDC != nil {
+		operatorIssuers = append(operatorIssuers, d.LoginOIDC.Issuer)
+	}
+	acct := &account.Handler{Store: d.Store, Sessions: sessions, Codes: codes, Now: d.Now, Mail: d.Mail,
+		Hasher: d.Derived.TokenHash, BaseURL: d.BaseURL.String(), Connections: d.Connections,
+		OperatorIssuers: operatorIssuers}
+	acct.Register(signedIn)
 	(&usage.Handler{Store: d.Store, Now: d.Now}).Register(signedIn)
-	(&connections.Handler{Store: d.Store, Service: d.Connections, Now: d.Now}).Register(signedIn)
+	(&connections.Handler{Store: d.Store, Service: d.Connections, Now: d.Now, Managed: acct.ManagedIdentities}).Register(signedIn)
 
 	// A wrong method on a known machine endpoint is a JSON 405 with Allow, since its
 	// clients parse every answer (AI-CLIENTS.md M10); pages keep answering 404.

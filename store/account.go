@@ -27,7 +27,7 @@ const (
 	qLiveGrantIDsOfUser = `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`
 	// Taken first: a usage batch being written for this user (qLockLiveUsers) commits
 	// before the deletion goes on, and one that starts later sees the user gone.
-	qLockUsersForDelete = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`
+	qLockUserForDelete = `SELECT id FROM users WHERE id = $1 FOR UPDATE`
 	// Personal data leaves the audit log with the account; the entries stay for the record.
 	qAnonymizeAudit = `UPDATE audit_log SET actor_email = '', ip = '' WHERE actor_id = $1`
 	qDeleteUser     = `DELETE FROM users WHERE id = $1`
@@ -67,67 +67,45 @@ func (s *Store) ConnectedApps(ctx context.Context, userIDs []string, monthStart 
 // Token caches everywhere are told first, in the same transaction, so access tokens stop
 // working when it commits. Audit entries stay, without the email and IP.
 func (s *Store) DeleteUser(ctx context.Context, u User, now time.Time) error {
-	return s.DeleteUsers(ctx, []User{u}, now)
-}
-
-// DeleteUsers deletes several users as DeleteUser does, all or none: one person's
-// linked identities when they delete their account.
-func (s *Store) DeleteUsers(ctx context.Context, users []User, now time.Time) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
-		// Locked in one order, so two deletions of overlapping groups cannot deadlock.
-		var locked []string
-		if err := tx.selectContext(ctx, &locked, qLockUsersForDelete, pq.Array(UserIDs(users))); err != nil {
+		var locked string
+		if err := tx.getContext(ctx, &locked, qLockUserForDelete, u.ID); err != nil {
 			return err
 		}
-		if len(locked) != len(users) {
-			return ErrNotFound
+		var grantIDs []string
+		if err := tx.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
+			return err
 		}
-		for _, u := range users {
-			if err := tx.deleteLockedUser(ctx, u, now); err != nil {
+		for _, id := range grantIDs {
+			if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "grant:"+id); err != nil {
 				return err
 			}
 		}
-		return nil
+		if _, err := tx.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
+			return err
+		}
+		// Tokens at other developers' providers are revoked there after the commit.
+		if err := tx.queueRevocationsOfUser(ctx, u.ID, now); err != nil {
+			return err
+		}
+		// The user.deleted webhook, before the grants and balances it looks at go.
+		var emitted int
+		if err := tx.getContext(ctx, &emitted, qEmitUserDeleted, u.ID, now); err != nil {
+			return err
+		}
+		if _, err := tx.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
+			return err
+		}
+		// Usage stays, without the user, so developers' totals stay right.
+		if err := tx.AnonymizeUsage(ctx, u.ID); err != nil {
+			return err
+		}
+		for _, q := range []string{qDeleteOTPOf, qDeleteSendsOf} {
+			if _, err := tx.q.ExecContext(ctx, q, u.Email); err != nil {
+				return err
+			}
+		}
+		return tx.execOne(ctx, "delete user", qDeleteUser, u.ID)
 	})
 	return wrap("delete user", err)
-}
-
-// deleteLockedUser is one user's part of DeleteUsers.
-func (s *Store) deleteLockedUser(ctx context.Context, u User, now time.Time) error {
-	var grantIDs []string
-	if err := s.selectContext(ctx, &grantIDs, qLiveGrantIDsOfUser, u.ID); err != nil {
-		return err
-	}
-	for _, id := range grantIDs {
-		if _, err := s.q.ExecContext(ctx, qNotifyRevocation, "grant:"+id); err != nil {
-			return err
-		}
-	}
-	if _, err := s.q.ExecContext(ctx, qNotifyRevocation, "user:"+u.ID); err != nil {
-		return err
-	}
-	// Tokens at other developers' providers are revoked there after the commit.
-	if err := s.queueRevocationsOfUser(ctx, u.ID, now); err != nil {
-		return err
-	}
-	// The user.deleted webhook, before the grants and balances it looks at go.
-	var emitted int
-	if err := s.getContext(ctx, &emitted, qEmitUserDeleted, u.ID, now); err != nil {
-		return err
-	}
-	if _, err := s.q.ExecContext(ctx, qAnonymizeAudit, u.ID); err != nil {
-		return err
-	}
-	// Usage stays, without the user, so developers' totals stay right.
-	if err := s.AnonymizeUsage(ctx, u.ID); err != nil {
-		return err
-	}
-	if u.Email != "" {
-		for _, q := range []string{qDeleteOTPOf, qDeleteSendsOf} {
-			if _, err := s.q.ExecContext(ctx, q, u.Email); err != nil {
-				return err
-			}
-		}
-	}
-	return s.execOne(ctx, "delete user", qDeleteUser, u.ID)
 }

@@ -19,14 +19,15 @@ const (
 		 ORDER BY id <> $1, created_at, id`
 	// Linking and unlinking take turns (they are rare, one person's clicks), so the
 	// groups cannot change while one of them runs; it then locks the pair and every
-	// member of their groups in one statement in id order, as a deletion locks its users,
-	// so neither waits for the other while holding rows the other needs.
+	// member of their groups in one statement in id order, so it never waits for a row
+	// while holding one another writer needs. NO KEY UPDATE: link_id is no key, and
+	// rows that reference a user (grants, sessions, usage) need not wait.
 	qLinkingTurn = `SELECT pg_advisory_xact_lock(hashtextextended('identity_links', 0))`
 	qLockLinking = `
 		SELECT id, coalesce(link_id::text, '') AS link_id FROM users
 		 WHERE id = ANY($1)
 		    OR link_id IN (SELECT link_id FROM users WHERE id = ANY($1) AND link_id IS NOT NULL)
-		 ORDER BY id FOR UPDATE`
+		 ORDER BY id FOR NO KEY UPDATE`
 	// Joining two groups moves every member of b's group (or b alone) into a's.
 	qJoinGroup   = `UPDATE users SET link_id = $1 WHERE id = ANY($2) OR (link_id IS NOT NULL AND link_id = NULLIF($3, '')::uuid)`
 	qGroupSize   = `SELECT count(*) FROM users WHERE link_id = $1`

@@ -30,6 +30,7 @@ import (
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/store/emailcode"
 	"github.com/authgpts/authgpts/views/account"
+	"github.com/authgpts/authgpts/views/email/mailer"
 	"github.com/authgpts/authgpts/views/layout"
 )
 
@@ -43,6 +44,11 @@ type Handler struct {
 	Hasher oauth.Hasher
 	// BaseURL is the public base URL; keys call <base>/gw/<slug>.
 	BaseURL string
+	// Mail tells linked identities that a link was made (nil: no mail).
+	Mail mailer.Mailer
+	// OperatorIssuers are the issuers of the portal's own sign-in providers: with email
+	// codes and GitHub, the identities that manage the identities linked with them.
+	OperatorIssuers []string
 	// Connections forgets the user's cached third-party tokens and sends queued
 	// revocations to the providers after a grant is revoked or the account deleted
 	// (nil: the NOTIFY and the background sweep do it).
@@ -236,26 +242,27 @@ func (h *Handler) endAllSessions(c *gin.Context) {
 	web.Redirect(c, "/login")
 }
 
-// deletion is the person whose account (every linked identity) a deletion removes, and
-// its confirmation page; false when the answer is written already.
-func (h *Handler) deletion(c *gin.Context) (person, account.DeleteVM, bool) {
+// deletion is the identity a deletion removes (the signed-in one: linked identities
+// stay, each deleted only with its own email's code) and its confirmation page; false
+// when the answer is written already.
+func (h *Handler) deletion(c *gin.Context) (store.User, account.DeleteVM, bool) {
 	p, err := h.person(c)
 	if err != nil {
 		web.Fail(c, err)
-		return person{}, account.DeleteVM{}, false
+		return store.User{}, account.DeleteVM{}, false
 	}
-	vm := account.DeleteVM{Chrome: chrome(p.self, "Delete account"), Email: p.emailForCodes(), Identities: len(p.users)}
-	return p, vm, true
+	vm := account.DeleteVM{Chrome: chrome(p.self, "Delete account"), Email: p.self.Email, OtherIdentities: p.linked - 1}
+	return p.self, vm, true
 }
 
-// startDelete mails the code that confirms deleting the account (every linked identity)
-// to the signed-in identity's verified email, else to a linked identity's.
+// startDelete mails the code that confirms deleting the signed-in identity to its
+// verified email.
 func (h *Handler) startDelete(c *gin.Context) {
 	_, vm, ok := h.deletion(c)
 	if !ok {
 		return
 	}
-	if vm.Email == "" { // identities whose providers vouched for no email: no code can reach them
+	if vm.Email == "" { // an identity whose provider vouched for no email: no code can reach it
 		web.Error(c, http.StatusConflict, "This account has no verified email address to confirm the deletion with.",
 			"Ask the operator of this service to delete it.")
 		return
@@ -282,13 +289,8 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 	if !web.ParseForm(c) {
 		return
 	}
-	p, vm, ok := h.deletion(c)
+	u, vm, ok := h.deletion(c)
 	if !ok {
-		return
-	}
-	u := p.self
-	if vm.Email == "" {
-		web.NotFound(c)
 		return
 	}
 	code, ok := emailcode.ParseCode(c.PostForm("code"))
@@ -297,7 +299,7 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	valid, err := h.Codes.Check(c.Request.Context(), vm.Email, emailcode.DeleteAccount, code)
+	valid, err := h.Codes.Check(c.Request.Context(), u.Email, emailcode.DeleteAccount, code)
 	if err != nil {
 		web.Fail(c, err)
 		return
@@ -307,14 +309,12 @@ func (h *Handler) confirmDelete(c *gin.Context) {
 		web.Render(c, http.StatusUnprocessableEntity, account.DeletePage(vm))
 		return
 	}
-	if err := h.Store.DeleteUsers(c.Request.Context(), p.users, h.Now()); err != nil {
+	if err := h.Store.DeleteUser(c.Request.Context(), u, h.Now()); err != nil {
 		web.Fail(c, err)
 		return
 	}
-	web.Log(c).Info("account deleted", "user_id", u.ID, "identities", len(p.users))
-	for _, id := range p.ids {
-		h.accountsEnded(c, id)
-	}
+	web.Log(c).Info("account deleted", "user_id", u.ID)
+	h.accountsEnded(c, u.ID)
 	if err := h.Sessions.SignOut(c); err != nil {
 		web.Fail(c, err)
 		return

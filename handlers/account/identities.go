@@ -12,6 +12,8 @@ import (
 	"github.com/authgpts/authgpts/handlers/web"
 	"github.com/authgpts/authgpts/store"
 	"github.com/authgpts/authgpts/views/account"
+	"github.com/authgpts/authgpts/views/email"
+	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
 // linkWindow bounds the proof that two identities are one person: signed in with one,
@@ -21,20 +23,55 @@ import (
 // nothing to whoever signs in next.
 const linkWindow = 10 * time.Minute
 
-// person is the signed-in identity with the identities linked to it.
+// person is the signed-in identity with the identities this page manages for it.
+//
+// Only an identity whose subject the operator can vouch for manages the identities
+// linked with it: an email code, GitHub, or the portal's own sign-in provider (trusted).
+// An identity from an app's own provider (an OpenID Connect issuer or login page the
+// app's developer runs) could be signed in by that developer at will, so signed in with
+// it the page manages that identity alone. Suspended identities are left out.
 type person struct {
-	self  store.User
-	users []store.User // self first
-	ids   []string
+	self     store.User
+	users    []store.User // the identities managed here, self first
+	ids      []string
+	linked   int          // identities in self's group, self included
+	managers []store.User // self not trusted: the linked identities that manage the group
 }
 
 func (h *Handler) person(c *gin.Context) (person, error) {
 	u, _ := web.CurrentUser(c)
-	users, err := h.Store.IdentityGroup(c.Request.Context(), u.ID)
+	group, err := h.Store.IdentityGroup(c.Request.Context(), u.ID)
 	if err != nil {
 		return person{}, err
 	}
-	return person{self: u, users: users, ids: store.UserIDs(users)}, nil
+	p := person{self: u, linked: len(group)}
+	trusted := h.trusted(u)
+	for _, m := range group {
+		switch {
+		case m.ID == u.ID:
+			p.users = append(p.users, m)
+		case m.IsSuspended():
+		case trusted:
+			p.users = append(p.users, m)
+		case h.trusted(m):
+			p.managers = append(p.managers, m)
+		}
+	}
+	p.ids = store.UserIDs(p.users)
+	return p, nil
+}
+
+// ManagedIdentities returns the IDs of the identities the signed-in user manages on
+// /account (person): the routes of other packages there use it.
+func (h *Handler) ManagedIdentities(c *gin.Context) ([]string, error) {
+	p, err := h.person(c)
+	return p.ids, err
+}
+
+// trusted reports whether the operator vouches for u's subject: an email-code account,
+// a GitHub identity, or one from the portal's sign-in provider.
+func (h *Handler) trusted(u store.User) bool {
+	return u.Issuer == "" || u.Issuer == store.IssuerGitHub || slices.Contains(h.OperatorIssuers, u.Issuer)
 }
 
 // has reports whether userID is one of the person's identities.
@@ -49,17 +86,6 @@ func (p person) label(userID string) string {
 	for _, u := range p.users {
 		if u.ID == userID {
 			return u.DisplayName()
-		}
-	}
-	return ""
-}
-
-// emailForCodes is where a code confirming a change to the whole account goes: the
-// signed-in identity's verified email, else a linked identity's.
-func (p person) emailForCodes() string {
-	for _, u := range p.users {
-		if u.Email != "" {
-			return u.Email
 		}
 	}
 	return ""
@@ -85,9 +111,12 @@ func identityOf(u store.User, current bool) account.Identity {
 
 // identities builds the "Sign-in identities" section.
 func (h *Handler) identities(c *gin.Context, p person) account.IdentitiesVM {
-	vm := account.IdentitiesVM{Window: "10 minutes"}
+	vm := account.IdentitiesVM{Window: "10 minutes", Managed: h.trusted(p.self)}
 	for _, u := range p.users {
 		vm.Items = append(vm.Items, identityOf(u, u.ID == p.self.ID))
+	}
+	for _, u := range p.managers {
+		vm.ManagedFrom = append(vm.ManagedFrom, identityOf(u, false).Name)
 	}
 	if prev, ok := h.linkOffer(c, p); ok {
 		offer := identityOf(prev.User, false)
@@ -113,7 +142,9 @@ func (h *Handler) linkOffer(c *gin.Context, p person) (store.LinkOffer, bool) {
 		return store.LinkOffer{}, false
 	}
 	fresh := !now.After(offer.SessionStarted.Add(linkWindow)) && !offer.AskedAt.Before(offer.SessionStarted.Add(-linkWindow))
-	if !fresh || offer.IsSuspended() || p.has(offer.ID) {
+	// Two identities from apps' own providers would manage nothing of each other.
+	useful := h.trusted(p.self) || h.trusted(offer.User)
+	if !fresh || !useful || offer.IsSuspended() || p.has(offer.ID) {
 		return store.LinkOffer{}, false
 	}
 	return offer, true
@@ -124,8 +155,15 @@ func (h *Handler) linkOffer(c *gin.Context, p person) (store.LinkOffer, bool) {
 // app's provider is reached by using that app).
 func (h *Handler) startLink(c *gin.Context) {
 	hash, ok := web.SessionHash(c)
+	started, _ := web.SessionStarted(c)
 	if !ok {
 		web.Redirect(c, "/login")
+		return
+	}
+	// Only a fresh sign-in may ask: a browser left signed in for longer gives whoever
+	// finds it no way to link their own identity in.
+	if h.Now().After(started.Add(linkWindow)) {
+		web.Redirect(c, "/login?"+url.Values{"reauth": {"1"}, "return_to": {"/account"}}.Encode())
 		return
 	}
 	if err := h.Store.MarkLinkIntent(c.Request.Context(), hash, h.Now()); err != nil {
@@ -164,7 +202,31 @@ func (h *Handler) linkIdentity(c *gin.Context) {
 	}
 	h.forgetOffer(c)
 	web.Log(c).Info("identities linked", "user_id", p.self.ID, "linked_user_id", prev.ID)
+	h.mailLinked(c, p.self, prev.User)
 	web.Redirect(c, "/account")
+}
+
+// mailLinked tells every identity of the new group that has an email that a and b were
+// linked, so a link nobody meant is seen and undone (Unlink). Best effort: the link
+// stands if a mail cannot be sent.
+func (h *Handler) mailLinked(c *gin.Context, a, b store.User) {
+	if h.Mail == nil {
+		return
+	}
+	group, err := h.Store.IdentityGroup(c.Request.Context(), a.ID)
+	if err != nil {
+		web.Log(c).Warn("account: linked mail", "err", err)
+		return
+	}
+	text := email.LinkedText(identityOf(a, false).Name, identityOf(b, false).Name, h.Now(), h.BaseURL+"/account#identities")
+	for _, m := range group {
+		if m.Email == "" {
+			continue
+		}
+		if err := h.Mail.Send(c.Request.Context(), mailer.Message{To: m.Email, Subject: "Sign-in identities linked", Text: text}); err != nil {
+			web.Log(c).Warn("account: linked mail not sent", "err", err)
+		}
+	}
 }
 
 // declineLink drops the offer ("Not me").
@@ -185,6 +247,10 @@ func (h *Handler) forgetOffer(c *gin.Context) {
 // again, with what it holds. An identity that is not linked here is 404.
 func (h *Handler) unlinkIdentity(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
+	if !h.trusted(u) { // it manages nothing of the group (person)
+		web.NotFound(c)
+		return
+	}
 	err := h.Store.UnlinkIdentity(c.Request.Context(), u.ID, c.Param("id"), store.AuditEntry{
 		ActorID: u.ID, ActorEmail: u.Email, IP: c.ClientIP(), At: h.Now()})
 	if err != nil {

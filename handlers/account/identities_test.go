@@ -216,9 +216,9 @@ func TestIdentities_UnlinkOutsideTheGroupIs404(t *testing.T) {
 	}
 }
 
-// Deleting the account deletes every linked identity, after a code mailed to the
-// signed-in identity.
-func TestIdentities_DeleteRemovesEveryLinkedIdentity(t *testing.T) {
+// Deleting the account deletes the signed-in identity alone, after a code mailed to it:
+// a linked identity stays, with what it holds, until it is deleted with its own code.
+func TestIdentities_DeleteRemovesOnlyTheSignedInIdentity(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
 	ctx := context.Background()
@@ -232,22 +232,64 @@ func TestIdentities_DeleteRemovesEveryLinkedIdentity(t *testing.T) {
 	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("link = %d", resp.StatusCode)
 	}
-	_, page := env.Get(t, c, "/account")
-	if !strings.Contains(page, "deletes every linked identity") {
-		t.Error("the page does not say deleting removes every linked identity")
-	}
 	env.Clock.Advance(time.Minute) // codes to one address are a minute apart
-	if resp, _ := env.PostForm(t, c, "/account/delete", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("start delete = %d", resp.StatusCode)
+	resp, page := env.PostForm(t, c, "/account/delete", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-testid="delete-identities"`) {
+		t.Fatalf("start delete = %d, want the code form saying the linked identity stays", resp.StatusCode)
 	}
-	msg := env.SMTP.WaitFor(t, b, 1)
+	msg := env.SMTP.WaitFor(t, b, 2) // the sign-in code, the link notice, then this
+	if !strings.Contains(msg.Subject, "deleting") {
+		t.Fatalf("mail to the signed-in identity = %q, want the deletion code", msg.Subject)
+	}
 	if resp, _ := env.PostForm(t, c, "/account/delete/confirm", url.Values{"code": {msg.Code()}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("confirm delete = %d", resp.StatusCode)
 	}
-	var left, grants int
-	_ = env.Store.DB().Get(&left, `SELECT count(*) FROM users WHERE id = ANY(ARRAY[$1, $2]::uuid[])`, ua.ID, ub.ID)
-	_ = env.Store.DB().Get(&grants, `SELECT count(*) FROM grants WHERE id = $1`, grant)
-	if left != 0 || grants != 0 {
-		t.Errorf("after deleting: %d of the 2 linked identities and %d grants remain", left, grants)
+	if _, err := env.Store.UserByID(ctx, ub.ID); err != store.ErrNotFound {
+		t.Errorf("the signed-in identity survived its deletion (%v)", err)
+	}
+	if g, err := env.Store.GrantByID(ctx, grant); err != nil || g.RevokedAt != nil {
+		t.Errorf("the linked identity's grant went with the other identity (%v)", err)
+	}
+	if g, err := env.Store.IdentityGroup(ctx, ua.ID); err != nil || len(g) != 1 {
+		t.Errorf("the linked identity after the deletion: group of %d (%v), want it alone", len(g), err)
+	}
+}
+
+// A sign-in older than the link window must be renewed before it may ask to link: a
+// browser left signed in gives whoever finds it no way to link their identity in.
+func TestIdentities_StartNeedsAFreshSignIn(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	first, second := handlertest.UniqueEmail(t, "first"), handlertest.UniqueEmail(t, "second")
+	c := env.SignIn(t, first)
+	env.Clock.Advance(11 * time.Minute)
+	resp, _ := env.PostForm(t, c, "/account/identities/start", nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?reauth=1&") {
+		t.Fatalf("start from an old sign-in = %d to %q, want 303 to sign in again", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	signInAgain(t, env, c, second)
+	if _, page := env.Get(t, c, "/account"); strings.Contains(page, `data-testid="link-offer"`) {
+		t.Error("an old sign-in's start still led to a link offer")
+	}
+}
+
+// Linking mails every identity of the new group, so a link nobody meant is seen.
+func TestIdentities_LinkIsMailedToEveryIdentity(t *testing.T) {
+	t.Parallel()
+	env := handlertest.New(t)
+	ctx := context.Background()
+	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
+	c := env.SignIn(t, a)
+	ua, _ := env.Store.UserByEmail(ctx, a)
+	askToLink(t, env, c)
+	signInAgain(t, env, c, b)
+	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link = %d", resp.StatusCode)
+	}
+	for _, addr := range []string{a, b} {
+		msg := env.SMTP.WaitFor(t, addr, 1)
+		if msg.Subject != "Sign-in identities linked" || !strings.Contains(msg.Text, a) || !strings.Contains(msg.Text, b) || !strings.Contains(msg.Text, "/account#identities") {
+			t.Errorf("mail to %s = %q %q, want the link notice naming both identities and where to unlink", addr, msg.Subject, msg.Text)
+		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	pview "github.com/authgpts/authgpts/views/portal"
 )
 
-// personalKeys builds the personal keys section: the keys of every linked identity and,
+// personalKeys builds the personal keys section: the keys of every managed identity and,
 // per connected app, a form offering the scopes its key holder granted it (over all its
 // live grants). adjust changes it before it is returned (a form's errors, a key shown
 // once).

@@ -21,6 +21,9 @@ type Handler struct {
 	Store   *store.Store
 	Service *Service
 	Now     func() time.Time
+	// Managed returns the identities the signed-in user manages on /account (their own
+	// and, from a trusted identity, the ones linked with it: handlers/account).
+	Managed func(c *gin.Context) ([]string, error)
 }
 
 // Register mounts the routes on the signed-in browser group.
@@ -178,12 +181,15 @@ func (h *Handler) callback(c *gin.Context) {
 // and revokes it at the provider.
 func (h *Handler) disconnect(c *gin.Context) {
 	u, _ := web.CurrentUser(c)
-	group, err := h.Store.IdentityGroup(c.Request.Context(), u.ID)
-	if err != nil {
-		web.Fail(c, err)
-		return
+	ids := []string{u.ID}
+	if h.Managed != nil {
+		var err error
+		if ids, err = h.Managed(c); err != nil {
+			web.Fail(c, err)
+			return
+		}
 	}
-	if err := h.Service.Disconnect(c.Request.Context(), store.UserIDs(group), c.Param("id")); err != nil {
+	if err := h.Service.Disconnect(c.Request.Context(), ids, c.Param("id")); err != nil {
 		web.Fail(c, err)
 		return
 	}

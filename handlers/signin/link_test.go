@@ -1,6 +1,7 @@
 package signin_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 // Connect) and, minutes later in the same browser, asks on /account to link another
 // identity and signs in with an email code: two identities, until /account links them. Linked, the email identity's account page manages the
 // app the upstream identity connected; that app's tokens carry the upstream subject.
+// Signed in with the upstream identity, which up's developer controls, the page manages
+// that identity alone.
 func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
 	w := newFedWorld(t)
 	w.useOIDC(t)
@@ -87,5 +90,40 @@ func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil || in.Active {
 		t.Errorf("introspection after the linked revoke: active=%v (%v), want inactive", in.Active, err)
+	}
+
+	// The other way round it manages nothing: up's developer can sign anyone in as
+	// person, so signed in with that identity /account shows it alone, and the email
+	// identity's grant and the link itself are out of its reach (404).
+	emailUser, err := w.down.Store.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var emailGrant string
+	if err := w.down.Store.DB().Get(&emailGrant, `INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, $2, $3, '{openid}') RETURNING id`,
+		emailUser.ID, w.downApp.Client.ID, w.downApp.App.ID); err != nil {
+		t.Fatal(err)
+	}
+	b2 := w.browser(t)
+	w.up.Clock.Advance(time.Minute) // codes to one address are a minute apart
+	upCode := w.up.RequestCode(t, b2, person.Email)
+	if resp, _ := w.up.PostForm(t, b2, "/login/verify", url.Values{"email": {person.Email}, "code": {upCode}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("upstream sign-in again failed")
+	}
+	w.fromCallback(t, b2, w.atUpstream(t, b2, w.toUpstream(t, b2, "again")), "again")
+	_, page = get(t, b2, w.down.BaseURL+"/account")
+	if !strings.Contains(page, `data-testid="identities-managed-from"`) || !strings.Contains(page, email) {
+		t.Errorf("/account as the upstream identity does not say it is managed from %s", email)
+	}
+	if strings.Contains(page, `data-testid="grant-`+emailGrant+`"`) || strings.Count(page, `data-testid="identity"`) != 1 {
+		t.Error("/account as the upstream identity shows the email identity's grant or identity")
+	}
+	for _, path := range []string{"/account/grants/" + emailGrant + "/revoke", "/account/identities/" + emailUser.ID + "/unlink"} {
+		if resp, _ := w.down.PostForm(t, b2, path, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s as the upstream identity = %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if g, err := w.down.Store.GrantByID(context.Background(), emailGrant); err != nil || g.RevokedAt != nil {
+		t.Errorf("the email identity's grant was touched from the upstream identity (%v)", err)
 	}
 }

@@ -25,6 +25,10 @@ type IdentitiesVM struct {
 	Items  []Identity
 	Offer  *Identity // nil: nothing to offer
 	Window string    // how soon the other sign-in and the confirmation must follow, e.g. "10 minutes"
+	// Managed: the signed-in identity manages the identities linked with it. When it
+	// does not (an app's own provider vouches for it), ManagedFrom names those that do.
+	Managed     bool
+	ManagedFrom []string
 }
 
 // Identity is one sign-in identity.
@@ -114,9 +118,9 @@ type ConnectedApp struct {
 
 // DeleteVM is the "enter the code to delete your account" page.
 type DeleteVM struct {
-	Chrome     layout.Chrome
-	Email      string
-	Identities int // how many linked identities the deletion removes
-	Error      string
-	Notice     string
+	Chrome          layout.Chrome
+	Email           string
+	OtherIdentities int // linked identities that stay (each is deleted with its own email's code)
+	Error           string
+	Notice          string
 }
