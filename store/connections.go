@@ -46,11 +46,16 @@ const (
 		SELECT ` + providerColumns + ` FROM connection_providers p JOIN apps a ON a.id = p.app_id
 		 WHERE a.id = $1 AND a.owner_id = $2 AND p.provider = $3
 		   FOR UPDATE OF p`
-	// Waits for a refresh in flight (it updates the row), so the newest tokens are read.
+	// Read under qOwnProvider, so a refresh's new tokens are the ones read.
 	qLiveTokensOfProvider = `
 		SELECT l.provider_id, l.id AS sealed_row_id, l.key_id, l.access_sealed, l.refresh_sealed
 		  FROM linked_accounts l WHERE l.provider_id = $1 AND l.status <> 'revoked'
 		   FOR UPDATE`
+	// Revocations already queued go with the provider (their rows reference it); the
+	// queue's worker holds the rows it is sending, and this waits for it.
+	qQueuedRevocationsOfProvider = `
+		SELECT provider_id, sealed_row_id, key_id, access_sealed, refresh_sealed
+		  FROM connection_revocations WHERE provider_id = $1 FOR UPDATE`
 	qDeleteProvider       = `DELETE FROM connection_providers WHERE id = $1`
 	qHasHeaderConnections = `SELECT EXISTS (SELECT 1 FROM connection_providers WHERE app_id = $1 AND delivery = 'header')`
 
@@ -91,6 +96,11 @@ const (
 		 ORDER BY a.name, p.display_name`
 	// Advisory lock keyed by the linked account: one refresh at a time on every instance.
 	qLockLinked = `SELECT pg_advisory_xact_lock(hashtextextended('linked_account:' || $1::text, 0))`
+	// A refresh holds its provider's lock shared, a provider's removal holds it alone: the
+	// removal waits for refreshes in flight (and reads the tokens they store), and
+	// refreshes that start meanwhile wait for it (and find the account gone).
+	qShareProvider = `SELECT pg_advisory_xact_lock_shared(hashtextextended('connection_provider:' || $1::text, 0))`
+	qOwnProvider   = `SELECT pg_advisory_xact_lock(hashtextextended('connection_provider:' || $1::text, 0))`
 
 	// The outbox of revocations at the provider: the sealed tokens move there in the
 	// transaction that ends the link, and any instance sends them after it commits.
@@ -265,8 +275,8 @@ func (s *Store) connectionsChanged(ctx context.Context, appID string) error {
 
 // DeleteConnectionProvider removes an app's provider; its linked accounts and their
 // queued revocations go with it (they reference the provider). It returns the provider
-// and its linked accounts' live tokens, still sealed, for the caller to revoke at the
-// provider after the commit (connections.Service.RevokeRemoved).
+// and those tokens (the live accounts' and the queued ones), still sealed, for the
+// caller to revoke at the provider after the commit (connections.Service.RevokeRemoved).
 func (s *Store) DeleteConnectionProvider(ctx context.Context, ownerID, appID, provider string) (ConnectionProvider, []PendingRevocation, error) {
 	var p ConnectionProvider
 	var tokens []PendingRevocation
@@ -274,9 +284,17 @@ func (s *Store) DeleteConnectionProvider(ctx context.Context, ownerID, appID, pr
 		if err := tx.getContext(ctx, &p, qLockOwnedProvider, appID, ownerID, provider); err != nil {
 			return err
 		}
+		if _, err := tx.q.ExecContext(ctx, qOwnProvider, p.ID); err != nil {
+			return err
+		}
+		var queued []PendingRevocation
 		if err := tx.selectContext(ctx, &tokens, qLiveTokensOfProvider, p.ID); err != nil {
 			return err
 		}
+		if err := tx.selectContext(ctx, &queued, qQueuedRevocationsOfProvider, p.ID); err != nil {
+			return err
+		}
+		tokens = append(tokens, queued...)
 		if err := tx.execOne(ctx, "delete connection provider", qDeleteProvider, p.ID); err != nil {
 			return err
 		}
@@ -368,9 +386,12 @@ func (s *Store) SaveLinkedAccount(ctx context.Context, l LinkedAccount, now time
 	}))
 }
 
-// LockLinkedAccount takes the advisory lock of a linked account until the transaction
-// ends (call it on a Tx), and re-reads the row under it.
-func (s *Store) LockLinkedAccount(ctx context.Context, id string) (LinkedAccount, error) {
+// LockLinkedAccount takes the advisory lock of a linked account (and its provider's,
+// shared) until the transaction ends (call it on a Tx), and re-reads the row under it.
+func (s *Store) LockLinkedAccount(ctx context.Context, providerID, id string) (LinkedAccount, error) {
+	if _, err := s.q.ExecContext(ctx, qShareProvider, providerID); err != nil {
+		return LinkedAccount{}, wrap("lock linked account", err)
+	}
 	if _, err := s.q.ExecContext(ctx, qLockLinked, id); err != nil {
 		return LinkedAccount{}, wrap("lock linked account", err)
 	}

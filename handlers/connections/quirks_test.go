@@ -321,6 +321,15 @@ func TestConnect_SlackUserToken(t *testing.T) {
 		t.Fatalf("AccessToken after rotation = %v (new %v), want a new live token", err, second.Access != first.Access)
 	}
 
+	// Slack's rate limit (200, ok false, ratelimited) is not a refusal: try again later.
+	tp.SetRefreshError("temporarily_unavailable")
+	w.env.Clock.Advance(56 * time.Minute)
+	if _, err := w.svc.AccessToken(context.Background(), p, userID); err != connections.ErrUnavailable {
+		t.Fatalf("AccessToken while Slack rate-limits = %v, want ErrUnavailable", err)
+	}
+	if got := w.linked(t, p, userID).Status; got != store.ConnectionActive {
+		t.Fatalf("status after a rate-limited rotation = %s, want active", got)
+	}
 	// A refused rotation (200, ok false, invalid_refresh_token) needs reauthorization.
 	tp.SetFailRefresh(true)
 	w.env.Clock.Advance(56 * time.Minute)
@@ -377,5 +386,62 @@ func TestRemoveProvider_RevokesItsUsersTokens(t *testing.T) {
 	}
 	if _, err := w.svc.AccessToken(context.Background(), p, l.UserID); err == nil {
 		t.Error("the removed provider's token is still handed out")
+	}
+}
+
+// TestRefresh_ProviderUnavailableIsNotARefusal: a 503 from the provider's token endpoint
+// leaves the account active (the call gets ErrUnavailable and a later one tries again);
+// only a refusal needs reauthorization.
+func TestRefresh_ProviderUnavailableIsNotARefusal(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	p, l, _ := linkExpiring(t, w, tp, "acme")
+	tp.SetRefreshError("temporarily_unavailable")
+	w.env.Clock.Advance(56 * time.Minute)
+	if _, err := w.svc.AccessToken(context.Background(), p, l.UserID); err != connections.ErrUnavailable {
+		t.Fatalf("AccessToken = %v, want ErrUnavailable", err)
+	}
+	if got := w.linked(t, p, l.UserID).Status; got != store.ConnectionActive {
+		t.Fatalf("status = %s, want active", got)
+	}
+	tp.SetRefreshError("")
+	if tok, err := w.svc.AccessToken(context.Background(), p, l.UserID); err != nil || !tp.Live(tok.Access) {
+		t.Errorf("AccessToken once the provider answers = %v, want a fresh token", err)
+	}
+}
+
+// TestRemoveProvider_RevokesQueuedRevocations: a revocation the provider could not take
+// yet is still sent when the developer removes the provider (its queue row goes with it).
+func TestRemoveProvider_RevokesQueuedRevocations(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "generic")
+	p, l, u := linkExpiring(t, w, tp, "acme")
+	tok, err := w.svc.AccessToken(context.Background(), p, l.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.SetRevokeStatus(http.StatusServiceUnavailable)
+	if resp, _ := w.env.PostForm(t, u, "/account/linked/"+l.ID+"/disconnect", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disconnect = %d", resp.StatusCode)
+	}
+	var queued int
+	_ = w.env.Store.DB().Get(&queued, `SELECT count(*) FROM connection_revocations WHERE provider_id = $1`, p.ID)
+	if queued != 1 || !tp.Live(tok.Access) {
+		t.Fatalf("after a refused revocation: %d queued, token live %v; want 1 and live", queued, tp.Live(tok.Access))
+	}
+	tp.SetRevokeStatus(0)
+	dev := w.env.SignIn(t, w.app.Owner.Email)
+	if resp, _ := w.env.PostForm(t, dev, "/dashboard/apps/"+w.app.App.Slug+"/connections/delete", url.Values{"provider": {"acme"}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove provider = %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tp.Live(tok.Access) {
+		t.Error("the queued revocation was dropped with the provider: the token still works")
 	}
 }

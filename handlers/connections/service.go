@@ -353,7 +353,7 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 	err = s.cfg.Store.InTx(ctx, func(tx *store.Tx) error {
 		// Lock, re-read, refresh only if still stale, store, commit: whoever waited on
 		// the lock reads the token the first caller stored.
-		l, err := tx.LockLinkedAccount(ctx, l.ID)
+		l, err := tx.LockLinkedAccount(ctx, p.ID, l.ID)
 		if err != nil {
 			return err
 		}
@@ -366,9 +366,8 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 			return err
 		}
 		tok, err := s.refresh(ctx, p, l)
-		var refused *oauth2.RetrieveError
 		switch {
-		case err != nil && (errors.As(err, &refused) || errors.Is(err, errNoRefreshToken)):
+		case err != nil && refusedByProvider(err):
 			// The provider refused (invalid_grant, a revoked app…): recorded and
 			// committed; the caller gets ErrNeedsReauth.
 			s.cfg.Log.Warn("connections: refresh refused", "provider", p.Provider, "linked_account_id", l.ID, "err", scrub(err))
@@ -404,6 +403,23 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 		return cachedToken{}, ErrNeedsReauth
 	}
 	return out, nil
+}
+
+// refusedByProvider reports whether a refresh failed because the provider refused it
+// (invalid_grant, a revoked app…: reauthorization is needed), not because it could not
+// answer just then (a 5xx or temporarily_unavailable: a later call tries again).
+func refusedByProvider(err error) bool {
+	if errors.Is(err, errNoRefreshToken) {
+		return true
+	}
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return false
+	}
+	if re.Response != nil && re.Response.StatusCode >= http.StatusInternalServerError {
+		return false
+	}
+	return re.ErrorCode != "temporarily_unavailable"
 }
 
 func usable(l store.LinkedAccount) error {
@@ -559,11 +575,17 @@ func (s *Service) RevokePending(ctx context.Context) int {
 // could not be told (worth another try).
 func (s *Service) revokeTokens(ctx context.Context, p store.ConnectionProvider, cfg *oauth2.Config, r store.PendingRevocation) bool {
 	ok := true
-	for _, v := range []struct {
+	tokens := []struct {
 		sealed []byte
 		field  string
 		hint   string
-	}{{r.RefreshSealed, store.FieldRefresh, "refresh_token"}, {r.AccessSealed, store.FieldAccess, "access_token"}} {
+	}{{r.RefreshSealed, store.FieldRefresh, "refresh_token"}, {r.AccessSealed, store.FieldAccess, "access_token"}}
+	if p.Preset == "slack" {
+		// auth.revoke is authenticated by the token it revokes, and revoking the user
+		// token ends the authorization its refresh token belongs to.
+		tokens[0], tokens[1] = tokens[1], tokens[0]
+	}
+	for _, v := range tokens {
 		if len(v.sealed) == 0 {
 			continue
 		}
@@ -587,9 +609,11 @@ const removedRevokeTimeout = 2 * time.Minute
 // are gone, so the revocation outbox cannot keep them: this is best effort, once, and
 // lost if the instance stops first (Close waits for it until its deadline).
 func (s *Service) RevokeRemoved(p store.ConnectionProvider, tokens []store.PendingRevocation) {
+	gone := make(map[string]bool, len(tokens))
 	for _, r := range tokens {
-		s.tokens.Evict(func(_ string, t cachedToken) bool { return t.linkedID == r.SealedRowID })
+		gone[r.SealedRowID] = true
 	}
+	s.tokens.Evict(func(_ string, t cachedToken) bool { return gone[t.linkedID] })
 	if p.RevokeURL == "" || len(tokens) == 0 {
 		return
 	}
@@ -646,10 +670,13 @@ func (s *Service) revoke(ctx context.Context, p store.ConnectionProvider, cfg *o
 	if err != nil {
 		return scrub(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	// RFC 7009 §2.2: 200 whatever the token was; 503 asks to retry.
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("revocation endpoint answered %d", resp.StatusCode)
+	}
+	if p.Preset == "slack" {
+		return slackRevoked(resp.Body)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package connections
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -20,7 +21,8 @@ import (
 //
 // slackTokens rewrites both into RFC 6749 shapes: the user token's fields at the top
 // level (token_type Bearer, as Slack's user tokens are sent), and a 400 with an OAuth
-// error code, so a refused refresh reads as a refusal (needs reauthorization).
+// error code, so a refused refresh reads as a refusal (needs reauthorization); Slack's
+// rate limit and internal errors become a 503, tried again later.
 type slackTokens struct{ base http.RoundTripper }
 
 // slackTokenLimit bounds a token response read into memory.
@@ -40,8 +42,12 @@ func (t slackTokens) RoundTrip(r *http.Request) (*http.Response, error) {
 	if dec := json.NewDecoder(bytes.NewReader(body)); dec.Decode(&m) == nil {
 		if ok, slackShaped := m["ok"].(bool); slackShaped && !ok {
 			slackErr, _ := m["error"].(string)
-			body, _ = json.Marshal(map[string]string{"error": slackOAuthError(slackErr), "error_description": "Slack: " + slackErr})
+			code := slackOAuthError(slackErr)
+			body, _ = json.Marshal(map[string]string{"error": code, "error_description": "Slack: " + slackErr})
 			resp.StatusCode, resp.Status = http.StatusBadRequest, "400 Bad Request"
+			if code == "temporarily_unavailable" { // not a refusal: try again later
+				resp.StatusCode, resp.Status = http.StatusServiceUnavailable, "503 Service Unavailable"
+			}
 		} else if user, ok := m["authed_user"].(map[string]any); ok && user["access_token"] != nil {
 			for _, k := range []string{"access_token", "refresh_token", "expires_in", "scope"} {
 				if v, ok := user[k]; ok {
@@ -77,4 +83,24 @@ func slackOAuthError(code string) string {
 		return "temporarily_unavailable"
 	}
 	return "invalid_request"
+}
+
+// slackRevoked reads auth.revoke's answer (always 200): revoked, or a token that no
+// longer works anyway; any other error (a rate limit…) is worth another try.
+func slackRevoked(body io.Reader) error {
+	var a struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, slackTokenLimit)).Decode(&a); err != nil {
+		return fmt.Errorf("auth.revoke answer: %w", err)
+	}
+	if a.OK {
+		return nil
+	}
+	switch a.Error {
+	case "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive":
+		return nil // the token no longer works anyway
+	}
+	return fmt.Errorf("auth.revoke answered %q", a.Error)
 }

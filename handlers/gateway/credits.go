@@ -153,21 +153,21 @@ func (c *creditLeases) spend(ctx context.Context, m store.Metering, cost int64, 
 	}
 }
 
-// peek returns what the user has left as this instance last knew it (what the database
-// had plus what its lease holds), without a database round trip; false when this
-// instance has not spent for the user lately. Refusals before the credit check use it
-// for AuthGPTs-Credits-Remaining.
-func (c *creditLeases) peek(k leaseKey) (int64, bool) {
+// peek returns what the user has left as this instance last knew it this month (what
+// the database had plus what its lease holds), without a database round trip or waiting
+// for one; false when this instance has not spent for the user lately, or is spending
+// at the database right now. Refusals before the credit check use it for
+// AuthGPTs-Credits-Remaining.
+func (c *creditLeases) peek(k leaseKey, now time.Time) (int64, bool) {
 	c.mu.Lock()
 	le := c.m[k]
 	c.mu.Unlock()
-	if le == nil {
+	if le == nil || !le.mu.TryLock() { // busy with the database: a refusal does not wait
 		return 0, false
 	}
-	le.mu.Lock()
 	defer le.mu.Unlock()
-	if le.released || !le.dbKnown {
-		return 0, false
+	if le.released || !le.dbKnown || le.period.Before(store.MonthStart(now)) {
+		return 0, false // nothing known, or last month's allowance
 	}
 	return le.dbLeft + le.left, true
 }

@@ -108,11 +108,11 @@ func (g *Gateway) serve(c *gin.Context) {
 // knownRemaining adds AuthGPTs-Credits-Remaining to a refusal of a metered user's call
 // before the credit check when this instance knows the figure without a database round
 // trip (it spent for the user lately); answers after the credit check always carry it.
-func (g *Gateway) knownRemaining(w http.ResponseWriter, app *gatewayApp, v *verified) {
+func (g *Gateway) knownRemaining(w http.ResponseWriter, app *gatewayApp, v *verified, now time.Time) {
 	if !app.MeteringEnabled || v.userID == "" {
 		return
 	}
-	if left, ok := g.credits.peek(leaseKey{app.ID, v.userID}); ok {
+	if left, ok := g.credits.peek(leaseKey{app.ID, v.userID}, now); ok {
 		w.Header()[canonRemaining] = []string{strconv.FormatInt(left, 10)}
 	}
 }
@@ -174,12 +174,12 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 	}
 	if required != "" && !oauth.HasScope(v.scopes, required) {
 		// RFC 6750 §3.1: insufficient_scope names the scope needed.
-		g.knownRemaining(w, app, v)
+		g.knownRemaining(w, app, v, now)
 		return challenge(w, http.StatusForbidden, "insufficient_scope",
 			"This call needs the "+required+" scope.", required, metadata())
 	}
 	if r.ContentLength > g.cfg.MaxBodyBytes {
-		g.knownRemaining(w, app, v)
+		g.knownRemaining(w, app, v, now)
 		return fail(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			ErrorDescription: "The request body is larger than this gateway accepts."})
 	}
@@ -189,11 +189,11 @@ func (g *Gateway) handle(c *gin.Context, app *gatewayApp, rest string, now time.
 		return unavailable(w)
 	}
 	if !ok {
-		g.knownRemaining(w, app, v)
+		g.knownRemaining(w, app, v, now)
 		return rateLimited(w, app.RateLimitPerMinute, wait)
 	}
 	if app.upstream == nil {
-		g.knownRemaining(w, app, v)
+		g.knownRemaining(w, app, v, now)
 		return badGateway(w, "This API has no upstream configured yet.")
 	}
 	assertion, err := g.assertion(v, app, now)

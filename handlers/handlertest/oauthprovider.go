@@ -40,7 +40,8 @@ type OAuthProvider struct {
 	refresh       map[string]bool
 	lastAuthorize url.Values
 	revoked       []string
-	failRefresh   bool
+	refreshErr    string // "": refresh works; else the RFC 6749 error code it answers
+	revokeStatus  int    // 0: revocation answers 200; else this status, revoking nothing
 	expiresIn     int
 
 	// RefreshCalls counts refresh_token grants.
@@ -125,7 +126,7 @@ func tokenError(w http.ResponseWriter, status int, code string) {
 
 // slackErrors are the codes Slack answers (200, "ok": false) for RFC 6749's.
 var slackErrors = map[string]string{"invalid_request": "invalid_arguments", "invalid_client": "bad_client_secret",
-	"invalid_grant": "invalid_code", "unsupported_grant_type": "invalid_grant_type"}
+	"invalid_grant": "invalid_code", "unsupported_grant_type": "invalid_grant_type", "temporarily_unavailable": "ratelimited"}
 
 func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 	tokenError := tokenError
@@ -171,7 +172,11 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 		scope, offline = c.scope, c.offline
 	case "refresh_token":
 		p.RefreshCalls.Add(1)
-		if p.failRefresh || !p.refresh[f.Get("refresh_token")] {
+		if p.refreshErr == "temporarily_unavailable" {
+			tokenError(w, http.StatusServiceUnavailable, p.refreshErr)
+			return
+		}
+		if p.refreshErr != "" || !p.refresh[f.Get("refresh_token")] {
 			tokenError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
@@ -226,6 +231,13 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *OAuthProvider) revoke(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	status := p.revokeStatus
+	p.mu.Unlock()
+	if status != 0 {
+		w.WriteHeader(status)
+		return
+	}
 	if p.Style == "slack" {
 		// auth.revoke: the token authenticates its own revocation.
 		if err := r.ParseForm(); err != nil {
@@ -284,8 +296,26 @@ func (p *OAuthProvider) AuthorizeQuery() url.Values {
 
 // SetFailRefresh makes refresh_token grants fail (invalid_grant) or succeed again.
 func (p *OAuthProvider) SetFailRefresh(v bool) {
+	code := ""
+	if v {
+		code = "invalid_grant"
+	}
+	p.SetRefreshError(code)
+}
+
+// SetRefreshError makes refresh_token grants answer the RFC 6749 error code (in the
+// provider's style; temporarily_unavailable as a 503), or succeed again ("").
+func (p *OAuthProvider) SetRefreshError(code string) {
 	p.mu.Lock()
-	p.failRefresh = v
+	p.refreshErr = code
+	p.mu.Unlock()
+}
+
+// SetRevokeStatus makes revocation requests answer status and revoke nothing, or work
+// again (0).
+func (p *OAuthProvider) SetRevokeStatus(status int) {
+	p.mu.Lock()
+	p.revokeStatus = status
 	p.mu.Unlock()
 }
 
