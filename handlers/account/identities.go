@@ -16,11 +16,11 @@ import (
 	"github.com/authgpts/authgpts/views/email/mailer"
 )
 
-// linkWindow bounds the proof that two identities are one person: signed in with one,
-// they ask to link another (POST /account/identities/start), sign in with it in the same
-// browser at most linkWindow later, and confirm the link at most linkWindow after that.
-// Both identities express the intent, and a browser someone else left signed in offers
-// nothing to whoever signs in next.
+// linkWindow bounds the proof that two identities are one person: signed in with one at
+// most linkWindow ago, they ask to link another (POST /account/identities/start), sign in
+// with it in the same browser at most linkWindow later, and confirm the link at most
+// linkWindow after that. Both identities express the intent, and a browser left signed
+// in for longer offers nothing to whoever finds it.
 const linkWindow = 10 * time.Minute
 
 // person is the signed-in identity with the identities this page manages for it.
