@@ -192,20 +192,53 @@ func TestIdentities_LinkRefusals(t *testing.T) {
 	}
 }
 
-// Unlink acts only within the signed-in person's own group.
-func TestIdentities_UnlinkOutsideTheGroupIs404(t *testing.T) {
+// Unlink, revoke and key actions reach only the signed-in person's own group: another
+// group's identities, grants and personal keys are 404 and unchanged.
+func TestIdentities_OtherGroupsAreOutOfReach(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
 	ctx := context.Background()
 	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
 	other := env.SignIn(t, a)
 	ua, _ := env.Store.UserByEmail(ctx, a)
+	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
+	grant := grantFor(t, env, ua.ID, fx, "openid")
 	askToLink(t, env, other)
 	ub := signInAgain(t, env, other, b)
 	if resp, _ := env.PostForm(t, other, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("link = %d", resp.StatusCode)
 	}
-	c := env.SignIn(t, handlertest.UniqueEmail(t, "intruder"))
+	resp, body := hxPost(t, env, other, "/account/keys", url.Values{"app": {fx.App.ID}, "name": {"script"}, "scope": {"openid"}})
+	keys, _ := env.Store.PersonalKeysByUser(ctx, []string{ua.ID})
+	if resp.StatusCode != http.StatusOK || len(keys) != 1 {
+		t.Fatalf("a key for the linked identity's app = %d (%d keys): %.300s", resp.StatusCode, len(keys), body)
+	}
+
+	// A second person, with a group of their own and the same app connected.
+	i1, i2 := handlertest.UniqueEmail(t, "intruder"), handlertest.UniqueEmail(t, "intruder2")
+	c := env.SignIn(t, i1)
+	ui, _ := env.Store.UserByEmail(ctx, i1)
+	grantFor(t, env, ui.ID, fx, "openid")
+	askToLink(t, env, c)
+	signInAgain(t, env, c, i2)
+	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ui.ID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("intruder's link = %d", resp.StatusCode)
+	}
+	if resp, _ := env.PostForm(t, c, "/account/grants/"+grant+"/revoke", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoking another group's grant = %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := hxPost(t, env, c, "/account/keys/revoke", url.Values{"key": {keys[0].ID}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoking another group's key = %d, want 404", resp.StatusCode)
+	}
+	if _, page := env.Get(t, c, "/account"); strings.Contains(page, `data-testid="grant-`+grant+`"`) || strings.Contains(page, keys[0].ID) {
+		t.Error("the intruder's page lists another group's grant or key")
+	}
+	if g, _ := env.Store.GrantByID(ctx, grant); g.RevokedAt != nil {
+		t.Error("another group's grant was revoked")
+	}
+	if k, _ := env.Store.PersonalKeysByUser(ctx, []string{ua.ID}); len(k) != 1 || k[0].RevokedAt != nil {
+		t.Error("another group's key was revoked")
+	}
 	for _, id := range []string{ua.ID, ub.ID, "nope", strings.Repeat("9", 5000)} {
 		if resp, _ := env.PostForm(t, c, "/account/identities/"+id+"/unlink", nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("unlink %.20s from another account = %d, want 404", id, resp.StatusCode)
