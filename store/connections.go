@@ -85,7 +85,11 @@ const (
 		UPDATE linked_accounts
 		   SET key_id = $2, access_sealed = $3, refresh_sealed = $4, expires_at = $5, scopes = $6,
 		       last_refresh_at = $7, updated_at = $7, status = 'active'
-		 WHERE id = $1`
+		 WHERE id = $1 AND status <> 'revoked'`
+	// Tokens a refresh obtained for an account revoked or disconnected meanwhile.
+	qQueueRevocationOfTokens = `
+		INSERT INTO connection_revocations (provider_id, sealed_row_id, key_id, access_sealed, refresh_sealed, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`
 	qSetLinkedStatus = `UPDATE linked_accounts SET status = $2, updated_at = $3 WHERE id = $1`
 	qLinkedByUser    = `
 		SELECT ` + linkedColumns + `, p.provider, p.display_name, a.slug AS app_slug, a.name AS app_name
@@ -284,14 +288,16 @@ func (s *Store) DeleteConnectionProvider(ctx context.Context, ownerID, appID, pr
 		if err := tx.getContext(ctx, &p, qLockOwnedProvider, appID, ownerID, provider); err != nil {
 			return err
 		}
+		// The queue's rows first (the worker may be sending some: wait for it before
+		// refreshes have to wait for this), then the refreshes' lock, then the accounts.
+		var queued []PendingRevocation
+		if err := tx.selectContext(ctx, &queued, qQueuedRevocationsOfProvider, p.ID); err != nil {
+			return err
+		}
 		if _, err := tx.q.ExecContext(ctx, qOwnProvider, p.ID); err != nil {
 			return err
 		}
-		var queued []PendingRevocation
 		if err := tx.selectContext(ctx, &tokens, qLiveTokensOfProvider, p.ID); err != nil {
-			return err
-		}
-		if err := tx.selectContext(ctx, &queued, qQueuedRevocationsOfProvider, p.ID); err != nil {
 			return err
 		}
 		tokens = append(tokens, queued...)
@@ -398,7 +404,8 @@ func (s *Store) LockLinkedAccount(ctx context.Context, providerID, id string) (L
 	return s.LinkedAccountByID(ctx, id)
 }
 
-// UpdateLinkedTokens stores refreshed tokens (and marks the account active).
+// UpdateLinkedTokens stores refreshed tokens (and marks the account active);
+// ErrNotFound when the account was revoked or deleted meanwhile.
 func (s *Store) UpdateLinkedTokens(ctx context.Context, l LinkedAccount, now time.Time) error {
 	if l.Scopes == nil {
 		l.Scopes = []string{}
@@ -411,6 +418,13 @@ func (s *Store) UpdateLinkedTokens(ctx context.Context, l LinkedAccount, now tim
 		_, err := tx.q.ExecContext(ctx, qNotifyConnections, "account:"+l.ID)
 		return err
 	}))
+}
+
+// QueueRevocationOfTokens queues l's tokens (sealed for l.ID) for revocation at its
+// provider: a refresh whose account was revoked or disconnected while it ran.
+func (s *Store) QueueRevocationOfTokens(ctx context.Context, l LinkedAccount, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, qQueueRevocationOfTokens, l.ProviderID, l.ID, l.KeyID, l.AccessSealed, l.RefreshSealed, now)
+	return wrap("queue revocation of tokens", err)
 }
 
 // SetLinkedStatus sets a linked account's status (needs_reauthorization after a failed

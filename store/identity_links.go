@@ -69,19 +69,27 @@ func UserIDs(users []User) []string {
 
 // LinkIdentities makes a and b (and the identities already linked with either) one
 // group, and records it in the audit log as actor. Linking identities already in one
-// group changes nothing; a group that would pass MaxLinkedIdentities is ErrConflict.
-func (s *Store) LinkIdentities(ctx context.Context, a, b string, actor AuditEntry) error {
+// group changes nothing; a group that would pass MaxLinkedIdentities is ErrConflict; an
+// identity of alone (a or b) that is linked with others already is ErrLinkedElsewhere
+// (an identity whose provider the operator cannot vouch for must not join two groups:
+// handlers/account).
+func (s *Store) LinkIdentities(ctx context.Context, a, b string, alone []string, actor AuditEntry) error {
 	if !ValidUUID(a) || !ValidUUID(b) || a == b {
 		return ErrNotFound
 	}
 	return wrap("link identities", s.InTx(ctx, func(tx *Tx) error {
-		links, err := tx.lockLinking(ctx, a, b)
+		links, sizes, err := tx.lockLinking(ctx, a, b)
 		if err != nil {
 			return err
 		}
 		target, other := links[a], links[b]
 		if target != "" && target == other {
 			return nil
+		}
+		for _, id := range alone {
+			if l, ok := links[id]; ok && l != "" && sizes[l] > 1 {
+				return ErrLinkedElsewhere
+			}
 		}
 		if target == "" {
 			target = other
@@ -108,29 +116,32 @@ func (s *Store) LinkIdentities(ctx context.Context, a, b string, actor AuditEntr
 }
 
 // lockLinking waits for linking's turn, locks a, b and the members of their groups, and
-// returns the link IDs of a and b ("" for an identity in no group); ErrNotFound when
-// either user does not exist.
-func (s *Store) lockLinking(ctx context.Context, a, b string) (map[string]string, error) {
+// returns the link IDs of a and b ("" for an identity in no group) and the size of each
+// of their groups; ErrNotFound when either user does not exist.
+func (s *Store) lockLinking(ctx context.Context, a, b string) (links map[string]string, sizes map[string]int, err error) {
 	if _, err := s.q.ExecContext(ctx, qLinkingTurn); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var rows []struct {
 		ID     string `db:"id"`
 		LinkID string `db:"link_id"`
 	}
 	if err := s.selectContext(ctx, &rows, qLockLinking, pq.Array([]string{a, b})); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	links := make(map[string]string, 2)
+	links, sizes = make(map[string]string, 2), make(map[string]int, 2)
 	for _, r := range rows {
 		if r.ID == a || r.ID == b {
 			links[r.ID] = r.LinkID
 		}
+		if r.LinkID != "" {
+			sizes[r.LinkID]++
+		}
 	}
 	if len(links) != 2 {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
-	return links, nil
+	return links, sizes, nil
 }
 
 // UnlinkIdentity takes target out of the group of member (a different identity of the
@@ -141,7 +152,7 @@ func (s *Store) UnlinkIdentity(ctx context.Context, member, target string, actor
 		return ErrNotFound
 	}
 	return wrap("unlink identity", s.InTx(ctx, func(tx *Tx) error {
-		links, err := tx.lockLinking(ctx, member, target)
+		links, _, err := tx.lockLinking(ctx, member, target)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func TestIdentityLinks_MergeCapAndUnlink(t *testing.T) {
 		}
 	}
 	link := func(a, b int) error {
-		return s.LinkIdentities(ctx, users[a].ID, users[b].ID, store.AuditEntry{ActorID: users[a].ID})
+		return s.LinkIdentities(ctx, users[a].ID, users[b].ID, nil, store.AuditEntry{ActorID: users[a].ID})
 	}
 	group := func(i int) []string {
 		g, err := s.IdentityGroup(ctx, users[i].ID)
@@ -63,6 +63,12 @@ func TestIdentityLinks_MergeCapAndUnlink(t *testing.T) {
 	_ = s.DB().Get(&audits, `SELECT count(*) FROM audit_log WHERE action = 'identity.linked'`)
 	if audits != store.MaxLinkedIdentities-1 {
 		t.Errorf("%d identity.linked entries, want %d (one per link that changed something)", audits, store.MaxLinkedIdentities-1)
+	}
+
+	// An identity that must be alone to be linked is refused once it is in a group.
+	loner := users[store.MaxLinkedIdentities]
+	if err := s.LinkIdentities(ctx, loner.ID, users[1].ID, []string{users[1].ID}, store.AuditEntry{}); !errors.Is(err, store.ErrLinkedElsewhere) {
+		t.Errorf("linking an identity that must be alone but is grouped: %v, want ErrLinkedElsewhere", err)
 	}
 
 	// Unlinking: from outside the group is ErrNotFound; the last pair dissolves.
@@ -109,7 +115,7 @@ func TestIdentityLinks_ConcurrentLinksOfOverlappingGroups(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, p := range pairs {
 		wg.Go(func() {
-			errs <- s.LinkIdentities(ctx, ids[p[0]], ids[p[1]], store.AuditEntry{ActorID: ids[p[0]]})
+			errs <- s.LinkIdentities(ctx, ids[p[0]], ids[p[1]], nil, store.AuditEntry{ActorID: ids[p[0]]})
 		})
 	}
 	wg.Wait()

@@ -16,7 +16,10 @@ import (
 // Sentinel errors that handlers map to HTTP statuses.
 var (
 	ErrNotFound = errors.New("store: not found")
-	ErrConflict = errors.New("store: conflict")
+	// ErrLinkedElsewhere: an identity that may only be linked while alone already is
+	// linked with others (LinkIdentities).
+	ErrLinkedElsewhere = errors.New("store: the identity is linked with others already")
+	ErrConflict        = errors.New("store: conflict")
 	// ErrUnavailable marks every error of a call that could not reach the database: it
 	// refused or dropped the connection, or is shutting down or starting up (a restart,
 	// a failover). It is transient: handlers answer 503 with Retry-After. The pool's

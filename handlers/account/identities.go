@@ -31,11 +31,10 @@ const linkWindow = 10 * time.Minute
 // app's developer runs) could be signed in by that developer at will, so signed in with
 // it the page manages that identity alone. Suspended identities are left out.
 type person struct {
-	self     store.User
-	users    []store.User // the identities managed here, self first
-	ids      []string
-	linked   int          // identities in self's group, self included
-	managers []store.User // self not trusted: the linked identities that manage the group
+	self   store.User
+	users  []store.User // the identities managed here, self first
+	ids    []string
+	linked int // identities in self's group, self included
 }
 
 func (h *Handler) person(c *gin.Context) (person, error) {
@@ -53,8 +52,6 @@ func (h *Handler) person(c *gin.Context) (person, error) {
 		case m.IsSuspended():
 		case trusted:
 			p.users = append(p.users, m)
-		case h.trusted(m):
-			p.managers = append(p.managers, m)
 		}
 	}
 	p.ids = store.UserIDs(p.users)
@@ -111,12 +108,12 @@ func identityOf(u store.User, current bool) account.Identity {
 
 // identities builds the "Sign-in identities" section.
 func (h *Handler) identities(c *gin.Context, p person) account.IdentitiesVM {
-	vm := account.IdentitiesVM{Window: "10 minutes", Managed: h.trusted(p.self)}
+	// Signed in with an untrusted identity, the page names none of the others: whoever
+	// runs its provider could be reading.
+	vm := account.IdentitiesVM{Window: "10 minutes", Managed: h.trusted(p.self),
+		ManagedElsewhere: !h.trusted(p.self) && p.linked > 1}
 	for _, u := range p.users {
 		vm.Items = append(vm.Items, identityOf(u, u.ID == p.self.ID))
-	}
-	for _, u := range p.managers {
-		vm.ManagedFrom = append(vm.ManagedFrom, identityOf(u, false).Name)
 	}
 	if prev, ok := h.linkOffer(c, p); ok {
 		offer := identityOf(prev.User, false)
@@ -147,7 +144,28 @@ func (h *Handler) linkOffer(c *gin.Context, p person) (store.LinkOffer, bool) {
 	if !fresh || !useful || offer.IsSuspended() || p.has(offer.ID) {
 		return store.LinkOffer{}, false
 	}
+	// An untrusted identity joins one group at most: whoever runs its provider could
+	// otherwise link an identity of their own through it into someone else's group.
+	if !h.trusted(p.self) && p.linked > 1 {
+		return store.LinkOffer{}, false
+	}
+	if !h.trusted(offer.User) {
+		if group, err := h.Store.IdentityGroup(c.Request.Context(), offer.ID); err != nil || len(group) > 1 {
+			return store.LinkOffer{}, false
+		}
+	}
 	return offer, true
+}
+
+// untrusted returns which of us must be alone to be linked (LinkIdentities).
+func (h *Handler) untrusted(us ...store.User) []string {
+	var out []string
+	for _, u := range us {
+		if !h.trusted(u) {
+			out = append(out, u.ID)
+		}
+	}
+	return out
 }
 
 // startLink records that the signed-in identity asks to link the next one signed in
@@ -189,9 +207,13 @@ func (h *Handler) linkIdentity(c *gin.Context) {
 			"Signed in with the other identity, choose \"Sign in with another identity\" on this page, then sign in with this one within 10 minutes and link them then.")
 		return
 	}
-	err = h.Store.LinkIdentities(c.Request.Context(), p.self.ID, prev.ID, store.AuditEntry{
+	err = h.Store.LinkIdentities(c.Request.Context(), p.self.ID, prev.ID, h.untrusted(p.self, prev.User), store.AuditEntry{
 		ActorID: p.self.ID, ActorEmail: p.self.Email, IP: c.ClientIP(), At: h.Now()})
 	switch {
+	case errors.Is(err, store.ErrLinkedElsewhere):
+		web.Error(c, http.StatusConflict, "That identity is linked with others already.",
+			"An identity from an app's own sign-in can be linked into one account only: unlink it there first.")
+		return
 	case errors.Is(err, store.ErrConflict):
 		web.Error(c, http.StatusConflict, "This account already links as many identities as it may.",
 			"Unlink one you no longer use first.")
@@ -220,7 +242,7 @@ func (h *Handler) mailLinked(c *gin.Context, a, b store.User) {
 	}
 	text := email.LinkedText(identityOf(a, false).Name, identityOf(b, false).Name, h.Now(), h.BaseURL+"/account#identities")
 	for _, m := range group {
-		if m.Email == "" {
+		if m.Email == "" || m.IsSuspended() {
 			continue
 		}
 		if err := h.Mail.Send(c.Request.Context(), mailer.Message{To: m.Email, Subject: "Sign-in identities linked", Text: text}); err != nil {

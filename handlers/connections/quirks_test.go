@@ -445,3 +445,53 @@ func TestRemoveProvider_RevokesQueuedRevocations(t *testing.T) {
 		t.Error("the queued revocation was dropped with the provider: the token still works")
 	}
 }
+
+// TestRefresh_EndedMeanwhileIsNotRevived: the user disconnects the account, or revokes
+// the app, while a refresh is at the provider; the refresh does not bring the account
+// back, the caller is told it is not linked, and the tokens the provider just issued are
+// revoked there too.
+func TestRefresh_EndedMeanwhileIsNotRevived(t *testing.T) {
+	t.Parallel()
+	for _, end := range []string{"disconnect", "revoke grant"} {
+		t.Run(end, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			tp := handlertest.NewOAuthProvider(t, "generic")
+			p, l, u := linkExpiring(t, w, tp, "acme")
+			path := "/account/linked/" + l.ID + "/disconnect"
+			if end == "revoke grant" {
+				w.env.UserTokenFor(t, u, w.app, "") // the user connects the app
+				var grant string
+				if err := w.env.Store.DB().Get(&grant, `SELECT id FROM grants WHERE user_id = $1 AND revoked_at IS NULL`, l.UserID); err != nil {
+					t.Fatal(err)
+				}
+				path = "/account/grants/" + grant + "/revoke"
+			}
+			w.env.Clock.Advance(56 * time.Minute)
+			arrived, release := tp.HoldRefresh()
+			defer release()
+			done := make(chan error, 1)
+			go func() {
+				_, err := w.svc.AccessToken(context.Background(), p, l.UserID)
+				done <- err
+			}()
+			<-arrived
+			if resp, _ := w.env.PostForm(t, u, path, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s during the refresh = %d", end, resp.StatusCode)
+			}
+			release()
+			if err := <-done; err != connections.ErrNotLinked {
+				t.Fatalf("AccessToken across the %s = %v, want ErrNotLinked", end, err)
+			}
+			if got, err := w.env.Store.LinkedAccountByID(context.Background(), l.ID); err == nil && got.Status != store.ConnectionRevoked {
+				t.Errorf("the ended account came back as %s", got.Status)
+			}
+			w.svc.RevokePending(context.Background())
+			var queued int
+			_ = w.env.Store.DB().Get(&queued, `SELECT count(*) FROM connection_revocations WHERE provider_id = $1`, p.ID)
+			if queued != 0 || tp.LiveCount() != 0 {
+				t.Errorf("after the sweep: %d revocations queued, %d tokens live at the provider; want none", queued, tp.LiveCount())
+			}
+		})
+	}
+}

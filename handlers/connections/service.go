@@ -349,7 +349,7 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 		return s.open(l)
 	}
 	var out cachedToken
-	var failed bool
+	var failed, gone bool
 	err = s.cfg.Store.InTx(ctx, func(tx *store.Tx) error {
 		// Lock, re-read, refresh only if still stale, store, commit: whoever waited on
 		// the lock reads the token the first caller stored.
@@ -387,7 +387,13 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 		if err := s.sealTokens(ctx, tx, &l, tok, now); err != nil {
 			return err
 		}
-		if err := tx.UpdateLinkedTokens(ctx, l, now); err != nil {
+		switch err := tx.UpdateLinkedTokens(ctx, l, now); {
+		case errors.Is(err, store.ErrNotFound):
+			// Revoked or disconnected while the provider answered: what it just issued is
+			// revoked there too, never stored as the account's.
+			gone = true
+			return tx.QueueRevocationOfTokens(ctx, l, now)
+		case err != nil:
 			return err
 		}
 		out = cachedToken{linkedID: l.ID, access: tok.AccessToken}
@@ -396,10 +402,13 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound), gone:
+		// Disconnected, revoked or its provider removed while this waited or refreshed.
+		return cachedToken{}, ErrNotLinked
+	case err != nil:
 		return cachedToken{}, err
-	}
-	if failed {
+	case failed:
 		return cachedToken{}, ErrNeedsReauth
 	}
 	return out, nil
@@ -407,7 +416,8 @@ func (s *Service) load(ctx context.Context, p store.ConnectionProvider, userID s
 
 // refusedByProvider reports whether a refresh failed because the provider refused it
 // (invalid_grant, a revoked app…: reauthorization is needed), not because it could not
-// answer just then (a 5xx or temporarily_unavailable: a later call tries again).
+// answer just then (a 5xx, 429, 408 or temporarily_unavailable: a later call tries
+// again).
 func refusedByProvider(err error) bool {
 	if errors.Is(err, errNoRefreshToken) {
 		return true
@@ -416,8 +426,11 @@ func refusedByProvider(err error) bool {
 	if !errors.As(err, &re) {
 		return false
 	}
-	if re.Response != nil && re.Response.StatusCode >= http.StatusInternalServerError {
-		return false
+	if re.Response != nil {
+		switch st := re.Response.StatusCode; {
+		case st >= http.StatusInternalServerError, st == http.StatusTooManyRequests, st == http.StatusRequestTimeout:
+			return false
+		}
 	}
 	return re.ErrorCode != "temporarily_unavailable"
 }

@@ -40,8 +40,10 @@ type OAuthProvider struct {
 	refresh       map[string]bool
 	lastAuthorize url.Values
 	revoked       []string
-	refreshErr    string // "": refresh works; else the RFC 6749 error code it answers
-	revokeStatus  int    // 0: revocation answers 200; else this status, revoking nothing
+	refreshErr    string        // "": refresh works; else the RFC 6749 error code it answers
+	refreshHold   chan struct{} // non-nil: refresh_token grants wait for it to close
+	refreshIn     chan struct{} // told when a held refresh arrives
+	revokeStatus  int           // 0: revocation answers 200; else this status, revoking nothing
 	expiresIn     int
 
 	// RefreshCalls counts refresh_token grants.
@@ -182,6 +184,13 @@ func (p *OAuthProvider) token(w http.ResponseWriter, r *http.Request) {
 		}
 		delete(p.refresh, f.Get("refresh_token")) // rotation
 		scope = "read write"
+		if hold, in := p.refreshHold, p.refreshIn; hold != nil {
+			// Accepted; the answer waits (the refresh is "at the provider").
+			p.mu.Unlock()
+			in <- struct{}{}
+			<-hold
+			p.mu.Lock()
+		}
 	default:
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type")
 		return
@@ -287,6 +296,13 @@ func (p *OAuthProvider) Live(token string) bool {
 	return p.access[token]
 }
 
+// LiveCount is how many access and refresh tokens the server honours.
+func (p *OAuthProvider) LiveCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.access) + len(p.refresh)
+}
+
 // AuthorizeQuery is the query of the latest authorization request.
 func (p *OAuthProvider) AuthorizeQuery() url.Values {
 	p.mu.Lock()
@@ -309,6 +325,24 @@ func (p *OAuthProvider) SetRefreshError(code string) {
 	p.mu.Lock()
 	p.refreshErr = code
 	p.mu.Unlock()
+}
+
+// HoldRefresh makes the next refresh_token grants wait: arrived receives when one has
+// reached the provider, and release lets them all go on.
+func (p *OAuthProvider) HoldRefresh() (arrived <-chan struct{}, release func()) {
+	hold, in := make(chan struct{}), make(chan struct{}, 16)
+	p.mu.Lock()
+	p.refreshHold, p.refreshIn = hold, in
+	p.mu.Unlock()
+	var once sync.Once
+	return in, func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.refreshHold = nil
+			p.mu.Unlock()
+			close(hold)
+		})
+	}
 }
 
 // SetRevokeStatus makes revocation requests answer status and revoke nothing, or work

@@ -112,8 +112,8 @@ func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
 	}
 	w.fromCallback(t, b2, w.atUpstream(t, b2, w.toUpstream(t, b2, "again")), "again")
 	_, page = get(t, b2, w.down.BaseURL+"/account")
-	if !strings.Contains(page, `data-testid="identities-managed-from"`) || !strings.Contains(page, email) {
-		t.Errorf("/account as the upstream identity does not say it is managed from %s", email)
+	if !strings.Contains(page, `data-testid="identities-managed-from"`) || strings.Contains(page, email) {
+		t.Errorf("/account as the upstream identity does not say it is managed elsewhere, or names %s to whoever runs its provider", email)
 	}
 	if strings.Contains(page, `data-testid="grant-`+emailGrant+`"`) || strings.Count(page, `data-testid="identity"`) != 1 {
 		t.Error("/account as the upstream identity shows the email identity's grant or identity")
@@ -125,5 +125,46 @@ func TestLinkIdentities_EmailCodeAndUpstreamOIDC(t *testing.T) {
 	}
 	if g, err := w.down.Store.GrantByID(context.Background(), emailGrant); err != nil || g.RevokedAt != nil {
 		t.Errorf("the email identity's grant was touched from the upstream identity (%v)", err)
+	}
+
+	// Whoever runs up cannot use that identity as a bridge: with an email identity of
+	// their own that asks to link, a sign-in as person is offered nothing, and the link
+	// is refused, so their identity never joins the group.
+	w.up.Clock.Advance(time.Minute)
+	w.down.Clock.Advance(time.Minute)
+	intruder := handlertest.UniqueEmail(t, "intruder")
+	b3 := w.browser(t)
+	code = w.down.RequestCode(t, b3, intruder)
+	if resp, _ := w.down.PostForm(t, b3, "/login/verify", url.Values{"email": {intruder}, "code": {code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("intruder sign-in failed")
+	}
+	if resp, _ := w.down.PostForm(t, b3, "/account/identities/start", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("intruder start failed")
+	}
+	// Signed in at down as another identity, down asks up to sign person in afresh
+	// (prompt=login): up's sign-in page again, then back to up's authorization.
+	upCode = w.up.RequestCode(t, b3, person.Email)
+	if resp, _ := w.up.PostForm(t, b3, "/login/verify", url.Values{"email": {person.Email}, "code": {upCode}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("upstream sign-in as person failed")
+	}
+	resp, _ = get(t, b3, w.toUpstream(t, b3, "bridge"))
+	reauth := location(t, resp)
+	returnTo := mustURL(t, reauth).Query().Get("return_to")
+	if !strings.HasPrefix(reauth, w.up.BaseURL+"/login?reauth=1") || returnTo == "" {
+		t.Fatalf("up answered the prompt=login request with %s, want its sign-in page", reauth)
+	}
+	w.up.Clock.Advance(time.Minute)
+	upCode = w.up.RequestCode(t, b3, person.Email)
+	resp, _ = w.up.PostForm(t, b3, "/login/verify", url.Values{"email": {person.Email}, "code": {upCode}, "return_to": {returnTo}})
+	w.fromCallback(t, b3, w.atUpstream(t, b3, location(t, resp)), "bridge")
+	if _, page := get(t, b3, w.down.BaseURL+"/account"); strings.Contains(page, `data-testid="link-offer"`) {
+		t.Error("an identity already linked into someone's group is offered a link to another identity")
+	}
+	intruderUser, _ := w.down.Store.UserByEmail(context.Background(), intruder)
+	if resp, _ := w.down.PostForm(t, b3, "/account/identities/link", url.Values{"identity": {intruderUser.ID}}); resp.StatusCode != http.StatusConflict {
+		t.Errorf("linking through the grouped identity = %d, want 409", resp.StatusCode)
+	}
+	if g, _ := w.down.Store.IdentityGroup(context.Background(), intruderUser.ID); len(g) != 1 {
+		t.Errorf("the intruder's identity joined a group of %d", len(g))
 	}
 }

@@ -25,10 +25,11 @@ type IdentitiesVM struct {
 	Items  []Identity
 	Offer  *Identity // nil: nothing to offer
 	Window string    // how soon the other sign-in and the confirmation must follow, e.g. "10 minutes"
-	// Managed: the signed-in identity manages the identities linked with it. When it
-	// does not (an app's own provider vouches for it), ManagedFrom names those that do.
-	Managed     bool
-	ManagedFrom []string
+	// Managed: the signed-in identity manages the identities linked with it. It does
+	// not when an app's own provider vouches for it; ManagedElsewhere: then it is linked
+	// with others, which manage it.
+	Managed          bool
+	ManagedElsewhere bool
 }
 
 // Identity is one sign-in identity.

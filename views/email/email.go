@@ -35,6 +35,6 @@ type DevMessage struct {
 // linked.
 func LinkedText(a, b string, at time.Time, accountURL string) string {
 	return "The sign-in identities " + a + " and " + b + " were linked on " + at.UTC().Format("January 2, 2006 at 15:04 UTC") +
-		".\n\nSigned in with either, your account page now manages the connected apps, keys and linked accounts of both." +
+		".\n\nSigned in with an email code or GitHub, your account page now manages the connected apps, keys and linked accounts of both." +
 		"\n\nIf this was not you, sign in and unlink the identity you do not know: " + accountURL + "\n"
 }
