@@ -495,3 +495,31 @@ func TestRefresh_EndedMeanwhileIsNotRevived(t *testing.T) {
 		})
 	}
 }
+
+// TestDisconnect_SlackExpiredTokenEndsTheAuthorization: with token rotation, a user token
+// past its 12 hours revokes nothing at auth.revoke (token_expired) while its refresh token
+// still works; Disconnect then redeems the refresh token once and revokes the fresh user
+// token, which ends the authorization.
+func TestDisconnect_SlackExpiredTokenEndsTheAuthorization(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tp := handlertest.NewOAuthProvider(t, "slack")
+	p := w.addProvider(t, w.app, testProviderConfig(tp, "slack", "users:read"), tp.Secret)
+	email := handlertest.UniqueEmail(t, "user")
+	u := w.env.SignIn(t, email)
+	if resp, body := w.connectTest(t, u, "slack", ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback = %d: %.300s", resp.StatusCode, body)
+	}
+	l := w.linked(t, p, w.user(t, email).ID)
+	tok, err := w.svc.AccessToken(context.Background(), p, l.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.ExpireAccess(tok.Access)
+	if resp, _ := w.env.PostForm(t, u, "/account/linked/"+l.ID+"/disconnect", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disconnect = %d", resp.StatusCode)
+	}
+	if tp.RefreshCalls.Load() != 1 || tp.LiveCount() != 0 {
+		t.Errorf("after disconnect: %d refreshes, %d tokens live at Slack; want 1 and none", tp.RefreshCalls.Load(), tp.LiveCount())
+	}
+}

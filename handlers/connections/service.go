@@ -587,31 +587,58 @@ func (s *Service) RevokePending(ctx context.Context) int {
 // revokeTokens revokes r's refresh and access tokens at p; false when the provider
 // could not be told (worth another try).
 func (s *Service) revokeTokens(ctx context.Context, p store.ConnectionProvider, cfg *oauth2.Config, r store.PendingRevocation) bool {
-	ok := true
-	tokens := []struct {
-		sealed []byte
-		field  string
-		hint   string
-	}{{r.RefreshSealed, store.FieldRefresh, "refresh_token"}, {r.AccessSealed, store.FieldAccess, "access_token"}}
-	if p.Preset == "slack" {
-		// auth.revoke is authenticated by the token it revokes, and revoking the user
-		// token ends the authorization its refresh token belongs to.
-		tokens[0], tokens[1] = tokens[1], tokens[0]
-	}
-	for _, v := range tokens {
-		if len(v.sealed) == 0 {
-			continue
+	open := func(sealed []byte, field string) string {
+		if len(sealed) == 0 {
+			return ""
 		}
-		token, err := s.cfg.Vault.Open(r.KeyID, v.sealed, r.SealedRowID, v.field)
+		token, err := s.cfg.Vault.Open(r.KeyID, sealed, r.SealedRowID, field)
 		if err != nil {
+			return ""
+		}
+		return string(token)
+	}
+	access, refresh := open(r.AccessSealed, store.FieldAccess), open(r.RefreshSealed, store.FieldRefresh)
+	if p.Preset == "slack" {
+		return s.revokeSlack(ctx, p, cfg, access, refresh)
+	}
+	ok := true
+	for _, v := range []struct{ token, hint string }{{refresh, "refresh_token"}, {access, "access_token"}} {
+		if v.token == "" {
 			continue
 		}
-		if err := s.revoke(ctx, p, cfg, string(token), v.hint); err != nil {
+		if err := s.revoke(ctx, p, cfg, v.token, v.hint); err != nil {
 			s.cfg.Log.Warn("connections: revocation at the provider failed", "provider", p.Provider, "err", err)
 			ok = false
 		}
 	}
 	return ok
+}
+
+// revokeSlack ends a Slack authorization. auth.revoke is authenticated by the token it
+// revokes and revoking the user token ends the authorization, but an expired token
+// (rotation: 12 hours) can revoke nothing while its refresh token still works: then the
+// refresh token is redeemed once and the fresh access token revoked.
+func (s *Service) revokeSlack(ctx context.Context, p store.ConnectionProvider, cfg *oauth2.Config, access, refresh string) bool {
+	err := errSlackExpired
+	if access != "" {
+		err = s.revoke(ctx, p, cfg, access, "access_token")
+	}
+	if errors.Is(err, errSlackExpired) && refresh != "" {
+		tok, rerr := cfg.TokenSource(s.httpContext(ctx, p), &oauth2.Token{RefreshToken: refresh, Expiry: time.Unix(1, 0)}).Token()
+		switch {
+		case rerr == nil:
+			err = s.revoke(ctx, p, cfg, tok.AccessToken, "access_token")
+		case refusedByProvider(rerr):
+			err = nil // the refresh token no longer works either
+		default:
+			err = scrub(rerr)
+		}
+	}
+	if err != nil && !errors.Is(err, errSlackExpired) {
+		s.cfg.Log.Warn("connections: revocation at the provider failed", "provider", p.Provider, "err", err)
+		return false
+	}
+	return true
 }
 
 // removedRevokeTimeout bounds the revocations of a removed provider's tokens.

@@ -3,6 +3,7 @@ package connections
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,8 +86,11 @@ func slackOAuthError(code string) string {
 	return "invalid_request"
 }
 
-// slackRevoked reads auth.revoke's answer (always 200): revoked, or a token that no
-// longer works anyway; any other error (a rate limit…) is worth another try.
+// errSlackExpired: auth.revoke found the token expired; it revoked nothing.
+var errSlackExpired = errors.New("auth.revoke: token_expired")
+
+// slackRevoked reads auth.revoke's answer (always 200): revoked, a token that no longer
+// works anyway, or errSlackExpired; any other error (a rate limit…) is worth another try.
 func slackRevoked(body io.Reader) error {
 	var a struct {
 		OK    bool   `json:"ok"`
@@ -99,8 +103,10 @@ func slackRevoked(body io.Reader) error {
 		return nil
 	}
 	switch a.Error {
-	case "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive":
+	case "invalid_auth", "not_authed", "token_revoked", "account_inactive":
 		return nil // the token no longer works anyway
+	case "token_expired":
+		return errSlackExpired
 	}
 	return fmt.Errorf("auth.revoke answered %q", a.Error)
 }

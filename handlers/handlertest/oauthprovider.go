@@ -40,10 +40,11 @@ type OAuthProvider struct {
 	refresh       map[string]bool
 	lastAuthorize url.Values
 	revoked       []string
-	refreshErr    string        // "": refresh works; else the RFC 6749 error code it answers
-	refreshHold   chan struct{} // non-nil: refresh_token grants wait for it to close
-	refreshIn     chan struct{} // told when a held refresh arrives
-	revokeStatus  int           // 0: revocation answers 200; else this status, revoking nothing
+	refreshErr    string          // "": refresh works; else the RFC 6749 error code it answers
+	expired       map[string]bool // access tokens past their expiry (ExpireAccess)
+	refreshHold   chan struct{}   // non-nil: refresh_token grants wait for it to close
+	refreshIn     chan struct{}   // told when a held refresh arrives
+	revokeStatus  int             // 0: revocation answers 200; else this status, revoking nothing
 	expiresIn     int
 
 	// RefreshCalls counts refresh_token grants.
@@ -248,20 +249,28 @@ func (p *OAuthProvider) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Style == "slack" {
-		// auth.revoke: the token authenticates its own revocation.
+		// auth.revoke: an access token authenticates its own revocation, which ends the
+		// authorization (its refresh tokens with it; one authorization per server here).
+		// A refresh token cannot call the API; an expired token revokes nothing.
 		if err := r.ParseForm(); err != nil {
 			tokenError(w, http.StatusBadRequest, "invalid_request")
 			return
 		}
 		tok := r.PostForm.Get("token")
+		answer := map[string]any{"ok": false, "error": "invalid_auth"}
 		p.mu.Lock()
-		known := p.access[tok] || p.refresh[tok]
-		delete(p.access, tok)
-		delete(p.refresh, tok)
-		p.revoked = append(p.revoked, tok)
+		switch {
+		case p.expired[tok]:
+			answer["error"] = "token_expired"
+		case p.access[tok]:
+			delete(p.access, tok)
+			clear(p.refresh)
+			p.revoked = append(p.revoked, tok)
+			answer = map[string]any{"ok": true, "revoked": true}
+		}
 		p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": known, "revoked": known})
+		_ = json.NewEncoder(w).Encode(answer)
 		return
 	}
 	if err := r.ParseForm(); err != nil || !p.clientOK(r) {
@@ -294,6 +303,18 @@ func (p *OAuthProvider) Live(token string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.access[token]
+}
+
+// ExpireAccess makes an access token expire: it no longer works, and Slack's
+// auth.revoke answers token_expired for it.
+func (p *OAuthProvider) ExpireAccess(token string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.expired == nil {
+		p.expired = map[string]bool{}
+	}
+	delete(p.access, token)
+	p.expired[token] = true
 }
 
 // LiveCount is how many access and refresh tokens the server honours.
