@@ -306,6 +306,9 @@ func (s *Store) DeleteApp(ctx context.Context, ownerID, appID string) error {
 		if _, err := tx.q.ExecContext(ctx, qNotifyAppClients, appID, ChannelClientChanged); err != nil {
 			return err
 		}
+		if err := tx.lockWebhookDeliveriesOfApp(ctx, appID); err != nil {
+			return err
+		}
 		if err := tx.execOne(ctx, "delete app", qDeleteApp, appID, ownerID); err != nil {
 			return err
 		}

@@ -137,6 +137,16 @@ const (
 		       secret_sealed = $3, secret_hint = $4, updated_at = $6
 		 WHERE app_id = $1 AND id = $2`
 	qDeleteEndpoint = `DELETE FROM webhook_endpoints WHERE app_id = $1 AND id = $2`
+	// The worker records an attempt by updating the delivery, then its endpoint; a
+	// deletion's cascade goes the other way (endpoint, then its deliveries). Locking the
+	// deliveries first puts a deletion in the worker's order, so neither deadlocks.
+	qLockDeliveriesOfEndpoint = `SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY id FOR UPDATE`
+	qLockDeliveriesOfApp      = `
+		SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+		 WHERE e.app_id = $1 ORDER BY d.id FOR UPDATE OF d`
+	qLockDeliveriesOfOwner = `
+		SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN apps a ON a.id = e.app_id
+		 WHERE a.owner_id = $1 ORDER BY d.id FOR UPDATE OF d`
 	qEnableEndpoint = `
 		UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL, updated_at = $3
 		 WHERE app_id = $1 AND id = $2`
@@ -313,7 +323,26 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, appID, id string) err
 	if !isUUID(id) {
 		return ErrNotFound
 	}
-	return s.execOne(ctx, "delete webhook endpoint", qDeleteEndpoint, appID, id)
+	return s.InTx(ctx, func(tx *Tx) error {
+		var locked []string
+		if err := tx.selectContext(ctx, &locked, qLockDeliveriesOfEndpoint, id); err != nil {
+			return wrap("lock webhook deliveries", err)
+		}
+		return tx.execOne(ctx, "delete webhook endpoint", qDeleteEndpoint, appID, id)
+	})
+}
+
+// lockWebhookDeliveriesOfApp locks the app's webhook deliveries before a deletion
+// cascades to them (qLockDeliveriesOfEndpoint says why).
+func (s *Store) lockWebhookDeliveriesOfApp(ctx context.Context, appID string) error {
+	var locked []string
+	return s.selectContext(ctx, &locked, qLockDeliveriesOfApp, appID)
+}
+
+// lockWebhookDeliveriesOfOwner does the same for every app of a user being deleted.
+func (s *Store) lockWebhookDeliveriesOfOwner(ctx context.Context, ownerID string) error {
+	var locked []string
+	return s.selectContext(ctx, &locked, qLockDeliveriesOfOwner, ownerID)
 }
 
 // EnableWebhookEndpoint re-enables a disabled endpoint; its pending deliveries resume.

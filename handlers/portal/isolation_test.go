@@ -156,6 +156,11 @@ func TestOwnerIsolation_AnotherDeveloperGets404OnEveryRoute(t *testing.T) {
 		}
 		if resp, _ := do(t, env, owner, http.MethodPost, path, form, true); resp.StatusCode != http.StatusNoContent {
 			t.Errorf("owner POST %s = %d, want 204 with HX-Redirect", path, resp.StatusCode)
+			for _, line := range strings.Split(env.Logs.String(), "\n") {
+				if strings.Contains(line, "ERROR") || strings.Contains(line, "\"status\":500") {
+					t.Log(line)
+				}
+			}
 		}
 	}
 	if _, err := env.Store.AppByID(context.Background(), ca.app.ID); err == nil {
