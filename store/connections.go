@@ -51,8 +51,8 @@ const (
 		SELECT l.provider_id, l.id AS sealed_row_id, l.key_id, l.access_sealed, l.refresh_sealed
 		  FROM linked_accounts l WHERE l.provider_id = $1 AND l.status <> 'revoked'
 		   FOR UPDATE`
-	// Revocations already queued go with the provider (their rows reference it); the
-	// queue's worker holds the rows it is sending, and this waits for it.
+	// Revocations already queued go with the provider (their rows reference it), claimed
+	// by a worker or not (revoking twice does no harm).
 	qQueuedRevocationsOfProvider = `
 		SELECT provider_id, sealed_row_id, key_id, access_sealed, refresh_sealed
 		  FROM connection_revocations WHERE provider_id = $1 FOR UPDATE`
@@ -132,11 +132,17 @@ const (
 		  JOIN apps a ON a.id = p.app_id
 		 WHERE l.user_id = $1 AND l.status <> 'revoked' AND a.owner_id <> $1`
 	qDeleteLinkedOfUser = `DELETE FROM linked_accounts l WHERE l.id = $1 AND l.user_id = ANY($2::uuid[])`
-	qPendingRevocations = `
-		SELECT r.id, r.provider_id, r.sealed_row_id, r.key_id, r.access_sealed, r.refresh_sealed, r.attempts
-		  FROM connection_revocations r ORDER BY r.id LIMIT $1 FOR UPDATE SKIP LOCKED`
+	// Claimed with a lease (locked_until), in a statement of its own: every instance
+	// claims at once (SKIP LOCKED) and no row stays locked while providers are called.
+	qClaimRevocations = `
+		UPDATE connection_revocations r SET locked_until = $2
+		 WHERE r.id IN (SELECT id FROM connection_revocations
+		                 WHERE locked_until IS NULL OR locked_until <= $1
+		                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING r.id, r.provider_id, r.sealed_row_id, r.key_id, r.access_sealed, r.refresh_sealed, r.attempts`
 	qDeleteRevocation = `DELETE FROM connection_revocations WHERE id = $1`
-	qRetryRevocation  = `
+	// A failed try keeps its lease: the next try is a lease later, not at once.
+	qRetryRevocation = `
 		UPDATE connection_revocations SET attempts = attempts + 1 WHERE id = $1 AND attempts + 1 < $2`
 	qDropRevocation    = `DELETE FROM connection_revocations WHERE id = $1 AND attempts + 1 >= $2`
 	qNotifyConnections = `SELECT pg_notify('` + ConnectionsChannel + `', $1)`
@@ -498,35 +504,36 @@ func (s *Store) queueRevocationsOfUser(ctx context.Context, userID string, now t
 	return err
 }
 
-// PendingRevocations runs fn on up to limit queued revocations, each row locked (SKIP
-// LOCKED: instances share the queue). fn reports whether the provider accepted (or the
-// revocation cannot succeed); accepted rows are deleted, others retried later up to
-// maxRevocationAttempts.
-func (s *Store) PendingRevocations(ctx context.Context, limit int, fn func(PendingRevocation) bool) (int, error) {
-	var done int
-	err := s.InTx(ctx, func(tx *Tx) error {
-		var rows []PendingRevocation
-		if err := tx.selectContext(ctx, &rows, qPendingRevocations, limit); err != nil {
-			return err
+// RevocationLease is how long a claimed revocation is the claimer's: long enough for
+// its provider calls (two, 10 s each at most), after which another instance may take it.
+const RevocationLease = 2 * time.Minute
+
+// PendingRevocations claims up to limit queued revocations for RevocationLease (SKIP
+// LOCKED: instances share the queue) and runs fn on each, outside any transaction. fn
+// reports whether the provider accepted (or the revocation cannot succeed); accepted
+// rows are deleted, others tried again once their lease ends, up to
+// maxRevocationAttempts. It returns how many were done and how many it claimed.
+func (s *Store) PendingRevocations(ctx context.Context, now time.Time, limit int, fn func(PendingRevocation) bool) (done, claimed int, err error) {
+	var rows []PendingRevocation
+	if err := s.selectContext(ctx, &rows, qClaimRevocations, now, now.Add(RevocationLease), limit); err != nil {
+		return 0, 0, wrap("claim revocations", err)
+	}
+	for _, r := range rows {
+		if fn(r) {
+			done++
+			if _, err := s.q.ExecContext(ctx, qDeleteRevocation, r.ID); err != nil {
+				return done, len(rows), wrap("delete revocation", err)
+			}
+			continue
 		}
-		for _, r := range rows {
-			if fn(r) {
-				done++
-				if _, err := tx.q.ExecContext(ctx, qDeleteRevocation, r.ID); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := tx.q.ExecContext(ctx, qRetryRevocation, r.ID, maxRevocationAttempts); err != nil {
-				return err
-			}
-			if _, err := tx.q.ExecContext(ctx, qDropRevocation, r.ID, maxRevocationAttempts); err != nil {
-				return err
-			}
+		if _, err := s.q.ExecContext(ctx, qRetryRevocation, r.ID, maxRevocationAttempts); err != nil {
+			return done, len(rows), wrap("retry revocation", err)
 		}
-		return nil
-	})
-	return done, wrap("pending revocations", err)
+		if _, err := s.q.ExecContext(ctx, qDropRevocation, r.ID, maxRevocationAttempts); err != nil {
+			return done, len(rows), wrap("drop revocation", err)
+		}
+	}
+	return done, len(rows), nil
 }
 
 // Reseal re-encrypts one sealed value from key generation from to generation to;

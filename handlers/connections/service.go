@@ -566,21 +566,30 @@ func (s *Service) AccountsEnded(ctx context.Context, userID string) {
 // token, then the access token. Best effort: failures are logged (without tokens) and
 // retried by the next call on any instance. It returns how many were done.
 func (s *Service) RevokePending(ctx context.Context) int {
-	n, err := s.cfg.Store.PendingRevocations(ctx, 50, func(r store.PendingRevocation) bool {
-		p, err := s.cfg.Store.ConnectionProviderByID(ctx, r.ProviderID)
-		if err != nil || p.RevokeURL == "" {
-			return true // nothing to revoke at
-		}
-		cfg, err := s.oauthConfig(p)
+	const batch = 10
+	total := 0
+	for ctx.Err() == nil {
+		done, claimed, err := s.cfg.Store.PendingRevocations(ctx, s.cfg.Now(), batch, func(r store.PendingRevocation) bool {
+			p, err := s.cfg.Store.ConnectionProviderByID(ctx, r.ProviderID)
+			if err != nil || p.RevokeURL == "" {
+				return true // nothing to revoke at
+			}
+			cfg, err := s.oauthConfig(p)
+			if err != nil {
+				return true
+			}
+			return s.revokeTokens(ctx, p, cfg, r)
+		})
+		total += done
 		if err != nil {
-			return true
+			s.cfg.Log.Error("connections: revocation queue", "err", err)
+			break
 		}
-		return s.revokeTokens(ctx, p, cfg, r)
-	})
-	if err != nil {
-		s.cfg.Log.Error("connections: revocation queue", "err", err)
+		if claimed < batch {
+			break
+		}
 	}
-	return n
+	return total
 }
 
 // revoke is one RFC 7009 request, client authenticated as at the token endpoint.
