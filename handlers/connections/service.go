@@ -566,9 +566,14 @@ func (s *Service) AccountsEnded(ctx context.Context, userID string) {
 // token, then the access token. Best effort: failures are logged (without tokens) and
 // retried by the next call on any instance. It returns how many were done.
 func (s *Service) RevokePending(ctx context.Context) int {
-	const batch = 10
+	// Batches of 10 (each claimed for its calls' time), 50 rows a call at most: it also
+	// runs in the request that ended the accounts.
+	const batch, batches = 10, 5
 	total := 0
-	for ctx.Err() == nil {
+	for range batches {
+		if ctx.Err() != nil {
+			break
+		}
 		done, claimed, err := s.cfg.Store.PendingRevocations(ctx, s.cfg.Now(), batch, func(r store.PendingRevocation) bool {
 			p, err := s.cfg.Store.ConnectionProviderByID(ctx, r.ProviderID)
 			if err != nil || p.RevokeURL == "" {
