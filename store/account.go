@@ -106,7 +106,7 @@ func (s *Store) DeleteUser(ctx context.Context, u User, now time.Time) error {
 			}
 		}
 		// The apps the user owns go with the account, their webhook deliveries with them.
-		if err := tx.lockWebhookDeliveriesOfOwner(ctx, u.ID); err != nil {
+		if err := tx.lockWebhookDeliveries(ctx, qLockDeliveriesOfOwner, u.ID); err != nil {
 			return err
 		}
 		return tx.execOne(ctx, "delete user", qDeleteUser, u.ID)

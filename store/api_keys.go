@@ -48,9 +48,17 @@ const (
 		 WHERE k.key_hash = $1`
 
 	// The scopes a user granted to an app, over all their live grants (any client).
-	qGrantedScopes = `
-		SELECT DISTINCT s FROM grants g, unnest(g.scopes) AS s
-		 WHERE g.user_id = $1 AND g.app_id = $2 AND g.revoked_at IS NULL ORDER BY s`
+	// The first of the users (in the array's order) with a live grant for the app, and
+	// the scopes of all that user's live grants for it.
+	qKeyHolder = `
+		WITH holder AS (
+			SELECT g.user_id FROM grants g
+			 WHERE g.user_id = ANY($1::uuid[]) AND g.app_id = $2 AND g.revoked_at IS NULL
+			 ORDER BY array_position($1::uuid[], g.user_id) LIMIT 1)
+		SELECT h.user_id, array_agg(DISTINCT s ORDER BY s) AS scopes
+		  FROM holder h JOIN grants g ON g.user_id = h.user_id AND g.app_id = $2 AND g.revoked_at IS NULL,
+		       unnest(g.scopes) AS s
+		 GROUP BY h.user_id`
 
 	qTouchKeys = `
 		UPDATE api_keys k SET last_used_at = v.at
@@ -116,7 +124,7 @@ func (s *Store) CreateDeveloperKey(ctx context.Context, ownerID string, k NewAPI
 }
 
 // CreatePersonalKey stores a personal key of userID for an app; the caller has checked
-// the scopes against GrantedScopes.
+// the scopes against KeyHolder's.
 func (s *Store) CreatePersonalKey(ctx context.Context, userID string, k NewAPIKey, now time.Time) (string, error) {
 	var id string
 	err := s.getContext(ctx, &id, qInsertPersonalKey, k.AppID, userID, k.Name, k.Hash, k.Hint, scopeArray(k.Scopes), k.ExpiresAt, now)
@@ -182,12 +190,19 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKeyStatus, er
 	return k, wrap("api key by hash", err)
 }
 
-// GrantedScopes lists the scopes the user granted to the app over their live grants:
-// the most a personal key may carry.
-func (s *Store) GrantedScopes(ctx context.Context, userID, appID string) ([]string, error) {
-	out := []string{}
-	err := s.selectContext(ctx, &out, qGrantedScopes, userID, appID)
-	return out, wrap("granted scopes", err)
+// KeyHolder returns which of userIDs (one person's identities, in the order they are
+// preferred) a personal key for appID acts as: the first with a live grant for the app,
+// with the scopes it granted over all its live grants (a key is never wider).
+// ErrNotFound when none of them connected the app.
+func (s *Store) KeyHolder(ctx context.Context, userIDs []string, appID string) (string, []string, error) {
+	var row struct {
+		UserID string         `db:"user_id"`
+		Scopes pq.StringArray `db:"scopes"`
+	}
+	if err := s.getContext(ctx, &row, qKeyHolder, pq.Array(userIDs), appID); err != nil {
+		return "", nil, wrap("key holder", err)
+	}
+	return row.UserID, row.Scopes, nil
 }
 
 // scopeArray is never NULL: a key without scopes has the empty array.

@@ -51,8 +51,8 @@ func TestAPIKeys_LookupUsableAndRevocation(t *testing.T) {
 	if _, err := s.DB().Exec(`INSERT INTO grants (user_id, client_id, app_id, scopes) VALUES ($1, $2, $3, $4)`, user.ID, client.ID, app.ID, pq.Array([]string{"openid", "email"})); err != nil {
 		t.Fatal(err)
 	}
-	granted, err := s.GrantedScopes(ctx, user.ID, app.ID)
-	if err != nil || len(granted) != 2 {
+	holder, granted, err := s.KeyHolder(ctx, []string{intruder.ID, user.ID}, app.ID)
+	if err != nil || holder != user.ID || len(granted) != 2 {
 		t.Fatalf("granted = %v, %v", granted, err)
 	}
 	pID, err := s.CreatePersonalKey(ctx, user.ID, store.NewAPIKey{AppID: app.ID, Name: "mine", Hash: []byte("h-user"), Hint: "…u", Scopes: []string{"email"}}, now)

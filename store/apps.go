@@ -306,7 +306,7 @@ func (s *Store) DeleteApp(ctx context.Context, ownerID, appID string) error {
 		if _, err := tx.q.ExecContext(ctx, qNotifyAppClients, appID, ChannelClientChanged); err != nil {
 			return err
 		}
-		if err := tx.lockWebhookDeliveriesOfApp(ctx, appID); err != nil {
+		if err := tx.lockWebhookDeliveries(ctx, qLockDeliveriesOfApp, appID); err != nil {
 			return err
 		}
 		if err := tx.execOne(ctx, "delete app", qDeleteApp, appID, ownerID); err != nil {

@@ -15,13 +15,10 @@ import (
 // partial write, and unlinking the last other member dissolves the group.
 func TestIdentityLinks_MergeCapAndUnlink(t *testing.T) {
 	t.Parallel()
-	s, err := store.Open(context.Background(), storetest.NewDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := storetest.NewDB(t)
 	ctx := context.Background()
 	users := make([]store.User, store.MaxLinkedIdentities+1)
+	var err error
 	for i := range users {
 		if users[i], err = s.EnsureUser(ctx, fmt.Sprintf("id-%d@example.com", i)); err != nil {
 			t.Fatal(err)
@@ -91,11 +88,7 @@ func TestIdentityLinks_MergeCapAndUnlink(t *testing.T) {
 // interleave, every identity ends in one group.
 func TestIdentityLinks_ConcurrentLinksOfOverlappingGroups(t *testing.T) {
 	t.Parallel()
-	s, err := store.Open(context.Background(), storetest.NewDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := storetest.NewDB(t)
 	ctx := context.Background()
 	const n = 8
 	ids := make([]string, n)

@@ -324,25 +324,19 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, appID, id string) err
 		return ErrNotFound
 	}
 	return s.InTx(ctx, func(tx *Tx) error {
-		var locked []string
-		if err := tx.selectContext(ctx, &locked, qLockDeliveriesOfEndpoint, id); err != nil {
-			return wrap("lock webhook deliveries", err)
+		if err := tx.lockWebhookDeliveries(ctx, qLockDeliveriesOfEndpoint, id); err != nil {
+			return err
 		}
 		return tx.execOne(ctx, "delete webhook endpoint", qDeleteEndpoint, appID, id)
 	})
 }
 
-// lockWebhookDeliveriesOfApp locks the app's webhook deliveries before a deletion
-// cascades to them (qLockDeliveriesOfEndpoint says why).
-func (s *Store) lockWebhookDeliveriesOfApp(ctx context.Context, appID string) error {
+// lockWebhookDeliveries locks the webhook deliveries a deletion is about to cascade to
+// (one endpoint's, an app's or an owner's: qLockDeliveriesOf*), before the cascade
+// takes their endpoints (qLockDeliveriesOfEndpoint says why).
+func (s *Store) lockWebhookDeliveries(ctx context.Context, query, id string) error {
 	var locked []string
-	return s.selectContext(ctx, &locked, qLockDeliveriesOfApp, appID)
-}
-
-// lockWebhookDeliveriesOfOwner does the same for every app of a user being deleted.
-func (s *Store) lockWebhookDeliveriesOfOwner(ctx context.Context, ownerID string) error {
-	var locked []string
-	return s.selectContext(ctx, &locked, qLockDeliveriesOfOwner, ownerID)
+	return wrap("lock webhook deliveries", s.selectContext(ctx, &locked, query, id))
 }
 
 // EnableWebhookEndpoint re-enables a disabled endpoint; its pending deliveries resume.

@@ -31,10 +31,11 @@ const linkWindow = 10 * time.Minute
 // app's developer runs) could be signed in by that developer at will, so signed in with
 // it the page manages that identity alone. Suspended identities are left out.
 type person struct {
-	self   store.User
-	users  []store.User // the identities managed here, self first
-	ids    []string
-	linked int // identities in self's group, self included
+	self    store.User
+	trusted bool         // self manages the identities linked with it
+	users   []store.User // the identities managed here, self first
+	ids     []string
+	linked  int // identities in self's group, self included
 }
 
 func (h *Handler) person(c *gin.Context) (person, error) {
@@ -43,14 +44,9 @@ func (h *Handler) person(c *gin.Context) (person, error) {
 	if err != nil {
 		return person{}, err
 	}
-	p := person{self: u, linked: len(group)}
-	trusted := h.trusted(u)
+	p := person{self: u, trusted: h.trusted(u), linked: len(group)}
 	for _, m := range group {
-		switch {
-		case m.ID == u.ID:
-			p.users = append(p.users, m)
-		case m.IsSuspended():
-		case trusted:
+		if m.ID == u.ID || p.trusted && !m.IsSuspended() {
 			p.users = append(p.users, m)
 		}
 	}
@@ -110,8 +106,7 @@ func identityOf(u store.User, current bool) account.Identity {
 func (h *Handler) identities(c *gin.Context, p person) account.IdentitiesVM {
 	// Signed in with an untrusted identity, the page names none of the others: whoever
 	// runs its provider could be reading.
-	vm := account.IdentitiesVM{Window: "10 minutes", Managed: h.trusted(p.self),
-		ManagedElsewhere: !h.trusted(p.self) && p.linked > 1}
+	vm := account.IdentitiesVM{Window: "10 minutes", Managed: p.trusted, ManagedElsewhere: !p.trusted && p.linked > 1}
 	for _, u := range p.users {
 		vm.Items = append(vm.Items, identityOf(u, u.ID == p.self.ID))
 	}
@@ -140,13 +135,13 @@ func (h *Handler) linkOffer(c *gin.Context, p person) (store.LinkOffer, bool) {
 	}
 	fresh := !now.After(offer.SessionStarted.Add(linkWindow)) && !offer.AskedAt.Before(offer.SessionStarted.Add(-linkWindow))
 	// Two identities from apps' own providers would manage nothing of each other.
-	useful := h.trusted(p.self) || h.trusted(offer.User)
+	useful := p.trusted || h.trusted(offer.User)
 	if !fresh || !useful || offer.IsSuspended() || p.has(offer.ID) {
 		return store.LinkOffer{}, false
 	}
 	// An untrusted identity joins one group at most: whoever runs its provider could
 	// otherwise link an identity of their own through it into someone else's group.
-	if !h.trusted(p.self) && p.linked > 1 {
+	if !p.trusted && p.linked > 1 {
 		return store.LinkOffer{}, false
 	}
 	if !h.trusted(offer.User) {

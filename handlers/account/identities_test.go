@@ -35,6 +35,25 @@ func signInAgain(t *testing.T, env *handlertest.Env, c *http.Client, email strin
 	return u
 }
 
+// linkPair signs a new identity in by email code, asks to link, signs a second new one
+// in in the same browser and links them, as a person does on /account. It returns the
+// browser (signed in as the second) and both identities.
+func linkPair(t *testing.T, env *handlertest.Env, prefix string) (*http.Client, store.User, store.User) {
+	t.Helper()
+	firstEmail := handlertest.UniqueEmail(t, prefix)
+	c := env.SignIn(t, firstEmail)
+	first, err := env.Store.UserByEmail(context.Background(), firstEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	askToLink(t, env, c)
+	second := signInAgain(t, env, c, handlertest.UniqueEmail(t, prefix+"2"))
+	if resp, body := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {first.ID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link = %d: %.300s", resp.StatusCode, body)
+	}
+	return c, first, second
+}
+
 func linkID(t *testing.T, env *handlertest.Env, userID string) string {
 	t.Helper()
 	var id *string
@@ -198,16 +217,9 @@ func TestIdentities_OtherGroupsAreOutOfReach(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
 	ctx := context.Background()
-	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
-	other := env.SignIn(t, a)
-	ua, _ := env.Store.UserByEmail(ctx, a)
+	other, ua, ub := linkPair(t, env, "a")
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
 	grant := grantFor(t, env, ua.ID, fx, "openid")
-	askToLink(t, env, other)
-	ub := signInAgain(t, env, other, b)
-	if resp, _ := env.PostForm(t, other, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("link = %d", resp.StatusCode)
-	}
 	resp, body := hxPost(t, env, other, "/account/keys", url.Values{"app": {fx.App.ID}, "name": {"script"}, "scope": {"openid"}})
 	keys, _ := env.Store.PersonalKeysByUser(ctx, []string{ua.ID})
 	if resp.StatusCode != http.StatusOK || len(keys) != 1 {
@@ -215,15 +227,8 @@ func TestIdentities_OtherGroupsAreOutOfReach(t *testing.T) {
 	}
 
 	// A second person, with a group of their own and the same app connected.
-	i1, i2 := handlertest.UniqueEmail(t, "intruder"), handlertest.UniqueEmail(t, "intruder2")
-	c := env.SignIn(t, i1)
-	ui, _ := env.Store.UserByEmail(ctx, i1)
+	c, ui, _ := linkPair(t, env, "intruder")
 	grantFor(t, env, ui.ID, fx, "openid")
-	askToLink(t, env, c)
-	signInAgain(t, env, c, i2)
-	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ui.ID}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("intruder's link = %d", resp.StatusCode)
-	}
 	if resp, _ := env.PostForm(t, c, "/account/grants/"+grant+"/revoke", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("revoking another group's grant = %d, want 404", resp.StatusCode)
 	}
@@ -255,22 +260,15 @@ func TestIdentities_DeleteRemovesOnlyTheSignedInIdentity(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
 	ctx := context.Background()
-	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
-	c := env.SignIn(t, a)
-	ua, _ := env.Store.UserByEmail(ctx, a)
+	c, ua, ub := linkPair(t, env, "a")
 	fx := env.NewApp(t, handlertest.UniqueEmail(t, "dev"), store.ClientKindGPT)
 	grant := grantFor(t, env, ua.ID, fx, "openid")
-	askToLink(t, env, c)
-	ub := signInAgain(t, env, c, b)
-	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("link = %d", resp.StatusCode)
-	}
 	env.Clock.Advance(time.Minute) // codes to one address are a minute apart
 	resp, page := env.PostForm(t, c, "/account/delete", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-testid="delete-identities"`) {
 		t.Fatalf("start delete = %d, want the code form saying the linked identity stays", resp.StatusCode)
 	}
-	msg := env.SMTP.WaitFor(t, b, 2) // the sign-in code, the link notice, then this
+	msg := env.SMTP.WaitFor(t, ub.Email, 2) // the sign-in code, the link notice, then this
 	if !strings.Contains(msg.Subject, "deleting") {
 		t.Fatalf("mail to the signed-in identity = %q, want the deletion code", msg.Subject)
 	}
@@ -310,18 +308,10 @@ func TestIdentities_StartNeedsAFreshSignIn(t *testing.T) {
 func TestIdentities_LinkIsMailedToEveryIdentity(t *testing.T) {
 	t.Parallel()
 	env := handlertest.New(t)
-	ctx := context.Background()
-	a, b := handlertest.UniqueEmail(t, "a"), handlertest.UniqueEmail(t, "b")
-	c := env.SignIn(t, a)
-	ua, _ := env.Store.UserByEmail(ctx, a)
-	askToLink(t, env, c)
-	signInAgain(t, env, c, b)
-	if resp, _ := env.PostForm(t, c, "/account/identities/link", url.Values{"identity": {ua.ID}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("link = %d", resp.StatusCode)
-	}
-	for _, addr := range []string{a, b} {
+	_, ua, ub := linkPair(t, env, "a")
+	for _, addr := range []string{ua.Email, ub.Email} {
 		msg := env.SMTP.WaitFor(t, addr, 1)
-		if msg.Subject != "Sign-in identities linked" || !strings.Contains(msg.Text, a) || !strings.Contains(msg.Text, b) || !strings.Contains(msg.Text, "/account#identities") {
+		if msg.Subject != "Sign-in identities linked" || !strings.Contains(msg.Text, ua.Email) || !strings.Contains(msg.Text, ub.Email) || !strings.Contains(msg.Text, "/account#identities") {
 			t.Errorf("mail to %s = %q %q, want the link notice naming both identities and where to unlink", addr, msg.Subject, msg.Text)
 		}
 	}

@@ -56,7 +56,7 @@ func (h *Handler) personalKeys(c *gin.Context, p person, connected []store.Conne
 // keyHolders picks, per connected app, the identity a new personal key for it acts as:
 // the signed-in identity when it holds a grant for the app, else the first linked
 // identity (in group order) that does. A key acts as one identity, with at most the
-// scopes that identity granted.
+// scopes that identity granted; createKey asks store.KeyHolder, which picks the same.
 func keyHolders(p person, connected []store.ConnectedApp) map[string]string {
 	rank := make(map[string]int, len(p.ids))
 	for i, id := range p.ids {
@@ -114,24 +114,11 @@ func (h *Handler) createKey(c *gin.Context) {
 		web.NotFound(c)
 		return
 	}
-	rows, err := h.Store.ConnectedApps(ctx, p.ids, store.MonthStart(h.Now()))
+	// The same identity keyHolders picks for the app's form (the first of p.ids with a
+	// live grant), and at most the scopes it granted.
+	holder, granted, err := h.Store.KeyHolder(ctx, p.ids, appID)
 	if err != nil {
-		web.Fail(c, err)
-		return
-	}
-	holder, ok := keyHolders(p, rows)[appID]
-	if !ok {
-		web.NotFound(c) // not an app any of the user's identities connected
-		return
-	}
-	granted, err := h.Store.GrantedScopes(ctx, holder, appID)
-	if err != nil {
-		web.Fail(c, err)
-		return
-	}
-	if len(granted) == 0 {
-		// Not an app the user connected (or every grant was revoked): nothing to reach.
-		web.NotFound(c)
+		web.Fail(c, err) // ErrNotFound: not an app the user's identities connected (404)
 		return
 	}
 	now := h.Now()

@@ -81,6 +81,22 @@ func testProviderConfig(tp *handlertest.OAuthProvider, name string, scopes ...st
 	return p
 }
 
+// removeProvider removes the world's app's provider in the portal, as its developer
+// does, and waits for the revocations at the provider that follow.
+func (w *world) removeProvider(t *testing.T, provider string) {
+	t.Helper()
+	dev := w.env.SignIn(t, w.app.Owner.Email)
+	resp, body := w.env.PostForm(t, dev, "/dashboard/apps/"+w.app.App.Slug+"/connections/delete", url.Values{"provider": {provider}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove provider = %d: %.300s", resp.StatusCode, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // start asks /connections/<provider>/start with the user's browser and returns the
 // provider URL it redirects to.
 func (w *world) start(t *testing.T, c *http.Client, provider, query string) *url.URL {

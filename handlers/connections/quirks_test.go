@@ -3,7 +3,6 @@ package connections_test
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -368,18 +367,9 @@ func TestRemoveProvider_RevokesItsUsersTokens(t *testing.T) {
 	if err != nil || !tp.Live(tok.Access) {
 		t.Fatalf("AccessToken = %v", err)
 	}
-	dev := w.env.SignIn(t, w.app.Owner.Email)
-	resp, body := w.env.PostForm(t, dev, "/dashboard/apps/"+w.app.App.Slug+"/connections/delete", url.Values{"provider": {"acme"}})
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("remove provider = %d: %.300s", resp.StatusCode, body)
-	}
+	w.removeProvider(t, "acme")
 	if _, err := w.env.Store.LinkedAccountByID(context.Background(), l.ID); err != store.ErrNotFound {
 		t.Errorf("the linked account outlived its provider (%v)", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := w.svc.Close(ctx); err != nil {
-		t.Fatal(err)
 	}
 	if tp.Live(tok.Access) {
 		t.Error("the user's token still works at the provider after the provider was removed")
@@ -432,15 +422,7 @@ func TestRemoveProvider_RevokesQueuedRevocations(t *testing.T) {
 		t.Fatalf("after a refused revocation: %d queued, token live %v; want 1 and live", queued, tp.Live(tok.Access))
 	}
 	tp.SetRevokeStatus(0)
-	dev := w.env.SignIn(t, w.app.Owner.Email)
-	if resp, _ := w.env.PostForm(t, dev, "/dashboard/apps/"+w.app.App.Slug+"/connections/delete", url.Values{"provider": {"acme"}}); resp.StatusCode != http.StatusOK {
-		t.Fatalf("remove provider = %d", resp.StatusCode)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := w.svc.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w.removeProvider(t, "acme")
 	if tp.Live(tok.Access) {
 		t.Error("the queued revocation was dropped with the provider: the token still works")
 	}

@@ -39,7 +39,6 @@ type OAuthProvider struct {
 	access        map[string]bool
 	refresh       map[string]bool
 	lastAuthorize url.Values
-	revoked       []string
 	refreshErr    string          // "": refresh works; else the RFC 6749 error code it answers
 	expired       map[string]bool // access tokens past their expiry (ExpireAccess)
 	refreshHold   chan struct{}   // non-nil: refresh_token grants wait for it to close
@@ -265,7 +264,6 @@ func (p *OAuthProvider) revoke(w http.ResponseWriter, r *http.Request) {
 		case p.access[tok]:
 			delete(p.access, tok)
 			clear(p.refresh)
-			p.revoked = append(p.revoked, tok)
 			answer = map[string]any{"ok": true, "revoked": true}
 		}
 		p.mu.Unlock()
@@ -281,7 +279,6 @@ func (p *OAuthProvider) revoke(w http.ResponseWriter, r *http.Request) {
 	tok := r.PostForm.Get("token")
 	delete(p.access, tok)
 	delete(p.refresh, tok)
-	p.revoked = append(p.revoked, tok)
 	p.mu.Unlock()
 }
 
